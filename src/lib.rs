@@ -1,0 +1,77 @@
+//! # wallaroo: stateful stream processing
+//!
+//! Annotate functions and structs, wire them into a typed pipeline, and `cargo run` a
+//! process that decodes framed messages, routes them by partition key to worker threads
+//! that own the state of their keys, and encodes the results to sinks.
+//!
+//! ```no_run
+//! use wallaroo::prelude::*;
+//!
+//! #[derive(Debug, Clone, Copy)]
+//! pub struct Vote { pub letter: u8, pub count: u64 }
+//!
+//! /// One running total per letter.
+//! #[state]
+//! #[derive(Default)]
+//! pub struct Total { votes: u64 }
+//!
+//! /// A 4-byte big-endian length header, then one letter and a big-endian u32.
+//! #[decoder]
+//! fn decode(payload: &[u8]) -> Result<Vote, DecodeError> {
+//!     match payload {
+//!         [letter, a, b, c, d] => Ok(Vote { letter: *letter, count: u32::from_be_bytes([*a, *b, *c, *d]).into() }),
+//!         _ => Err(DecodeError::wrong_length(5, payload.len())),
+//!     }
+//! }
+//!
+//! #[encoder]
+//! fn encode(v: &Vote, out: &mut Vec<u8>) {
+//!     out.extend_from_slice(format!("{} => {}\n", v.letter as char, v.count).as_bytes());
+//! }
+//!
+//! #[partition]
+//! fn by_letter(v: &Vote) -> u8 { v.letter }
+//!
+//! #[state_computation(name = "add votes")]
+//! fn add_votes(v: Vote, total: &mut Total) -> (Vote, bool) {
+//!     total.votes += v.count;
+//!     (Vote { letter: v.letter, count: total.votes }, true)
+//! }
+//!
+//! #[wallaroo::main]
+//! fn alphabet(args: &Args) -> Application {
+//!     Application::new("Alphabet")
+//!         .pipeline("Alphabet", Source::new(args.input(0), decode))
+//!         .to_state_partition(add_votes, "running vote totals", by_letter)
+//!         .to_sink(Sink::new(args.output(0), encode))
+//! }
+//! ```
+
+#![warn(missing_docs)]
+
+pub use wallaroo_core::*;
+pub use wallaroo_macros::{
+    computation, decoder, encoder, main, partition, state, state_computation,
+};
+
+/// Everything an application needs: `use wallaroo::prelude::*;`.
+pub mod prelude {
+    pub use wallaroo_core::{
+        Application, Args, DecodeError, Emit, Framing, Input, Output, Pipeline, Sink, Source,
+    };
+    pub use wallaroo_macros::{computation, decoder, encoder, partition, state, state_computation};
+}
+
+/// What generated code uses. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use wallaroo_core::__private::{inventory, postcard, serde};
+    pub use wallaroo_core::codec::{append_bytes, DecodeResult, Decoder, Encoder, Framing};
+    pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
+    pub use wallaroo_core::main_entry::run_main;
+    pub use wallaroo_core::state::{collect_keys, default_state, Partition, State};
+    pub use wallaroo_core::step::{
+        emit_many, emit_one, emit_option, Computation, Emit, StateComputation,
+    };
+    pub use wallaroo_core::{Application, Args};
+}

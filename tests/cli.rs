@@ -1,0 +1,208 @@
+//! The generated command line (ARCHITECTURE.md §3), run as a user runs it: the Alphabet
+//! example's binary as a child process.
+//!
+//! `cargo test` builds the examples before it runs the tests; these tests find the binary
+//! beside the test's own executable.
+
+mod support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{connect, vote_frame, Receiver};
+
+fn alphabet_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/alphabet
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("alphabet{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(alphabet_bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the alphabet example")
+}
+
+#[test]
+fn topology_json_is_the_contract() {
+    let out = run(&["--topology", "json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(json["name"], "Alphabet");
+    let pipeline = &json["pipelines"][0];
+    assert_eq!(pipeline["name"], "Alphabet");
+    assert_eq!(pipeline["source"]["decoder"], "decode");
+    assert_eq!(pipeline["source"]["output"], "LetterAndVotes");
+    assert_eq!(
+        pipeline["source"]["framing"],
+        "4-byte big-endian length header"
+    );
+    let step = &pipeline["steps"][0];
+    assert_eq!(step["name"], "add votes");
+    assert_eq!(step["kind"], "state_computation");
+    assert_eq!(step["input"], "LetterAndVotes");
+    assert_eq!(step["output"], "LetterAndVotes");
+    assert_eq!(step["state"], "running vote totals");
+    assert_eq!(step["partition"], "by_letter");
+    assert_eq!(pipeline["sinks"][0]["encoder"], "encode");
+    let state = &json["states"][0];
+    assert_eq!(state["name"], "running vote totals");
+    assert_eq!(state["type"], "RunningVoteTotal");
+    assert_eq!(state["key"], "u8");
+    assert_eq!(state["initial_keys"], 27);
+    // Without --in and --out the topology still prints, showing what is not set.
+    assert_eq!(pipeline["source"]["kind"], "unset");
+}
+
+#[test]
+fn topology_json_shows_the_addresses_given() {
+    let out = run(&["--in", "127.0.0.1:7010", "--out", "-", "--topology"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["pipelines"][0]["source"]["kind"], "tcp");
+    assert_eq!(json["pipelines"][0]["source"]["address"], "127.0.0.1:7010");
+    assert_eq!(json["pipelines"][0]["sinks"][0]["kind"], "stdout");
+}
+
+#[test]
+fn topology_dot_is_a_digraph_of_the_same_steps() {
+    let out = run(&["--topology", "dot"]);
+    assert!(out.status.success(), "{out:?}");
+    let dot = String::from_utf8(out.stdout).unwrap();
+    assert!(dot.starts_with("digraph \"Alphabet\" {"), "{dot}");
+    assert!(dot.contains("add votes"));
+    assert!(dot.contains("running vote totals"));
+    assert!(dot.contains("p0_source -> p0_step0"));
+    assert!(dot.contains("p0_step0 -> p0_sink0"));
+    assert!(dot.trim_end().ends_with('}'));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line_naming_the_flag() {
+    for (args, flag) in [
+        (&["--out", "-"][..], "--in"),
+        (&["--in", "-"][..], "--out"),
+        (&["--in", "localhost", "--out", "-"][..], "--in"),
+        (
+            &["--workers", "none", "--in", "-", "--out", "-"][..],
+            "--workers",
+        ),
+        (&["--frobnicate"][..], "--frobnicate"),
+    ] {
+        let out = run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--in",
+        "--out",
+        "--workers",
+        "--topology",
+        "--help",
+        "--version",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn the_shipped_file_of_frames_runs_end_to_end_to_stdout() {
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
+    let out = run(&["--in", &format!("file:{input}"), "--out", "-"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 12, "{stdout}");
+    // Per letter the totals come in order; across letters the workers interleave.
+    let a: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("a "))
+        .collect();
+    assert_eq!(a, ["a => 1", "a => 3", "a => 7", "a => 107"]);
+    lines.sort_unstable();
+    assert!(lines.contains(&"! => 4"));
+}
+
+#[test]
+fn sigterm_drains_in_flight_votes_flushes_and_exits_0() {
+    let receiver = Receiver::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let input = format!("127.0.0.1:{port}");
+    let mut child = Command::new(alphabet_bin())
+        .args([
+            "--in",
+            &input,
+            "--out",
+            &receiver.addr.to_string(),
+            "--workers",
+            "2",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream = connect(input.parse().unwrap());
+    let mut bytes = Vec::new();
+    for i in 0..20_000u32 {
+        bytes.extend_from_slice(&vote_frame(b'a' + (i % 26) as u8, 1));
+    }
+    stream.write_all(&bytes).unwrap();
+    // Every vote is in the application before it is told to stop.
+    let lines = receiver.wait_for(20_000);
+    assert_eq!(lines.len(), 20_000);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the application did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = {
+        let mut s = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut s).unwrap();
+        s
+    };
+    assert!(
+        status.success(),
+        "exit status {status:?}; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("stopping"), "{stderr}");
+    assert!(receiver.lines().contains(&"z => 769".to_string()));
+}

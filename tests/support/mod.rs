@@ -1,0 +1,130 @@
+//! Helpers shared by the integration tests: a framed-vote sender and a line receiver on
+//! loopback.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One Alphabet frame: 4-byte length, letter, big-endian u32 votes.
+pub fn vote_frame(letter: u8, votes: u32) -> [u8; 9] {
+    let mut frame = [0u8; 9];
+    frame[..4].copy_from_slice(&5u32.to_be_bytes());
+    frame[4] = letter;
+    frame[5..].copy_from_slice(&votes.to_be_bytes());
+    frame
+}
+
+/// A receiver listening on loopback that collects every line any connection sends.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    _thread: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        let addr = listener.local_addr().unwrap();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = Arc::clone(&lines);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let sink = Arc::clone(&sink);
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines() {
+                        match line {
+                            Ok(line) => sink.lock().unwrap().push(line),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            }
+        });
+        Receiver {
+            addr,
+            lines,
+            _thread: thread,
+        }
+    }
+
+    /// Waits until at least `count` lines have arrived (or 30 s pass), and returns them.
+    pub fn wait_for(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = self.lines.lock().unwrap().clone();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The lines received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// Connects to `addr`, retrying for a while (the application may still be starting).
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => return s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot connect to {addr}: {e}"),
+        }
+    }
+}
+
+/// Sends `votes` as frames on a new connection, in chunks of `chunk` frames.
+pub fn send_votes(addr: SocketAddr, votes: &[(u8, u32)], chunk: usize) {
+    let mut stream = connect(addr);
+    let mut buf = Vec::with_capacity(chunk * 9);
+    for part in votes.chunks(chunk.max(1)) {
+        buf.clear();
+        for &(letter, n) in part {
+            buf.extend_from_slice(&vote_frame(letter, n));
+        }
+        stream.write_all(&buf).expect("send votes");
+    }
+}
+
+/// Parses `"a => 12"` into `(b'a', 12)`.
+pub fn parse_line(line: &str) -> (u8, u64) {
+    let (letter, total) = line
+        .split_once(" => ")
+        .unwrap_or_else(|| panic!("not a total line: {line:?}"));
+    assert_eq!(letter.len(), 1, "{line:?}");
+    (letter.as_bytes()[0], total.parse().expect("a number"))
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

@@ -1,0 +1,351 @@
+//! The typed pipeline builder.
+//!
+//! ```text
+//! Application::new("Alphabet")
+//!     .pipeline("Alphabet", Source::new(args.input(0), decode))        // Pipeline<LetterAndVotes>
+//!     .to_state_partition(add_votes, "running vote totals", by_letter) // Pipeline<LetterAndVotes>
+//!     .to_sink(Sink::new(args.output(0), encode))                      // Application
+//! ```
+//!
+//! `Pipeline<T>` carries the type of the messages its last step produces, so a step whose
+//! input is not `T` does not compile, and the error points at that step.
+//!
+//! The builder records two things as it goes: the [`Topology`] (what `--topology` prints),
+//! and the wiring that the runtime starts. Each pipeline's chain is composed from its end:
+//! `to_sink` hands the sink link to the last step, which hands itself to the step before,
+//! back to the source.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use crate::codec::{Decoder, Encoder};
+use crate::component::type_name_of;
+use crate::endpoint::{Input, Output};
+use crate::link::{Discard, Downstream, SinkLink, StepLink};
+use crate::routing::Router;
+use crate::source::framing::DEFAULT_MAX_FRAME;
+use crate::source::{AnySource, SourceRuntime};
+use crate::state::{Partition, State};
+use crate::step::{Computation, StateComputation};
+use crate::topology::{
+    PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
+};
+use crate::worker::{AnyPartition, Entry, EntryFactory, PartitionPlan};
+
+/// Where a pipeline reads: an [`Input`] and a decoder.
+///
+/// ```no_run
+/// # use wallaroo_core::{Source, Input};
+/// # fn with<D: wallaroo_core::Decoder>(decode: D) {
+/// let source = Source::new("127.0.0.1:7010", decode).max_frame_length(1 << 20);
+/// # }
+/// ```
+pub struct Source<D> {
+    pub(crate) input: Input,
+    pub(crate) decoder: D,
+    pub(crate) max_frame_length: usize,
+}
+
+impl<D: Decoder> Source<D> {
+    /// A source reading `input` (usually `args.input(i)`), decoding with `decoder`.
+    pub fn new(input: impl Into<Input>, decoder: D) -> Self {
+        Source {
+            input: input.into(),
+            decoder,
+            max_frame_length: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// Refuses frames whose payload is longer than `bytes` (default 16 MiB): the connection
+    /// that sent one is closed with a logged error.
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.max_frame_length = bytes;
+        self
+    }
+}
+
+/// Where a pipeline writes: an [`Output`] and an encoder.
+pub struct Sink<E> {
+    pub(crate) output: Output,
+    pub(crate) encoder: E,
+}
+
+impl<E> Sink<E> {
+    /// A sink writing to `output` (usually `args.output(i)`), encoding with `encoder`.
+    pub fn new(output: impl Into<Output>, encoder: E) -> Self {
+        Sink {
+            output: output.into(),
+            encoder,
+        }
+    }
+}
+
+/// What the runtime starts: sources, state partitions, sinks.
+#[derive(Default)]
+pub(crate) struct Wiring {
+    pub(crate) sources: Vec<Box<dyn AnySource>>,
+    pub(crate) partitions: Vec<Box<dyn AnyPartition>>,
+    pub(crate) sinks: Vec<Output>,
+}
+
+/// A stream-processing application: one or more pipelines.
+pub struct Application {
+    pub(crate) topology: Topology,
+    pub(crate) wiring: Wiring,
+    /// Mistakes that only show once the whole application is known (a state name used
+    /// with two state types, …); reported when it starts.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Application {
+    /// An application with no pipelines yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Application {
+            topology: Topology {
+                name: name.into(),
+                pipelines: Vec::new(),
+                states: Vec::new(),
+            },
+            wiring: Wiring::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The application's name.
+    pub fn name(&self) -> &str {
+        &self.topology.name
+    }
+
+    /// Starts a pipeline that reads `source`. Continue it with [`Pipeline::to`],
+    /// [`Pipeline::to_state_partition`], and end it with [`Pipeline::to_sink`] or
+    /// [`Pipeline::done`].
+    pub fn pipeline<D: Decoder>(
+        mut self,
+        name: impl Into<String>,
+        source: Source<D>,
+    ) -> Pipeline<D::Out> {
+        let name = name.into();
+        if self.topology.pipelines.iter().any(|p| p.name == name) {
+            self.errors.push(format!(
+                "two pipelines are named \"{name}\"; pipeline names must differ"
+            ));
+        }
+        let info = source.decoder.info();
+        let topology = PipelineTopology {
+            name: name.clone(),
+            source: SourceTopology {
+                kind: source.input.kind().to_string(),
+                address: source.input.to_string(),
+                decoder: info.name.to_string(),
+                output: type_name_of::<D::Out>(),
+                framing: source.decoder.framing().to_string(),
+                max_frame_length: source.max_frame_length,
+            },
+            steps: Vec::new(),
+            sinks: Vec::new(),
+        };
+        Pipeline {
+            app: self,
+            topology,
+            attach: Box::new(move |wiring: &mut Wiring, down: Downstream<D::Out>| {
+                wiring
+                    .sources
+                    .push(Box::new(SourceRuntime::new(name, source, down)));
+            }),
+        }
+    }
+
+    /// What this application is made of, as `--topology` prints it.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Mistakes in how the pipelines fit together, found while building; the application
+    /// refuses to start while there are any.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// The index of state partition `name` of key `K` and state `S`, declared on first use.
+    fn partition<K: crate::state::Key, S: State>(
+        &mut self,
+        name: &str,
+        pipeline: &str,
+    ) -> Option<usize> {
+        if let Some(index) = self.wiring.partitions.iter().position(|p| p.name() == name) {
+            let state = &mut self.topology.states[index];
+            if !state.pipelines.iter().any(|p| p == pipeline) {
+                state.pipelines.push(pipeline.to_string());
+            }
+            if self.wiring.partitions[index].types() != (TypeId::of::<K>(), TypeId::of::<S>()) {
+                self.errors.push(format!(
+                    "state partition \"{name}\" is used with state {} and key {} in pipeline \"{pipeline}\", \
+                     but was declared with state {} and key {}; a state name stands for one state type and one key type",
+                    type_name_of::<S>(),
+                    type_name_of::<K>(),
+                    state.state_type,
+                    state.key,
+                ));
+                return None;
+            }
+            return Some(index);
+        }
+        self.wiring
+            .partitions
+            .push(Box::new(PartitionPlan::<K, S>::new(name)));
+        self.topology.states.push(StateTopology {
+            name: name.to_string(),
+            state_type: type_name_of::<S>(),
+            key: type_name_of::<K>(),
+            initial_keys: 0,
+            pipelines: vec![pipeline.to_string()],
+        });
+        Some(self.wiring.partitions.len() - 1)
+    }
+
+    fn plan<K: crate::state::Key, S: State>(
+        wiring: &mut Wiring,
+        index: usize,
+    ) -> &mut PartitionPlan<K, S> {
+        wiring.partitions[index]
+            .as_any_mut()
+            .downcast_mut::<PartitionPlan<K, S>>()
+            .expect("partition types were checked when it was declared")
+    }
+}
+
+/// Connects a pipeline's chain once what follows it is known.
+type Attach<T> = Box<dyn FnOnce(&mut Wiring, Downstream<T>)>;
+
+/// A pipeline under construction whose last step produces `T`.
+#[must_use = "a pipeline does nothing until it ends with `to_sink` or `done`"]
+pub struct Pipeline<T> {
+    app: Application,
+    topology: PipelineTopology,
+    attach: Attach<T>,
+}
+
+impl<T: Send + 'static> Pipeline<T> {
+    /// Adds a stateless step.
+    pub fn to<C: Computation<T>>(mut self, step: C) -> Pipeline<C::Out> {
+        let info = step.info();
+        self.topology.steps.push(StepTopology {
+            name: info.name.to_string(),
+            kind: info.kind.as_str().to_string(),
+            input: type_name_of::<T>(),
+            output: type_name_of::<C::Out>(),
+            state: None,
+            partition: None,
+            location: info.location(),
+        });
+        let step = Arc::new(step);
+        let prev = self.attach;
+        Pipeline {
+            app: self.app,
+            topology: self.topology,
+            attach: Box::new(move |wiring, down: Downstream<C::Out>| {
+                let here: Downstream<T> =
+                    Arc::new(move |ctx| Box::new(StepLink::new(Arc::clone(&step), down(ctx))));
+                prev(wiring, here);
+            }),
+        }
+    }
+
+    /// Adds a state computation on the state partition `state_name`: messages are routed by
+    /// `partition`'s key to the worker that owns the key's state. Several pipelines may
+    /// use the same state partition (same name, state type and key type).
+    pub fn to_state_partition<C, P>(
+        mut self,
+        step: C,
+        state_name: &str,
+        partition: P,
+    ) -> Pipeline<C::Out>
+    where
+        C: StateComputation<T>,
+        P: Partition<T>,
+    {
+        let info = step.info();
+        self.topology.steps.push(StepTopology {
+            name: info.name.to_string(),
+            kind: info.kind.as_str().to_string(),
+            input: type_name_of::<T>(),
+            output: type_name_of::<C::Out>(),
+            state: Some(state_name.to_string()),
+            partition: Some(partition.info().name.to_string()),
+            location: info.location(),
+        });
+        let index = self
+            .app
+            .partition::<P::Key, C::State>(state_name, &self.topology.name);
+        if let Some(index) = index {
+            let plan = Application::plan::<P::Key, C::State>(&mut self.app.wiring, index);
+            plan.add_initial_keys(partition.initial_keys());
+            self.app.topology.states[index].initial_keys =
+                plan_key_count(&*self.app.wiring.partitions[index]);
+        }
+        let step = Arc::new(step);
+        let partition = Arc::new(partition);
+        let prev = self.attach;
+        Pipeline {
+            app: self.app,
+            topology: self.topology,
+            attach: Box::new(move |wiring, down: Downstream<C::Out>| {
+                let Some(index) = index else {
+                    // Already reported as a build error; the application will not start.
+                    prev(wiring, Arc::new(|_| Box::new(Discard)));
+                    return;
+                };
+                let make_entry: EntryFactory<P::Key, C::State> = Arc::new(move |ctx| {
+                    Box::new(Entry::<C, T, P::Key>::new(Arc::clone(&step), down(ctx)))
+                });
+                let entry =
+                    Application::plan::<P::Key, C::State>(wiring, index).add_entry(make_entry);
+                let here: Downstream<T> = Arc::new(move |ctx| {
+                    Box::new(Router::new(
+                        Arc::clone(&partition),
+                        entry,
+                        ctx.partitions[index].clone(),
+                    ))
+                });
+                prev(wiring, here);
+            }),
+        }
+    }
+
+    /// Ends the pipeline in a sink.
+    pub fn to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Application {
+        let info = sink.encoder.info();
+        self.topology.sinks.push(SinkTopology {
+            kind: sink.output.kind().to_string(),
+            address: sink.output.to_string(),
+            encoder: info.name.to_string(),
+            input: type_name_of::<T>(),
+        });
+        let index = self.app.wiring.sinks.len();
+        self.app.wiring.sinks.push(sink.output);
+        let encoder = Arc::new(sink.encoder);
+        let down: Downstream<T> = Arc::new(move |ctx| {
+            Box::new(SinkLink::new(
+                Arc::clone(&encoder),
+                ctx.sinks[index].clone(),
+            ))
+        });
+        self.finish(down)
+    }
+
+    /// Ends the pipeline without a sink: what its last step produces is dropped.
+    pub fn done(self) -> Application {
+        self.finish(Arc::new(|_| Box::new(Discard)))
+    }
+
+    fn finish(self, down: Downstream<T>) -> Application {
+        let mut app = self.app;
+        (self.attach)(&mut app.wiring, down);
+        app.topology.pipelines.push(self.topology);
+        app
+    }
+}
+
+fn plan_key_count(partition: &dyn AnyPartition) -> usize {
+    partition.initial_key_count()
+}

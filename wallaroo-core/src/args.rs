@@ -1,0 +1,307 @@
+//! The command line of a generated application (ARCHITECTURE.md §3, a contract).
+//!
+//! | flag | meaning |
+//! | --- | --- |
+//! | `--in ADDR[,ADDR…]` | where the sources read, in the order the pipelines declare them |
+//! | `--out ADDR[,ADDR…]` | where the sinks write, in the order the pipelines declare them |
+//! | `--workers N` | worker threads per state partition (default: the number of cores) |
+//! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
+//!
+//! An address is `HOST:PORT` (TCP), `file:PATH`, or `-` (standard input or output).
+
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
+
+use clap::{Arg, ArgAction, Command};
+
+use crate::endpoint::{Input, Output};
+
+/// The output format of `--topology`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopologyFormat {
+    /// The topology JSON of the contract.
+    Json,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+/// The parsed command line, handed to the application's setup function.
+#[derive(Clone, Debug)]
+pub struct Args {
+    inputs: Vec<Input>,
+    outputs: Vec<Output>,
+    workers: usize,
+    topology: Option<TopologyFormat>,
+}
+
+/// A usage error: one line naming the flag. The generated `main` prints it and exits with
+/// status 2.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What parsing the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run (or print the topology) with these arguments.
+    Args(Args),
+    /// `--help` or `--version`: print this text and exit 0.
+    Print(String),
+}
+
+fn command(name: &str, version: &str) -> Command {
+    Command::new(name.to_string())
+        .version(version.to_string())
+        .about("A wallaroo stream-processing application.")
+        .arg(
+            Arg::new("in")
+                .long("in")
+                .value_name("ADDR[,ADDR...]")
+                .action(ArgAction::Append)
+                .value_delimiter(',')
+                .help("Where the sources read, in pipeline order: HOST:PORT (listen), file:PATH, or - (stdin)"),
+        )
+        .arg(
+            Arg::new("out")
+                .long("out")
+                .value_name("ADDR[,ADDR...]")
+                .action(ArgAction::Append)
+                .value_delimiter(',')
+                .help("Where the sinks write, in pipeline order: HOST:PORT (connect), file:PATH, or - (stdout)"),
+        )
+        .arg(
+            Arg::new("workers")
+                .long("workers")
+                .value_name("N")
+                .value_parser(clap::value_parser!(NonZeroUsize))
+                .help("Worker threads per state partition [default: the number of cores]"),
+        )
+        .arg(
+            Arg::new("topology")
+                .long("topology")
+                .value_name("FORMAT")
+                .num_args(0..=1)
+                .default_missing_value("json")
+                .value_parser(["json", "dot"])
+                .help("Print the expanded topology (json or dot) and exit without opening sockets"),
+        )
+}
+
+fn first_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let line = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
+    format!("{line} (see --help)")
+}
+
+impl Args {
+    /// Parses a command line (the first item is the program name).
+    ///
+    /// ```
+    /// use wallaroo_core::args::{Args, Parsed};
+    /// let Parsed::Args(args) = Args::parse_from("app", "1.0", ["app", "--in", "127.0.0.1:7010", "--workers", "2"]).unwrap() else { panic!() };
+    /// assert_eq!(args.workers(), 2);
+    /// assert_eq!(args.input(0).to_string(), "127.0.0.1:7010");
+    /// let err = Args::parse_from("app", "1.0", ["app", "--workers", "0"]).unwrap_err();
+    /// assert!(err.to_string().contains("--workers"));
+    /// ```
+    pub fn parse_from<I, T>(name: &str, version: &str, argv: I) -> Result<Parsed, UsageError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = match command(name, version).try_get_matches_from(argv) {
+            Ok(m) => m,
+            Err(e) => {
+                return match e.kind() {
+                    clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion => {
+                        Ok(Parsed::Print(e.render().to_string()))
+                    }
+                    _ => Err(UsageError(first_line(&e))),
+                }
+            }
+        };
+        let inputs = endpoints(&matches, "in", Input::parse)?;
+        let outputs = endpoints(&matches, "out", Output::parse)?;
+        let workers = matches
+            .get_one::<NonZeroUsize>("workers")
+            .map(|n| n.get())
+            .unwrap_or_else(default_workers);
+        let topology = matches
+            .get_one::<String>("topology")
+            .map(|f| match f.as_str() {
+                "dot" => TopologyFormat::Dot,
+                _ => TopologyFormat::Json,
+            });
+        Ok(Parsed::Args(Args {
+            inputs,
+            outputs,
+            workers,
+            topology,
+        }))
+    }
+
+    /// Arguments built in code, for tests and embedding: no `--in`, no `--out`, one worker.
+    ///
+    /// ```
+    /// let args = wallaroo_core::Args::new().with_input("file:votes.bin").with_output("-").with_workers(2);
+    /// assert_eq!(args.output(0), wallaroo_core::Output::Stdout);
+    /// ```
+    pub fn new() -> Args {
+        Args {
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            workers: 1,
+            topology: None,
+        }
+    }
+
+    /// Adds an input address (as `--in` would).
+    pub fn with_input(mut self, input: impl Into<Input>) -> Args {
+        self.inputs.push(input.into());
+        self
+    }
+
+    /// Adds an output address (as `--out` would).
+    pub fn with_output(mut self, output: impl Into<Output>) -> Args {
+        self.outputs.push(output.into());
+        self
+    }
+
+    /// Sets the worker threads per state partition (at least 1).
+    pub fn with_workers(mut self, workers: usize) -> Args {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// The `index`-th `--in` address (0-based); [`Input::Missing`] if not given, which the
+    /// application reports as a usage error when it starts.
+    pub fn input(&self, index: usize) -> Input {
+        self.inputs
+            .get(index)
+            .cloned()
+            .unwrap_or(Input::Missing { index })
+    }
+
+    /// The `index`-th `--out` address (0-based); [`Output::Missing`] if not given.
+    pub fn output(&self, index: usize) -> Output {
+        self.outputs
+            .get(index)
+            .cloned()
+            .unwrap_or(Output::Missing { index })
+    }
+
+    /// All `--in` addresses.
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    /// All `--out` addresses.
+    pub fn outputs(&self) -> &[Output] {
+        &self.outputs
+    }
+
+    /// Worker threads per state partition.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The format `--topology` asked for, if any.
+    pub fn topology(&self) -> Option<TopologyFormat> {
+        self.topology
+    }
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args::new()
+    }
+}
+
+fn endpoints<T>(
+    matches: &clap::ArgMatches,
+    flag: &str,
+    parse: fn(&str) -> Result<T, crate::endpoint::EndpointError>,
+) -> Result<Vec<T>, UsageError> {
+    matches
+        .get_many::<String>(flag)
+        .into_iter()
+        .flatten()
+        .map(|text| parse(text).map_err(|e| UsageError(format!("error: --{flag}: {e}"))))
+        .collect()
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(NonZeroUsize::get)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Parsed, UsageError> {
+        let mut full = vec!["app"];
+        full.extend_from_slice(argv);
+        Args::parse_from("app", "0.1.0", full)
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        match parse(argv).unwrap() {
+            Parsed::Args(a) => a,
+            Parsed::Print(p) => panic!("unexpected print: {p}"),
+        }
+    }
+
+    #[test]
+    fn comma_lists_and_repeats_keep_order() {
+        let a = args(&["--in", "h:1,file:x", "--in", "-", "--out", "h:2"]);
+        assert_eq!(a.inputs().len(), 3);
+        assert_eq!(a.input(1), Input::File("x".into()));
+        assert_eq!(a.input(2), Input::Stdin);
+        assert_eq!(a.input(3), Input::Missing { index: 3 });
+        assert_eq!(a.output(0), Output::Tcp("h:2".into()));
+    }
+
+    #[test]
+    fn topology_defaults_to_json() {
+        assert_eq!(args(&["--topology"]).topology(), Some(TopologyFormat::Json));
+        assert_eq!(
+            args(&["--topology", "dot"]).topology(),
+            Some(TopologyFormat::Dot)
+        );
+        assert_eq!(args(&[]).topology(), None);
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_flag() {
+        for (argv, flag) in [
+            (&["--workers", "0"][..], "--workers"),
+            (&["--workers"][..], "--workers"),
+            (&["--in", "nonsense"][..], "--in"),
+            (&["--topology", "svg"][..], "--topology"),
+            (&["--bogus"][..], "--bogus"),
+        ] {
+            let err = parse(argv).unwrap_err().to_string();
+            assert!(err.contains(flag), "{argv:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{argv:?}: {err}");
+            assert!(err.starts_with("error:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_are_printed_not_errors() {
+        match parse(&["--help"]).unwrap() {
+            Parsed::Print(text) => assert!(text.contains("--in") && text.contains("--topology")),
+            Parsed::Args(_) => panic!("--help parsed as arguments"),
+        }
+        match parse(&["--version"]).unwrap() {
+            Parsed::Print(text) => assert!(text.contains("0.1.0")),
+            Parsed::Args(_) => panic!("--version parsed as arguments"),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Where sources read and sinks write: a TCP address, a file, or the standard streams.
+//!
+//! The command line names them (`--in 127.0.0.1:7010`, `--in file:votes.bin`, `--out -`), so
+//! the same application serves TCP in production and replays a file in a demo or a test.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a source reads from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Listen on `HOST:PORT` and read every connection.
+    Tcp(String),
+    /// Read the frames of a file, then end.
+    File(PathBuf),
+    /// Read standard input, then end.
+    Stdin,
+    /// The command line did not give the `index`-th `--in` address (0-based).
+    Missing {
+        /// Which `--in` address was asked for.
+        index: usize,
+    },
+}
+
+/// Where a sink writes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Connect to `HOST:PORT` (the receiver listens) and write there.
+    Tcp(String),
+    /// Write to a file, created or truncated.
+    File(PathBuf),
+    /// Write to standard output.
+    Stdout,
+    /// The command line did not give the `index`-th `--out` address (0-based).
+    Missing {
+        /// Which `--out` address was asked for.
+        index: usize,
+    },
+}
+
+/// Why an endpoint could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not HOST:PORT, file:PATH or -")]
+pub struct EndpointError {
+    text: String,
+}
+
+/// Splits `HOST:PORT` and checks that the port is a number.
+fn check_tcp(text: &str) -> Result<(), EndpointError> {
+    let bad = || EndpointError {
+        text: text.to_string(),
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+impl Input {
+    /// Parses `HOST:PORT`, `file:PATH` or `-` (standard input).
+    ///
+    /// ```
+    /// use wallaroo_core::Input;
+    /// assert_eq!(Input::parse("-").unwrap(), Input::Stdin);
+    /// assert_eq!(Input::parse("file:votes.bin").unwrap(), Input::File("votes.bin".into()));
+    /// assert_eq!(Input::parse("127.0.0.1:7010").unwrap(), Input::Tcp("127.0.0.1:7010".into()));
+    /// assert!(Input::parse("7010").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Input, EndpointError> {
+        if text == "-" {
+            Ok(Input::Stdin)
+        } else if let Some(path) = text.strip_prefix("file:") {
+            Ok(Input::File(PathBuf::from(path)))
+        } else {
+            check_tcp(text).map(|()| Input::Tcp(text.to_string()))
+        }
+    }
+
+    /// The kind shown in the topology: `tcp`, `file`, `stdin`, or `unset`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Tcp(_) => "tcp",
+            Input::File(_) => "file",
+            Input::Stdin => "stdin",
+            Input::Missing { .. } => "unset",
+        }
+    }
+}
+
+impl Output {
+    /// Parses `HOST:PORT`, `file:PATH` or `-` (standard output).
+    ///
+    /// ```
+    /// use wallaroo_core::Output;
+    /// assert_eq!(Output::parse("-").unwrap(), Output::Stdout);
+    /// assert_eq!(Output::parse("localhost:7002").unwrap(), Output::Tcp("localhost:7002".into()));
+    /// ```
+    pub fn parse(text: &str) -> Result<Output, EndpointError> {
+        if text == "-" {
+            Ok(Output::Stdout)
+        } else if let Some(path) = text.strip_prefix("file:") {
+            Ok(Output::File(PathBuf::from(path)))
+        } else {
+            check_tcp(text).map(|()| Output::Tcp(text.to_string()))
+        }
+    }
+
+    /// The kind shown in the topology: `tcp`, `file`, `stdout`, or `unset`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Output::Tcp(_) => "tcp",
+            Output::File(_) => "file",
+            Output::Stdout => "stdout",
+            Output::Missing { .. } => "unset",
+        }
+    }
+}
+
+/// Text given in code, such as `"127.0.0.1:7010"`; an unparsable text is reported when the
+/// application starts.
+impl From<&str> for Input {
+    fn from(text: &str) -> Input {
+        Input::parse(text).unwrap_or_else(|_| Input::Tcp(text.to_string()))
+    }
+}
+
+/// Text given in code, such as `"127.0.0.1:7002"` or `"-"`.
+impl From<&str> for Output {
+    fn from(text: &str) -> Output {
+        Output::parse(text).unwrap_or_else(|_| Output::Tcp(text.to_string()))
+    }
+}
+
+/// Text built at run time, such as `format!("127.0.0.1:{port}")`.
+impl From<String> for Input {
+    fn from(text: String) -> Input {
+        Input::from(text.as_str())
+    }
+}
+
+/// Text built at run time.
+impl From<String> for Output {
+    fn from(text: String) -> Output {
+        Output::from(text.as_str())
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Tcp(addr) => f.write_str(addr),
+            Input::File(path) => write!(f, "file:{}", path.display()),
+            Input::Stdin => f.write_str("-"),
+            Input::Missing { index } => write!(f, "--in #{} (not given)", index + 1),
+        }
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Tcp(addr) => f.write_str(addr),
+            Output::File(path) => write!(f, "file:{}", path.display()),
+            Output::Stdout => f.write_str("-"),
+            Output::Missing { index } => write!(f, "--out #{} (not given)", index + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_needs_host_and_numeric_port() {
+        assert!(Input::parse("localhost:80").is_ok());
+        assert!(Input::parse("[::1]:7010").is_ok());
+        assert_eq!(
+            Input::parse(":80").unwrap_err().to_string(),
+            "`:80` is not HOST:PORT, file:PATH or -"
+        );
+        assert!(Output::parse("host:99999").is_err());
+        assert!(Output::parse("host:http").is_err());
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for text in ["-", "file:/tmp/x", "127.0.0.1:1"] {
+            assert_eq!(Input::parse(text).unwrap().to_string(), text);
+            assert_eq!(Output::parse(text).unwrap().to_string(), text);
+        }
+        assert_eq!(
+            Input::Missing { index: 0 }.to_string(),
+            "--in #1 (not given)"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! The runtime of wallaroo.
+//!
+//! Users depend on the `wallaroo` facade, which re-exports this crate and the attribute
+//! macros. The data path mirrors the module layout:
+//!
+//! ```text
+//! source (tcp, file) -> decode -> stateless steps -> routing by key
+//!   -> worker threads owning the state of their keys -> stateless steps -> sink (tcp, file, stdout)
+//! ```
+//!
+//! [`app`] holds the typed builder ([`Application`], [`Pipeline`]), [`runtime`] runs what
+//! it built, and [`topology`] describes it as JSON or Graphviz DOT.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod args;
+pub mod codec;
+pub mod component;
+pub mod endpoint;
+mod link;
+pub mod main_entry;
+mod routing;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod step;
+pub mod topology;
+mod worker;
+
+pub use app::{Application, Pipeline, Sink, Source};
+pub use args::{Args, UsageError};
+pub use codec::{DecodeError, Decoder, Encoder, Framing};
+pub use endpoint::{Input, Output};
+pub use runtime::{RunError, Running};
+pub use state::{Key, Partition, State};
+pub use step::{Computation, Emit, StateComputation};
+pub use topology::Topology;
+
+/// Crates that the `wallaroo` facade re-exports for generated code.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use postcard;
+    pub use serde;
+}

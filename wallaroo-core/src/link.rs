@@ -1,0 +1,117 @@
+//! The per-thread chain a message travels through: fused stateless steps, ending in a
+//! router (to a state partition's workers), a sink encoder, or nothing.
+//!
+//! The builder composes the chain as [`Downstream`] factories; each thread that feeds a
+//! pipeline (a source connection, a worker) instantiates its own chain, so buffers are
+//! never shared and the hot path takes no lock.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::codec::Encoder;
+use crate::runtime::Ctx;
+use crate::step::{Computation, Emit};
+
+/// One link of a chain: takes messages, and passes on what it buffered when flushed.
+pub(crate) trait Link<T>: Emit<T> + Send {
+    /// Sends on whatever this link or the links after it have buffered.
+    fn flush(&mut self);
+}
+
+/// A chain link behind a pointer.
+pub(crate) type BoxLink<T> = Box<dyn Link<T>>;
+
+/// Builds, for one thread, the chain that takes messages of type `T`.
+pub(crate) type Downstream<T> = Arc<dyn Fn(&Ctx) -> BoxLink<T> + Send + Sync>;
+
+/// A stateless step fused into the chain.
+pub(crate) struct StepLink<C: Computation<In>, In> {
+    step: Arc<C>,
+    next: BoxLink<C::Out>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<C: Computation<In>, In> StepLink<C, In> {
+    pub(crate) fn new(step: Arc<C>, next: BoxLink<C::Out>) -> Self {
+        StepLink {
+            step,
+            next,
+            _in: PhantomData,
+        }
+    }
+}
+
+impl<C: Computation<In>, In> Emit<In> for StepLink<C, In> {
+    #[inline]
+    fn emit(&mut self, msg: In) {
+        self.step.compute(msg, &mut self.next);
+    }
+}
+
+impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
+    fn flush(&mut self) {
+        self.next.flush();
+    }
+}
+
+/// The end of a pipeline without a sink: outputs are dropped.
+pub(crate) struct Discard;
+
+impl<T> Emit<T> for Discard {
+    #[inline]
+    fn emit(&mut self, _msg: T) {}
+}
+
+impl<T> Link<T> for Discard {
+    fn flush(&mut self) {}
+}
+
+/// Bytes a sink link gathers before it hands them to the sink thread.
+pub(crate) const SINK_CHUNK: usize = 64 * 1024;
+
+/// Encodes messages into a buffer owned by this thread and hands full buffers to the
+/// sink's thread: one channel send per chunk, not per message.
+pub(crate) struct SinkLink<E, T> {
+    encoder: Arc<E>,
+    buf: Vec<u8>,
+    tx: flume::Sender<Vec<u8>>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<E: Encoder<T>, T> SinkLink<E, T> {
+    pub(crate) fn new(encoder: Arc<E>, tx: flume::Sender<Vec<u8>>) -> Self {
+        SinkLink {
+            encoder,
+            buf: Vec::with_capacity(SINK_CHUNK),
+            tx,
+            _t: PhantomData,
+        }
+    }
+
+    fn hand_off(&mut self) {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(SINK_CHUNK));
+        // The sink thread only goes away when the application stops; what is left then is
+        // reported by the sink itself.
+        if self.tx.send(chunk).is_err() {
+            tracing::error!("sink stopped; output dropped");
+        }
+    }
+}
+
+impl<E: Encoder<T>, T> Emit<T> for SinkLink<E, T> {
+    #[inline]
+    fn emit(&mut self, msg: T) {
+        self.encoder.encode(&msg, &mut self.buf);
+        if self.buf.len() >= SINK_CHUNK {
+            self.hand_off();
+        }
+    }
+}
+
+impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.hand_off();
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What the `main` that `#[wallaroo::main]` generates calls: parse the command line, build
+//! the application, print its topology or run it until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+
+use crate::app::Application;
+use crate::args::{Args, Parsed, TopologyFormat};
+
+/// Runs an application's `main`: `name` and `version` are shown by `--help` and
+/// `--version`, and `setup` builds the application from the parsed arguments.
+///
+/// Exit status: 0 after a clean stop (SIGINT, SIGTERM, or every source read to its end),
+/// 2 for a usage error, 1 for any other error. A second SIGINT or SIGTERM exits at once
+/// with status 130.
+pub fn run_main(name: &str, version: &str, setup: impl FnOnce(&Args) -> Application) -> ExitCode {
+    let args = match Args::parse_from(name, version, std::env::args_os()) {
+        Ok(Parsed::Args(args)) => args,
+        Ok(Parsed::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(usage) => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = setup(&args);
+    if let Some(format) = args.topology() {
+        let topology = app.topology();
+        match format {
+            TopologyFormat::Json => println!("{}", topology.to_json()),
+            TopologyFormat::Dot => print!("{}", topology.to_dot()),
+        }
+        for unused in topology.unused_components() {
+            eprintln!(
+                "note: {} `{}` ({}) is defined but no pipeline uses it",
+                unused.kind,
+                unused.name,
+                unused.location()
+            );
+        }
+        return match app.errors() {
+            [] => ExitCode::SUCCESS,
+            errors => {
+                for e in errors {
+                    eprintln!("error: {e}");
+                }
+                ExitCode::from(1)
+            }
+        };
+    }
+    init_logging();
+    let running = match app.start(&args) {
+        Ok(running) => running,
+        Err(e) => return fail(&e),
+    };
+    let stop = running.stop_handle();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut signals) => {
+            std::thread::Builder::new()
+                .name("wallaroo-signals".into())
+                .spawn(move || {
+                    let mut signals = signals.forever();
+                    if let Some(signal) = signals.next() {
+                        tracing::info!("signal {signal}: stopping (again to exit at once)");
+                        stop.stop();
+                    }
+                    if signals.next().is_some() {
+                        std::process::exit(130);
+                    }
+                })
+                .expect("cannot spawn the signal thread");
+        }
+        Err(e) => {
+            tracing::warn!("cannot handle SIGINT/SIGTERM ({e}); they will end the process abruptly")
+        }
+    }
+    match running.wait() {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &crate::RunError) -> ExitCode {
+    match e {
+        crate::RunError::Usage(line) => eprintln!("{line}"),
+        e => eprintln!("error: {e}"),
+    }
+    ExitCode::from(e.exit_code())
+}
+
+/// Logs to standard error; `RUST_LOG` filters (default: `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

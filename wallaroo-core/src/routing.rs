@@ -1,0 +1,137 @@
+//! Routing by partition key: each message's key is hashed once, the hash picks the worker
+//! that owns the key, and the worker's state table reuses the same hash.
+//!
+//! Messages are gathered per worker and sent as batches, one channel send per
+//! [`BATCH`] messages (or per flush, when the input runs dry).
+
+use std::any::Any;
+use std::hash::BuildHasher;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::link::Link;
+use crate::state::Partition;
+use crate::step::Emit;
+
+/// Messages gathered per worker before a send.
+pub(crate) const BATCH: usize = 1024;
+
+/// What a worker receives: the index of the pipeline entry into its partition, and a
+/// `Vec<Keyed<K, In>>` of that entry's input type.
+pub(crate) type WorkerMsg = (usize, Box<dyn Any + Send>);
+
+/// A message with its key and the key's hash.
+pub(crate) struct Keyed<K, T> {
+    pub(crate) hash: u64,
+    pub(crate) key: K,
+    pub(crate) msg: T,
+}
+
+/// The hasher for keys: fixed, so that a key maps to the same worker in every run.
+pub(crate) fn key_hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x7761_6c6c_6172_6f6f)
+}
+
+/// The worker that owns a key's hash, out of `workers` (multiply-shift: no division, and
+/// it uses the hash's high bits).
+#[inline]
+pub(crate) fn worker_of(hash: u64, workers: usize) -> usize {
+    ((u128::from(hash) * workers as u128) >> 64) as usize
+}
+
+/// Routes messages to the workers of one state partition.
+pub(crate) struct Router<P: Partition<In>, In> {
+    partition: Arc<P>,
+    entry: usize,
+    hasher: foldhash::fast::FixedState,
+    senders: Vec<flume::Sender<WorkerMsg>>,
+    buffers: Vec<Vec<Keyed<P::Key, In>>>,
+    _in: PhantomData<fn(In)>,
+}
+
+impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
+    pub(crate) fn new(
+        partition: Arc<P>,
+        entry: usize,
+        senders: Vec<flume::Sender<WorkerMsg>>,
+    ) -> Self {
+        let buffers = senders.iter().map(|_| Vec::new()).collect();
+        Router {
+            partition,
+            entry,
+            hasher: key_hasher(),
+            senders,
+            buffers,
+            _in: PhantomData,
+        }
+    }
+
+    fn send(&mut self, worker: usize) {
+        let batch = std::mem::replace(&mut self.buffers[worker], Vec::with_capacity(BATCH));
+        // A send blocks while the worker's channel is full: that is the backpressure that
+        // slows the source down to what the workers can take.
+        if self.senders[worker]
+            .send((self.entry, Box::new(batch)))
+            .is_err()
+        {
+            tracing::error!(worker, "partition worker stopped; batch dropped");
+        }
+    }
+}
+
+impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
+    #[inline]
+    fn emit(&mut self, msg: In) {
+        let key = self.partition.key(&msg);
+        let hash = self.hasher.hash_one(&key);
+        let worker = worker_of(hash, self.senders.len());
+        let buffer = &mut self.buffers[worker];
+        if buffer.capacity() == 0 {
+            buffer.reserve_exact(BATCH);
+        }
+        buffer.push(Keyed { hash, key, msg });
+        if buffer.len() >= BATCH {
+            self.send(worker);
+        }
+    }
+}
+
+impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
+    fn flush(&mut self) {
+        for worker in 0..self.buffers.len() {
+            if !self.buffers[worker].is_empty() {
+                self.send(worker);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_of_spreads_and_stays_in_range() {
+        let hasher = key_hasher();
+        for workers in 1..=8 {
+            let mut seen = vec![0usize; workers];
+            for key in 0u32..10_000 {
+                let w = worker_of(hasher.hash_one(key), workers);
+                assert!(w < workers);
+                seen[w] += 1;
+            }
+            // Every worker gets a fair share (within 20% of even).
+            for count in seen {
+                assert!(
+                    count * workers > 8_000 && count * workers < 12_000,
+                    "{count}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_key_always_hashes_the_same() {
+        assert_eq!(key_hasher().hash_one("a"), key_hasher().hash_one("a"));
+    }
+}

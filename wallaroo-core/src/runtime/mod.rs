@@ -1,0 +1,307 @@
+//! Starting, running and stopping an [`Application`].
+//!
+//! Start order: sinks, then the state partitions' workers (declared keys get their states),
+//! then the sources, so no data arrives before its state is ready. Stop order is the
+//! reverse, and is driven by the channels: a stopping source ends its reads and drops its
+//! senders; a worker whose senders are all gone finishes its queue, flushes and ends; a
+//! sink whose producers are all gone writes what it holds and ends.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::app::Application;
+use crate::args::Args;
+use crate::routing::WorkerMsg;
+use crate::sink::SinkThread;
+use crate::source::{SourceCounts, SourceHandle, SourceStats};
+
+/// Batches a worker's channel holds before senders wait (backpressure).
+const WORKER_QUEUE: usize = 16;
+/// Chunks a sink's channel holds before producers wait (backpressure).
+const SINK_QUEUE: usize = 64;
+
+/// The channel ends a thread's chain can send to, by partition and by sink.
+pub struct Ctx {
+    pub(crate) partitions: Vec<Vec<flume::Sender<WorkerMsg>>>,
+    pub(crate) sinks: Vec<flume::Sender<Vec<u8>>>,
+}
+
+/// What the running application's threads tell the thread that waits on it.
+pub(crate) enum Event {
+    /// A source read its input to the end.
+    SourceDone,
+    /// Stop was asked for.
+    Stop,
+}
+
+/// The stop flag, and the channel that wakes [`Running::wait`].
+pub(crate) struct Control {
+    stopping: AtomicBool,
+    since: OnceLock<Instant>,
+    events: flume::Sender<Event>,
+}
+
+impl Control {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stopping_since(&self) -> Option<Instant> {
+        self.since.get().copied()
+    }
+
+    pub(crate) fn stop(&self) {
+        let _ = self.since.set(Instant::now());
+        if !self.stopping.swap(true, Ordering::AcqRel) {
+            self.send(Event::Stop);
+        }
+    }
+
+    pub(crate) fn send(&self, event: Event) {
+        // The waiter may be gone already when the application is stopping.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Why an application could not start or did not end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The command line lacks something the application needs; exit status 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The pipelines do not fit together.
+    #[error("the application is not well formed: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A TCP source cannot listen.
+    #[error("pipeline \"{pipeline}\": cannot listen on {address}: {source}")]
+    Listen {
+        /// The pipeline of the source.
+        pipeline: String,
+        /// The address it was given.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file cannot be opened or created.
+    #[error("{what}: cannot open {}: {source}", path.display())]
+    Open {
+        /// What the file is for.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A sink could not write.
+    #[error("sink {output}: write failed: {source}")]
+    Write {
+        /// The sink's output.
+        output: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A sink gave up on an unreachable receiver while the application stopped.
+    #[error("sink {output}: {bytes} bytes of output were not delivered: the receiver stayed unreachable")]
+    Undelivered {
+        /// The sink's output.
+        output: String,
+        /// Bytes not delivered.
+        bytes: u64,
+    },
+    /// A thread of the application panicked.
+    #[error("{0} panicked")]
+    Panicked(String),
+}
+
+impl RunError {
+    /// The process exit status for this error: 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Stops a running application from another thread (a signal handler, a test).
+#[derive(Clone)]
+pub struct StopHandle(Arc<Control>);
+
+impl StopHandle {
+    /// Asks the application to stop: sources stop reading, what is in flight is processed,
+    /// sinks are flushed.
+    pub fn stop(&self) {
+        self.0.stop();
+    }
+}
+
+/// A started application.
+pub struct Running {
+    control: Arc<Control>,
+    events: flume::Receiver<Event>,
+    sources: Vec<SourceHandle>,
+    workers: Vec<JoinHandle<()>>,
+    sinks: Vec<SinkThread>,
+    stats: Vec<Arc<SourceStats>>,
+}
+
+impl Application {
+    /// Starts the application: sinks, workers, then sources. Returns once every source
+    /// listens (or reads), so a test can connect right away.
+    pub fn start(self, args: &Args) -> Result<Running, RunError> {
+        if !self.errors.is_empty() {
+            return Err(RunError::Invalid(self.errors));
+        }
+        let mut wiring = self.wiring;
+        for source in &wiring.sources {
+            if let crate::Input::Missing { index } = source.input() {
+                return Err(RunError::Usage(format!(
+                    "error: --in is missing: pipeline \"{}\" reads input #{} (give --in HOST:PORT, file:PATH or -)",
+                    source.pipeline(),
+                    index + 1
+                )));
+            }
+        }
+        let workers = args.workers().max(1);
+        let (events_tx, events) = flume::unbounded();
+        let control = Arc::new(Control {
+            stopping: AtomicBool::new(false),
+            since: OnceLock::new(),
+            events: events_tx,
+        });
+
+        let mut sink_senders = Vec::new();
+        let mut sinks = Vec::new();
+        for output in &wiring.sinks {
+            let (tx, rx) = flume::bounded(SINK_QUEUE);
+            sinks.push(crate::sink::start(output, rx, Arc::clone(&control))?);
+            sink_senders.push(tx);
+        }
+
+        let mut partition_senders = Vec::new();
+        let mut partition_receivers = Vec::new();
+        for _ in &wiring.partitions {
+            let (txs, rxs): (Vec<_>, Vec<_>) =
+                (0..workers).map(|_| flume::bounded(WORKER_QUEUE)).unzip();
+            partition_senders.push(txs);
+            partition_receivers.push(rxs);
+        }
+        let ctx = Arc::new(Ctx {
+            partitions: partition_senders,
+            sinks: sink_senders,
+        });
+        let mut worker_threads = Vec::new();
+        for (partition, receivers) in wiring.partitions.iter().zip(partition_receivers) {
+            worker_threads.extend(partition.spawn(&ctx, receivers));
+        }
+
+        let mut sources = Vec::new();
+        let mut running_error = None;
+        for source in std::mem::take(&mut wiring.sources) {
+            match source.start(Arc::clone(&ctx), Arc::clone(&control)) {
+                Ok(handle) => sources.push(handle),
+                Err(e) => {
+                    running_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(ctx);
+        let stats = sources.iter().map(|s| Arc::clone(&s.stats)).collect();
+        let running = Running {
+            control,
+            events,
+            sources,
+            workers: worker_threads,
+            sinks,
+            stats,
+        };
+        if let Some(e) = running_error {
+            // Stop what did start, then report why.
+            let _ = running.stop();
+            return Err(e);
+        }
+        Ok(running)
+    }
+
+    /// Starts the application and runs it until its sources end or [`StopHandle::stop`]
+    /// is called from `on_start`'s handle.
+    pub fn run(self, args: &Args, on_start: impl FnOnce(StopHandle)) -> Result<(), RunError> {
+        let running = self.start(args)?;
+        on_start(running.stop_handle());
+        running.wait()
+    }
+}
+
+impl Running {
+    /// The address a TCP source listens on (useful with port 0), by source index in
+    /// pipeline order.
+    pub fn local_addr(&self, source: usize) -> Option<SocketAddr> {
+        self.sources.get(source).and_then(|s| s.local_addr)
+    }
+
+    /// Counters of a source, by index in pipeline order.
+    pub fn source_counts(&self, source: usize) -> Option<SourceCounts> {
+        self.stats.get(source).map(|s| s.snapshot())
+    }
+
+    /// A handle that stops the application from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.control))
+    }
+
+    /// Waits until every source has read its input to the end (files, standard input) or
+    /// a stop is asked for; then stops, draining what is in flight and flushing the sinks.
+    pub fn wait(self) -> Result<(), RunError> {
+        let total = self.sources.len();
+        let mut finished = 0;
+        while !self.control.stopping() && (total == 0 || finished < total) {
+            match self.events.recv() {
+                Ok(Event::SourceDone) => finished += 1,
+                Ok(Event::Stop) | Err(_) => break,
+            }
+        }
+        self.stop()
+    }
+
+    /// Stops now: sources stop reading, what is in flight is processed, sinks are flushed,
+    /// and every thread is joined.
+    pub fn stop(self) -> Result<(), RunError> {
+        self.control.stop();
+        let mut first_error = None;
+        let mut note = |e: RunError| {
+            tracing::error!("{e}");
+            if first_error.is_none() {
+                first_error = Some(e);
+            }
+        };
+        for source in self.sources {
+            if let Some(wake) = source.wake {
+                wake();
+            }
+            if source.thread.join().is_err() {
+                note(RunError::Panicked("a source thread".into()));
+            }
+        }
+        for worker in self.workers {
+            if worker.join().is_err() {
+                note(RunError::Panicked("a worker thread".into()));
+            }
+        }
+        for sink in self.sinks {
+            match sink.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => note(e),
+                Err(_) => note(RunError::Panicked("a sink thread".into())),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

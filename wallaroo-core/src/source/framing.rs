@@ -1,0 +1,448 @@
+//! Cuts a byte stream into frames (wire format, ARCHITECTURE.md §4): a length header of
+//! `header_length` bytes then the payload, or newline-delimited lines.
+//!
+//! The reader owns one buffer that it reads into and hands out payloads as slices of it:
+//! no allocation per frame. A frame longer than the limit is refused from its header alone,
+//! before any of it is read into memory.
+
+use std::io::{self, Read};
+
+use crate::codec::{read_be, Framing};
+
+/// The buffer a reader starts with; it grows only for frames larger than this.
+const INITIAL_BUFFER: usize = 64 * 1024;
+
+/// The default limit on a frame's payload: 16 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// A frame that breaks the wire format.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The header declares a payload over the limit.
+    #[error(
+        "frame #{frame} at byte {offset} declares {length} bytes, over the {limit}-byte limit"
+    )]
+    TooLong {
+        /// The frame's number on this stream (from 1).
+        frame: u64,
+        /// The stream offset of the frame's header.
+        offset: u64,
+        /// The declared payload length.
+        length: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// The stream ended inside a frame.
+    #[error("stream ended inside frame #{frame} at byte {offset}: {received} of {expected} bytes received")]
+    Truncated {
+        /// The frame's number on this stream (from 1).
+        frame: u64,
+        /// The stream offset of the frame's header.
+        offset: u64,
+        /// Bytes of the frame received.
+        received: usize,
+        /// Bytes the frame needs (header and payload), if the header was complete.
+        expected: String,
+    },
+}
+
+/// What one read from the stream brought.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Some bytes.
+    Data(usize),
+    /// The end of the stream.
+    End,
+}
+
+/// Reads frames from a byte stream into one reused buffer.
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes that the frame at `start` needs in all, once known.
+    need: usize,
+    framing: Framing,
+    max_frame: usize,
+    frames: u64,
+    offset: u64,
+}
+
+impl FrameReader {
+    /// A reader with this framing and payload limit.
+    pub fn new(framing: Framing, max_frame: usize) -> Self {
+        FrameReader {
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
+            need: 0,
+            framing,
+            max_frame,
+            frames: 0,
+            offset: 0,
+        }
+    }
+
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Bytes of the stream consumed as whole frames so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Reads once from `source` (what is available, up to the free space).
+    pub fn fill(&mut self, source: &mut impl Read) -> io::Result<Fill> {
+        self.make_room();
+        loop {
+            match source.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(Fill::End),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(Fill::Data(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Moves a partial frame to the front, and grows the buffer when one frame needs more.
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > INITIAL_BUFFER && self.need <= INITIAL_BUFFER {
+                // A large frame has passed: give its memory back.
+                self.buf = vec![0; INITIAL_BUFFER];
+            }
+        } else if self.end == self.buf.len() || self.need > self.buf.len() - self.start {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let wanted = self.need.max(self.end + 1);
+        if wanted > self.buf.len() {
+            let grown = wanted.max(self.buf.len() * 2).min(self.max_total());
+            self.buf.resize(grown.max(wanted), 0);
+        }
+    }
+
+    fn max_total(&self) -> usize {
+        match self.framing {
+            Framing::LengthPrefixed { header_length, .. } => header_length + self.max_frame,
+            // A line and its `\r\n`.
+            Framing::Lines => self.max_frame + 2,
+        }
+    }
+
+    /// The next complete payload in the buffer, or `None` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let available = &self.buf[self.start..self.end];
+        match self.framing {
+            Framing::LengthPrefixed {
+                header_length,
+                payload_length,
+            } => {
+                if available.len() < header_length {
+                    self.need = header_length;
+                    return Ok(None);
+                }
+                let header = &available[..header_length];
+                let length = match payload_length {
+                    Some(custom) => custom(header) as u64,
+                    None => read_be(header),
+                };
+                if length > self.max_frame as u64 {
+                    return Err(FrameError::TooLong {
+                        frame: self.frames + 1,
+                        offset: self.offset,
+                        length,
+                        limit: self.max_frame,
+                    });
+                }
+                let total = header_length + length as usize;
+                if available.len() < total {
+                    self.need = total;
+                    return Ok(None);
+                }
+                let payload = self.start + header_length..self.start + total;
+                self.consume(total);
+                Ok(Some(&self.buf[payload]))
+            }
+            Framing::Lines => {
+                let Some(newline) = memchr::memchr(b'\n', available) else {
+                    if available.len() > self.max_frame + 1 {
+                        return Err(FrameError::TooLong {
+                            frame: self.frames + 1,
+                            offset: self.offset,
+                            length: available.len() as u64,
+                            limit: self.max_frame,
+                        });
+                    }
+                    self.need = available.len() + 1;
+                    return Ok(None);
+                };
+                let mut line_end = self.start + newline;
+                if newline > 0 && self.buf[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                let line = self.start..line_end;
+                self.consume(newline + 1);
+                if line.len() > self.max_frame {
+                    return Err(FrameError::TooLong {
+                        frame: self.frames,
+                        offset: self.offset - (newline as u64 + 1),
+                        length: line.len() as u64,
+                        limit: self.max_frame,
+                    });
+                }
+                Ok(Some(&self.buf[line]))
+            }
+        }
+    }
+
+    fn consume(&mut self, bytes: usize) {
+        self.start += bytes;
+        self.offset += bytes as u64;
+        self.frames += 1;
+        self.need = 0;
+    }
+
+    /// At the end of the stream: the last line of a text stream that has no final newline,
+    /// or the error for a frame cut short. `Ok(None)` when the stream ended cleanly.
+    pub fn finish(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let received = self.end - self.start;
+        if received == 0 {
+            return Ok(None);
+        }
+        match self.framing {
+            Framing::Lines => {
+                let mut line = self.start..self.end;
+                if self.buf[line.end - 1] == b'\r' {
+                    line.end -= 1;
+                }
+                self.consume(received);
+                Ok(Some(&self.buf[line]))
+            }
+            Framing::LengthPrefixed { header_length, .. } => {
+                let expected = if received >= header_length {
+                    self.need.to_string()
+                } else {
+                    "an unknown number of".to_string()
+                };
+                let err = FrameError::Truncated {
+                    frame: self.frames + 1,
+                    offset: self.offset,
+                    received,
+                    expected,
+                };
+                self.start = self.end;
+                Err(err)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most `step` bytes per read, to cut frames at every position.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(self.data.len()).min(out.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn read_all(
+        reader: &mut FrameReader,
+        source: &mut impl Read,
+    ) -> (Vec<Vec<u8>>, Option<FrameError>) {
+        let mut frames = Vec::new();
+        loop {
+            loop {
+                match reader.next_frame() {
+                    Ok(Some(p)) => frames.push(p.to_vec()),
+                    Ok(None) => break,
+                    Err(e) => return (frames, Some(e)),
+                }
+            }
+            if reader.fill(source).unwrap() == Fill::End {
+                return match reader.finish() {
+                    Ok(Some(p)) => {
+                        frames.push(p.to_vec());
+                        (frames, None)
+                    }
+                    Ok(None) => (frames, None),
+                    Err(e) => (frames, Some(e)),
+                };
+            }
+        }
+    }
+
+    #[test]
+    fn frames_survive_any_split() {
+        let payloads: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; i as usize]).collect();
+        let stream: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+        for step in [1, 2, 3, 7, 64, 100_000] {
+            let mut reader = FrameReader::new(Framing::DEFAULT, 1024);
+            let (frames, err) = read_all(
+                &mut reader,
+                &mut Trickle {
+                    data: &stream,
+                    step,
+                },
+            );
+            assert_eq!(err, None);
+            assert_eq!(frames, payloads, "step {step}");
+            assert_eq!(reader.offset(), stream.len() as u64);
+        }
+    }
+
+    #[test]
+    fn frames_larger_than_the_buffer_grow_it_then_shrink_back() {
+        let big = vec![7u8; 3 * INITIAL_BUFFER + 5];
+        let mut stream = frame(&big);
+        stream.extend(frame(b"after"));
+        let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+        let (frames, err) = read_all(
+            &mut reader,
+            &mut Trickle {
+                data: &stream,
+                step: 10_000,
+            },
+        );
+        assert_eq!(err, None);
+        assert_eq!(frames, vec![big, b"after".to_vec()]);
+        assert_eq!(reader.buf.len(), INITIAL_BUFFER);
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_reading_the_payload() {
+        let mut stream = frame(b"ok");
+        stream.extend_from_slice(&0xffff_fff0u32.to_be_bytes());
+        let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+        let (frames, err) = read_all(
+            &mut reader,
+            &mut Trickle {
+                data: &stream,
+                step: 3,
+            },
+        );
+        assert_eq!(frames, vec![b"ok".to_vec()]);
+        let err = err.unwrap();
+        assert_eq!(
+            err,
+            FrameError::TooLong {
+                frame: 2,
+                offset: 6,
+                length: 0xffff_fff0,
+                limit: DEFAULT_MAX_FRAME
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "frame #2 at byte 6 declares 4294967280 bytes, over the 16777216-byte limit"
+        );
+        assert_eq!(
+            reader.buf.len(),
+            INITIAL_BUFFER,
+            "nothing was allocated for it"
+        );
+    }
+
+    #[test]
+    fn a_stream_cut_mid_frame_reports_what_arrived() {
+        let mut stream = frame(b"whole");
+        stream.extend_from_slice(&frame(b"cut short")[..6]);
+        let mut reader = FrameReader::new(Framing::DEFAULT, 1024);
+        let (frames, err) = read_all(
+            &mut reader,
+            &mut Trickle {
+                data: &stream,
+                step: 4,
+            },
+        );
+        assert_eq!(frames, vec![b"whole".to_vec()]);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "stream ended inside frame #2 at byte 9: 6 of 13 bytes received"
+        );
+    }
+
+    #[test]
+    fn other_header_lengths_and_custom_lengths() {
+        let mut reader = FrameReader::new(Framing::length_prefixed(2), 1024);
+        let (frames, _) = read_all(&mut reader, &mut &[0u8, 3, b'a', b'b', b'c', 0, 0][..]);
+        assert_eq!(frames, vec![b"abc".to_vec(), Vec::new()]);
+
+        // A header that counts itself, as some protocols do.
+        fn minus_header(h: &[u8]) -> usize {
+            (h[0] as usize).saturating_sub(1)
+        }
+        let framing = Framing::LengthPrefixed {
+            header_length: 1,
+            payload_length: Some(minus_header),
+        };
+        let mut reader = FrameReader::new(framing, 1024);
+        let (frames, err) = read_all(&mut reader, &mut &[3u8, b'h', b'i', 1][..]);
+        assert_eq!(err, None);
+        assert_eq!(frames, vec![b"hi".to_vec(), Vec::new()]);
+    }
+
+    #[test]
+    fn lines_strip_line_ends_and_keep_a_last_unterminated_line() {
+        let text = b"one\r\ntwo\n\nthree";
+        for step in [1, 4, 100] {
+            let mut reader = FrameReader::new(Framing::Lines, 1024);
+            let (frames, err) = read_all(&mut reader, &mut Trickle { data: text, step });
+            assert_eq!(err, None);
+            assert_eq!(
+                frames,
+                vec![
+                    b"one".to_vec(),
+                    b"two".to_vec(),
+                    Vec::new(),
+                    b"three".to_vec()
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused() {
+        let mut text = vec![b'x'; 100];
+        text.push(b'\n');
+        let mut reader = FrameReader::new(Framing::Lines, 10);
+        let (frames, err) = read_all(
+            &mut reader,
+            &mut Trickle {
+                data: &text,
+                step: 5,
+            },
+        );
+        assert!(frames.is_empty());
+        assert!(
+            matches!(err, Some(FrameError::TooLong { limit: 10, .. })),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Sources: read framed bytes, decode each frame, and feed the pipeline's chain.
+//!
+//! [`tcp`] listens and reads each connection on its own thread; [`file`] reads a file or
+//! standard input once. Both share [`pump`]: bad input is logged with where it came from
+//! and costs only what it must (a frame, or the one connection), never the process.
+
+mod file;
+pub mod framing;
+mod tcp;
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::app::Source;
+use crate::codec::{Decoder, Framing};
+use crate::endpoint::Input;
+use crate::link::{BoxLink, Downstream};
+use crate::runtime::{Control, Ctx, RunError};
+use crate::step::Emit;
+use framing::{Fill, FrameReader};
+
+/// Counters of one source, shared with [`crate::Running`].
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Frames decoded into messages.
+    pub messages: AtomicU64,
+    /// Frames the decoder refused (skipped).
+    pub decode_errors: AtomicU64,
+    /// Connections (or files) closed because of a framing error: an oversized frame, or a
+    /// stream that ended inside a frame.
+    pub framing_errors: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
+}
+
+/// A snapshot of [`SourceStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Frames decoded into messages.
+    pub messages: u64,
+    /// Frames the decoder refused.
+    pub decode_errors: u64,
+    /// Streams cut off by a framing error.
+    pub framing_errors: u64,
+    /// Connections accepted.
+    pub connections: u64,
+}
+
+impl SourceStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> SourceCounts {
+        SourceCounts {
+            messages: self.messages.load(Ordering::Relaxed),
+            decode_errors: self.decode_errors.load(Ordering::Relaxed),
+            framing_errors: self.framing_errors.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A started source: its thread, and how to wake it when the application stops.
+pub(crate) struct SourceHandle {
+    pub(crate) thread: std::thread::JoinHandle<()>,
+    pub(crate) wake: Option<Box<dyn FnOnce() + Send>>,
+    pub(crate) local_addr: Option<std::net::SocketAddr>,
+    pub(crate) stats: Arc<SourceStats>,
+}
+
+/// A source whatever its decoder, as the runtime starts it.
+pub(crate) trait AnySource: Send {
+    fn pipeline(&self) -> &str;
+    fn input(&self) -> &Input;
+    fn start(
+        self: Box<Self>,
+        ctx: Arc<Ctx>,
+        control: Arc<Control>,
+    ) -> Result<SourceHandle, RunError>;
+}
+
+/// A pipeline's source with its decoder and the chain it feeds.
+pub(crate) struct SourceRuntime<D: Decoder> {
+    pipeline: String,
+    input: Input,
+    decoder: Arc<D>,
+    max_frame: usize,
+    down: Downstream<D::Out>,
+}
+
+impl<D: Decoder> SourceRuntime<D> {
+    pub(crate) fn new(pipeline: String, source: Source<D>, down: Downstream<D::Out>) -> Self {
+        SourceRuntime {
+            pipeline,
+            input: source.input,
+            decoder: Arc::new(source.decoder),
+            max_frame: source.max_frame_length,
+            down,
+        }
+    }
+}
+
+impl<D: Decoder> AnySource for SourceRuntime<D> {
+    fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    fn input(&self) -> &Input {
+        &self.input
+    }
+
+    fn start(
+        self: Box<Self>,
+        ctx: Arc<Ctx>,
+        control: Arc<Control>,
+    ) -> Result<SourceHandle, RunError> {
+        let reader = Reader {
+            framing: self.decoder.framing(),
+            decoder: self.decoder,
+            max_frame: self.max_frame,
+            stats: Arc::new(SourceStats::default()),
+        };
+        match self.input.clone() {
+            Input::Tcp(address) => {
+                tcp::start(self.pipeline, address, reader, self.down, ctx, control)
+            }
+            Input::File(path) => {
+                file::start_file(self.pipeline, path, reader, self.down, &ctx, control)
+            }
+            Input::Stdin => file::start_stdin(self.pipeline, reader, self.down, &ctx, control),
+            Input::Missing { index } => Err(RunError::Usage(format!(
+                "error: --in is missing address #{} for pipeline \"{}\"",
+                index + 1,
+                self.pipeline
+            ))),
+        }
+    }
+}
+
+/// Decoder errors logged per stream before the log is thinned to one in
+/// [`DECODE_ERROR_LOG_EVERY`].
+const DECODE_ERRORS_LOGGED: u64 = 10;
+const DECODE_ERROR_LOG_EVERY: u64 = 10_000;
+
+/// What a source's threads share: the decoder, how to frame, and the counters.
+pub(crate) struct Reader<D: Decoder> {
+    decoder: Arc<D>,
+    framing: Framing,
+    max_frame: usize,
+    pub(crate) stats: Arc<SourceStats>,
+}
+
+impl<D: Decoder> Clone for Reader<D> {
+    fn clone(&self) -> Self {
+        Reader {
+            decoder: Arc::clone(&self.decoder),
+            framing: self.framing,
+            max_frame: self.max_frame,
+            stats: Arc::clone(&self.stats),
+        }
+    }
+}
+
+/// Why a stream stopped being read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// The end of the stream, at a frame boundary.
+    Clean,
+    /// A framing error or a read error; already logged.
+    Broken,
+}
+
+impl<D: Decoder> Reader<D> {
+    /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
+    /// whenever the bytes at hand are used up so that output leaves without waiting for a
+    /// full batch. `origin` names the stream in log lines.
+    pub(crate) fn pump(
+        &self,
+        stream: &mut impl Read,
+        chain: &mut BoxLink<D::Out>,
+        origin: &str,
+    ) -> StreamEnd {
+        let mut frames = FrameReader::new(self.framing, self.max_frame);
+        let mut decode_errors = 0u64;
+        loop {
+            let mut decoded = 0u64;
+            let end = loop {
+                match frames.next_frame() {
+                    Ok(Some(payload)) => match self.decoder.decode(payload) {
+                        Ok(msg) => {
+                            chain.emit(msg);
+                            decoded += 1;
+                        }
+                        Err(e) => {
+                            decode_errors += 1;
+                            self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            if decode_errors <= DECODE_ERRORS_LOGGED
+                                || decode_errors % DECODE_ERROR_LOG_EVERY == 0
+                            {
+                                tracing::warn!(
+                                    "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({decode_errors} so far on this stream)",
+                                    frames.frames(),
+                                    frames.offset()
+                                );
+                            }
+                        }
+                    },
+                    Ok(None) => break None,
+                    Err(e) => {
+                        self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!("{origin}: {e}; closing the stream");
+                        break Some(StreamEnd::Broken);
+                    }
+                }
+            };
+            self.stats.messages.fetch_add(decoded, Ordering::Relaxed);
+            chain.flush();
+            if let Some(end) = end {
+                return end;
+            }
+            match frames.fill(stream) {
+                Ok(Fill::Data(_)) => {}
+                Ok(Fill::End) => {
+                    return match frames.finish() {
+                        Ok(None) => StreamEnd::Clean,
+                        Ok(Some(last_line)) => {
+                            match self.decoder.decode(last_line) {
+                                Ok(msg) => {
+                                    chain.emit(msg);
+                                    self.stats.messages.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!(
+                                        "{origin}: cannot decode the last line: {e}; skipped"
+                                    );
+                                }
+                            }
+                            chain.flush();
+                            StreamEnd::Clean
+                        }
+                        Err(e) => {
+                            self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!("{origin}: {e}; the partial frame is discarded");
+                            StreamEnd::Broken
+                        }
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!("{origin}: read failed: {e}; closing the stream");
+                    return StreamEnd::Broken;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The TCP source: listens on its address and reads every connection on its own thread.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{Reader, SourceHandle, StreamEnd};
+use crate::codec::Decoder;
+use crate::link::Downstream;
+use crate::runtime::{Control, Ctx, RunError};
+
+/// Open connections, so that stopping can end their reads.
+type Live = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
+pub(super) fn start<D: Decoder>(
+    pipeline: String,
+    address: String,
+    reader: Reader<D>,
+    down: Downstream<D::Out>,
+    ctx: Arc<Ctx>,
+    control: Arc<Control>,
+) -> Result<SourceHandle, RunError> {
+    let listener = TcpListener::bind(&address).map_err(|source| RunError::Listen {
+        pipeline: pipeline.clone(),
+        address: address.clone(),
+        source,
+    })?;
+    let local = listener.local_addr().map_err(|source| RunError::Listen {
+        pipeline: pipeline.clone(),
+        address: address.clone(),
+        source,
+    })?;
+    tracing::info!("pipeline \"{pipeline}\": listening on {local}");
+    let stats = Arc::clone(&reader.stats);
+    let thread = std::thread::Builder::new()
+        .name("wallaroo-accept".into())
+        .spawn({
+            let control = Arc::clone(&control);
+            move || accept_loop(&pipeline, listener, local, reader, down, ctx, &control)
+        })
+        .expect("cannot spawn the acceptor thread");
+    Ok(SourceHandle {
+        thread,
+        wake: Some(Box::new(move || wake_acceptor(local))),
+        local_addr: Some(local),
+        stats,
+    })
+}
+
+/// Unblocks `accept` by connecting to the listener once the stop flag is set.
+fn wake_acceptor(local: SocketAddr) {
+    let mut target = local;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    if let Err(e) = TcpStream::connect_timeout(&target, Duration::from_secs(1)) {
+        tracing::warn!("cannot wake the listener on {local} to stop it: {e}");
+    }
+}
+
+fn accept_loop<D: Decoder>(
+    pipeline: &str,
+    listener: TcpListener,
+    local: SocketAddr,
+    reader: Reader<D>,
+    down: Downstream<D::Out>,
+    ctx: Arc<Ctx>,
+    control: &Control,
+) {
+    let live: Live = Arc::default();
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let mut next_id = 0u64;
+    for incoming in listener.incoming() {
+        if control.stopping() {
+            break;
+        }
+        let stream = match incoming {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, the other connections go on.
+                tracing::error!("pipeline \"{pipeline}\": accept on {local} failed: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let peer = stream
+            .peer_addr()
+            .map_or_else(|_| "an unknown peer".to_string(), |a| a.to_string());
+        let origin = format!("pipeline \"{pipeline}\", connection {peer} -> {local}");
+        let registered = match stream.try_clone() {
+            Ok(clone) => clone,
+            Err(e) => {
+                tracing::error!("{origin}: cannot register the connection: {e}; closing it");
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        live.lock()
+            .expect("live connections lock")
+            .insert(id, registered);
+        reader
+            .stats
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!("{origin}: connected");
+        // The chain is built here so that the connection's thread holds only the channel
+        // ends it sends to.
+        let mut chain = down(&ctx);
+        let reader = reader.clone();
+        let live = Arc::clone(&live);
+        let spawned = std::thread::Builder::new()
+            .name("wallaroo-conn".into())
+            .spawn(move || {
+                let mut stream = stream;
+                let end = reader.pump(&mut stream, &mut chain, &origin);
+                live.lock().expect("live connections lock").remove(&id);
+                if end == StreamEnd::Clean {
+                    tracing::debug!("{origin}: closed by the peer");
+                }
+            });
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(e) => tracing::error!("pipeline \"{pipeline}\": cannot start a reader thread: {e}"),
+        }
+        threads.retain(|t| !t.is_finished());
+    }
+    // Stopping: end every read; what each connection already received is processed and
+    // flushed by its thread before it ends.
+    for stream in live.lock().expect("live connections lock").values() {
+        let _ = stream.shutdown(Shutdown::Read);
+    }
+    drop(ctx);
+    for thread in threads {
+        if thread.join().is_err() {
+            tracing::error!("pipeline \"{pipeline}\": a connection thread panicked");
+        }
+    }
+}

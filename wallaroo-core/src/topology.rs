@@ -1,0 +1,237 @@
+//! The expanded application as data: printed by `--topology json` (a contract,
+//! ARCHITECTURE.md §5) and drawn by `--topology dot`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::component::{registered, ComponentInfo};
+
+/// The application: its pipelines and the state partitions they use.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Topology {
+    /// The application's name.
+    pub name: String,
+    /// Pipelines in declaration order.
+    pub pipelines: Vec<PipelineTopology>,
+    /// State partitions, in order of first use.
+    pub states: Vec<StateTopology>,
+}
+
+/// One pipeline: a source, its steps in order, and its sinks.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PipelineTopology {
+    /// The pipeline's name.
+    pub name: String,
+    /// Where it reads.
+    pub source: SourceTopology,
+    /// Its steps, from the source to the sinks.
+    pub steps: Vec<StepTopology>,
+    /// Where it writes (empty for a pipeline that ends without a sink).
+    pub sinks: Vec<SinkTopology>,
+}
+
+/// A source.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SourceTopology {
+    /// `tcp`, `file`, `stdin`, or `unset` when the command line did not give it.
+    pub kind: String,
+    /// The address as given (`127.0.0.1:7010`, `file:votes.bin`, `-`).
+    pub address: String,
+    /// The decoder's name.
+    pub decoder: String,
+    /// The message type it decodes to.
+    pub output: String,
+    /// How the stream is cut into frames.
+    pub framing: String,
+    /// The largest payload accepted, in bytes.
+    pub max_frame_length: usize,
+}
+
+/// A step.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StepTopology {
+    /// The step's name (`name = "…"`, or the function's name).
+    pub name: String,
+    /// `computation` or `state_computation`.
+    pub kind: String,
+    /// The message type it takes.
+    pub input: String,
+    /// The message type it sends on.
+    pub output: String,
+    /// The state partition's name, for a state computation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The partition function's name, for a state computation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Where the step is defined (`file:line`).
+    pub location: String,
+}
+
+/// A sink.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SinkTopology {
+    /// `tcp`, `file`, `stdout`, or `unset` when the command line did not give it.
+    pub kind: String,
+    /// The address as given.
+    pub address: String,
+    /// The encoder's name.
+    pub encoder: String,
+    /// The message type it encodes.
+    pub input: String,
+}
+
+/// A state partition: one state per key, spread over the worker threads.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StateTopology {
+    /// The state partition's name.
+    pub name: String,
+    /// The state type.
+    #[serde(rename = "type")]
+    pub state_type: String,
+    /// The partition key type.
+    pub key: String,
+    /// How many keys are declared up front (states built at start).
+    pub initial_keys: usize,
+    /// Pipelines with a step on this partition.
+    pub pipelines: Vec<String>,
+}
+
+impl Topology {
+    /// The topology JSON of the contract, pretty-printed, fields in a fixed order.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a topology always serializes")
+    }
+
+    /// A Graphviz digraph of the same graph: sources, steps and sinks as a chain per
+    /// pipeline, state partitions as cylinders joined to their steps.
+    pub fn to_dot(&self) -> String {
+        let mut dot = String::new();
+        let _ = writeln!(dot, "digraph {} {{", quote(&self.name));
+        dot.push_str("  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+        for (s, state) in self.states.iter().enumerate() {
+            let _ = writeln!(
+                dot,
+                "  state{s} [shape=cylinder, label={}];",
+                quote(&format!(
+                    "{}\n{} by {}\n{} keys declared",
+                    state.name, state.state_type, state.key, state.initial_keys
+                ))
+            );
+        }
+        for (p, pipeline) in self.pipelines.iter().enumerate() {
+            let _ = writeln!(dot, "  subgraph cluster_{p} {{");
+            let _ = writeln!(dot, "    label={};", quote(&pipeline.name));
+            let source = format!("p{p}_source");
+            let _ = writeln!(
+                dot,
+                "    {source} [shape=invhouse, label={}];",
+                quote(&format!(
+                    "{} source {}\n{} -> {}",
+                    pipeline.source.kind,
+                    pipeline.source.address,
+                    pipeline.source.decoder,
+                    pipeline.source.output
+                ))
+            );
+            let mut previous = source;
+            for (i, step) in pipeline.steps.iter().enumerate() {
+                let node = format!("p{p}_step{i}");
+                let shape = if step.state.is_some() { "box3d" } else { "box" };
+                let _ = writeln!(
+                    dot,
+                    "    {node} [shape={shape}, label={}];",
+                    quote(&format!("{}\n{} -> {}", step.name, step.input, step.output))
+                );
+                let _ = writeln!(
+                    dot,
+                    "    {previous} -> {node} [label={}];",
+                    quote(&step.input)
+                );
+                if let Some(state) = &step.state {
+                    if let Some(s) = self.states.iter().position(|st| &st.name == state) {
+                        let label = step.partition.as_deref().unwrap_or("");
+                        let _ = writeln!(
+                            dot,
+                            "    {node} -> state{s} [dir=both, style=dashed, label={}];",
+                            quote(label)
+                        );
+                    }
+                }
+                previous = node;
+            }
+            for (k, sink) in pipeline.sinks.iter().enumerate() {
+                let node = format!("p{p}_sink{k}");
+                let _ = writeln!(
+                    dot,
+                    "    {node} [shape=house, label={}];",
+                    quote(&format!(
+                        "{} sink {}\n{}",
+                        sink.kind, sink.address, sink.encoder
+                    ))
+                );
+                let _ = writeln!(
+                    dot,
+                    "    {previous} -> {node} [label={}];",
+                    quote(&sink.input)
+                );
+            }
+            dot.push_str("  }\n");
+        }
+        dot.push_str("}\n");
+        dot
+    }
+
+    /// Components registered by the macros that no pipeline of this topology uses.
+    pub fn unused_components(&self) -> Vec<&'static ComponentInfo> {
+        use crate::component::ComponentKind::*;
+        registered()
+            .into_iter()
+            .filter(|c| match c.kind {
+                Computation | StateComputation => !self.pipelines.iter().any(|p| {
+                    p.steps
+                        .iter()
+                        .any(|s| s.name == c.name && s.kind == c.kind.as_str())
+                }),
+                Decoder => !self.pipelines.iter().any(|p| p.source.decoder == c.name),
+                Encoder => !self
+                    .pipelines
+                    .iter()
+                    .any(|p| p.sinks.iter().any(|s| s.encoder == c.name)),
+                Partition => !self.pipelines.iter().any(|p| {
+                    p.steps
+                        .iter()
+                        .any(|s| s.partition.as_deref() == Some(c.name))
+                }),
+                State => false,
+            })
+            .collect()
+    }
+}
+
+/// A DOT string literal.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_quotes_and_escapes() {
+        assert_eq!(quote("a \"b\"\nc\\"), r#""a \"b\"\nc\\""#);
+    }
+}

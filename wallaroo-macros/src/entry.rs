@@ -1,0 +1,79 @@
+//! `#[wallaroo::main]`: the application's setup function, `fn(args: &Args) -> Application`
+//! (or `fn() -> Application`), gets a `main` that runs what it builds.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::ItemFn;
+
+use crate::attr;
+use crate::ctxt::Errors;
+use crate::paths;
+use crate::signature::{self, Macro};
+
+const MACRO: Macro = Macro {
+    attr: "#[wallaroo::main]",
+    shape: "fn setup(args: &Args) -> Application",
+};
+
+/// The setup function as wallaroo understands it.
+struct Setup {
+    item: ItemFn,
+    takes_args: bool,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    attr::none(MACRO.attr, args, &mut errors);
+    let model = errors
+        .ok(signature::parse_fn(&MACRO, item))
+        .and_then(|item| Setup::new(item, &mut errors));
+    Ok(generate(&errors.finish_with(model)?))
+}
+
+impl Setup {
+    fn new(item: ItemFn, errors: &mut Errors) -> Option<Setup> {
+        let sig = &item.sig;
+        signature::check_common(&MACRO, sig, errors);
+        if sig.ident == "main" {
+            errors.spanned(
+                &sig.ident,
+                "#[wallaroo::main] generates `fn main`, so the setup function needs another name: `fn setup(args: &Args) -> Application`",
+            );
+        }
+        if sig.inputs.len() > 1 {
+            signature::check_param_count(&MACRO, sig, 1, "the command line's `&Args` (or nothing)", errors);
+        }
+        if signature::return_type(sig).is_none() {
+            errors.spanned(
+                sig,
+                "#[wallaroo::main] needs the application the function builds: write `-> Application`",
+            );
+        }
+        let takes_args = sig.inputs.len() == 1;
+        Some(Setup { item, takes_args })
+    }
+}
+
+fn generate(s: &Setup) -> TokenStream {
+    let item = &s.item;
+    let ident = &item.sig.ident;
+    let call_site = Span::call_site();
+    let (run_main, env, exit_code) = (paths::run_main(call_site), paths::env(call_site), paths::exit_code(call_site));
+    let (args, application) = (paths::args(ident.span()), paths::application(ident.span()));
+    // A typed binding, so that a setup function of the wrong type is reported at its name.
+    let setup = if s.takes_args {
+        quote_spanned!(ident.span()=> let setup: fn(&#args) -> #application = #ident;)
+    } else {
+        quote_spanned!(ident.span()=> let setup = |_: &#args| -> #application { #ident() };)
+    };
+    let cfg = item.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+    quote! {
+        #item
+
+        #(#cfg)*
+        fn main() -> #exit_code {
+            #setup
+            #run_main(#env("CARGO_PKG_NAME"), #env("CARGO_PKG_VERSION"), setup)
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The attribute macros of [wallaroo](https://docs.rs/wallaroo): `#[state]`,
+//! `#[computation]`, `#[state_computation]`, `#[decoder]`, `#[encoder]`, `#[partition]` and
+//! `#[wallaroo::main]`.
+//!
+//! Use them through the `wallaroo` crate (`use wallaroo::prelude::*;`), not directly:
+//! generated code names the runtime as `::wallaroo::__private::…`.
+//!
+//! # What the function macros generate
+//!
+//! A function macro replaces `fn foo` with a unit struct `foo` of the same visibility,
+//! carrying the function's docs, that implements the runtime trait (`Computation`, `Decoder`,
+//! …) by calling the original body, kept as `foo::call`. `foo` also dereferences to a
+//! function pointer, so `foo(x)` still calls the function (except when its return type is
+//! `impl Trait`, which a function pointer cannot name: call `foo::call(x)` then). Every
+//! annotated item is registered with `inventory`, so that `wallaroo::component::registered()`
+//! lists it with its kind, name, location and types.
+//!
+//! A misused macro reports every problem it finds, each at the offending tokens, and leaves
+//! the item as written so that the rest of the crate still type-checks against it.
+//!
+//! Set `WALLAROO_MACROS_DEBUG=1` when compiling to print each expansion.
+
+mod attr;
+mod component;
+mod computation;
+mod ctxt;
+mod decoder;
+mod encoder;
+mod entry;
+mod expand;
+mod partition;
+mod paths;
+mod signature;
+mod state;
+mod state_computation;
+
+use proc_macro::TokenStream;
+
+/// Makes a struct the per-key state of a state partition.
+///
+/// Accepts a struct with named fields, tuple fields or none, without generic parameters.
+/// Generates:
+/// - `#[derive(Serialize, Deserialize)]` through wallaroo's own serde (so the crate needs no
+///   serde dependency), unless the struct already derives them: the state is saved with
+///   postcard, so every field must be serializable;
+/// - an implementation of `State` whose `build()` makes the state of a key seen for the first
+///   time: with `Default` (derive or implement it), or with `builder = path`, a `fn() -> Self`.
+///
+/// ```ignore
+/// #[state]
+/// #[derive(Default)]
+/// pub struct Total { votes: u64 }
+///
+/// #[state(builder = Window::new)]
+/// pub struct Window { last: Vec<u64>, size: usize }
+/// impl Window { fn new() -> Self { Window { last: Vec::new(), size: 10 } } }
+/// ```
+#[proc_macro_attribute]
+pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[state]", expand::state(args.into(), item.clone().into()), item.into()).into()
+}
+
+/// Makes a function a stateless step of a pipeline.
+///
+/// Accepts `fn(msg: In) -> Out`; return `Option<Out>` to filter (`None` sends nothing) or
+/// `Vec<Out>` to fan out (each element is sent on, in order). The shape is read from the
+/// return type as written: `Option<…>` and `Vec<…>` by their last path segment.
+/// `name = "…"` sets the name shown in the topology (the function's name by default).
+///
+/// Generates the unit struct `step` (see the crate docs) implementing `Computation<In>`
+/// with `type Out = Out`.
+///
+/// ```ignore
+/// #[computation(name = "keep big orders")]
+/// fn keep_big(order: Order) -> Option<Order> {
+///     (order.quantity > 100).then_some(order)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[computation]", expand::computation(args.into(), item.clone().into()), item.into()).into()
+}
+
+/// Makes a function a step over partitioned state.
+///
+/// Accepts `fn(msg: In, state: &mut S) -> (R, bool)`, where `S` is a `#[state]` type and `R`
+/// is `Out`, `Option<Out>` or `Vec<Out>` as for `#[computation]`. The `bool` says whether the
+/// state changed and must be saved. `name = "…"` sets the name shown in the topology.
+///
+/// Generates the unit struct `step` implementing `StateComputation<In>` with
+/// `type Out = Out` and `type State = S`. A pipeline places it with
+/// `.to_state_partition(step, "state name", partition)`.
+///
+/// ```ignore
+/// #[state_computation(name = "add votes")]
+/// fn add_votes(v: Vote, total: &mut Total) -> (Vote, bool) {
+///     total.votes += v.count;
+///     (Vote { letter: v.letter, count: total.votes }, true)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish(
+        "#[state_computation]",
+        expand::state_computation(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
+}
+
+/// Makes a function the decoder of a source: one frame's payload to one message.
+///
+/// Accepts `fn(payload: &[u8]) -> Result<Message, E>` where `E: Display` (any alias of
+/// `Result`, such as `io::Result<T>`, works). The arguments set how the byte stream is cut
+/// into frames:
+/// - `header_length = N`: a length header of `N` bytes, 1 to 8 (default 4), read as a
+///   big-endian unsigned integer;
+/// - `payload_length = path`: a `fn(&[u8]) -> usize` that reads the payload length from the
+///   header instead;
+/// - `lines`: newline-delimited text, each line (without `\n` or `\r\n`) one payload; it
+///   cannot be combined with the other two.
+///
+/// Generates the unit struct `decode` implementing `Decoder` with the message type as `Out`.
+///
+/// ```ignore
+/// #[decoder(lines)]
+/// fn parse(line: &[u8]) -> Result<u64, DecodeError> {
+///     std::str::from_utf8(line).ok().and_then(|s| s.trim().parse().ok())
+///         .ok_or_else(|| DecodeError::new("not a number"))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[decoder]", expand::decoder(args.into(), item.clone().into()), item.into()).into()
+}
+
+/// Makes a function the encoder of a sink: one message to bytes.
+///
+/// Accepts `fn(msg: &T, out: &mut Vec<u8>)`, which appends to `out`, or `fn(msg: &T) -> R`
+/// with `R: AsRef<[u8]>` (`Vec<u8>`, `String`, `&'static str`, …), whose bytes are appended.
+/// Takes no arguments.
+///
+/// Generates the unit struct `encode` implementing `Encoder<T>`.
+///
+/// ```ignore
+/// #[encoder]
+/// fn encode(v: &Vote) -> String {
+///     format!("{} => {}\n", v.letter as char, v.count)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[encoder]", expand::encoder(args.into(), item.clone().into()), item.into()).into()
+}
+
+/// Makes a function the partition function of a state partition: a message to its key.
+///
+/// Accepts `fn(msg: &In) -> Key`, where the key is hashable, comparable, cloneable and
+/// serializable (integers, `String`, `char`, tuples of them, …). `keys = expr` names keys
+/// whose state is built when the application starts: any `IntoIterator` whose items
+/// convert `Into<Key>`, such as `b'a'..=b'z'` or `["eu", "us"]`.
+///
+/// Generates the unit struct `by_key` implementing `Partition<In>` with `type Key = Key`.
+///
+/// ```ignore
+/// #[partition(keys = b'a'..=b'z')]
+/// fn by_letter(v: &Vote) -> u8 { v.letter }
+/// ```
+#[proc_macro_attribute]
+pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[partition]", expand::partition(args.into(), item.clone().into()), item.into()).into()
+}
+
+/// Makes a function the application's setup, and generates `main`.
+///
+/// Accepts `fn setup(args: &Args) -> Application` or `fn setup() -> Application`, not named
+/// `main`, and takes no arguments. Keeps the function as written and adds
+/// `fn main() -> ExitCode`, which parses the command line, calls `setup`, and runs the
+/// application until its sources end or the process is interrupted.
+///
+/// ```ignore
+/// #[wallaroo::main]
+/// fn alphabet(args: &Args) -> Application {
+///     Application::new("Alphabet")
+///         .pipeline("Alphabet", Source::new(args.input(0), decode))
+///         .to_state_partition(add_votes, "running vote totals", by_letter)
+///         .to_sink(Sink::new(args.output(0), encode))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish("#[wallaroo::main]", expand::main(args.into(), item.clone().into()), item.into()).into()
+}

@@ -1,0 +1,153 @@
+//! `#[state_computation]`: a step over partitioned state, `fn(In, &mut S) -> (R, bool)` where
+//! `R` is `Out`, `Option<Out>` or `Vec<Out>`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, Type};
+
+use crate::attr::StepArgs;
+use crate::component::{self, Info};
+use crate::computation::emit_fn;
+use crate::ctxt::Errors;
+use crate::paths;
+use crate::signature::{self, emits, Emits, Macro, Passing};
+
+const MACRO: Macro = Macro {
+    attr: "#[state_computation]",
+    shape: "fn step(msg: In, state: &mut S) -> (Out, bool)",
+};
+
+/// A `#[state_computation]` as wallaroo understands it.
+struct StateComputation {
+    item: ItemFn,
+    info: Info,
+    input: Type,
+    state: Type,
+    /// `R` of `(R, bool)`.
+    returns: Type,
+    emits: Emits,
+    output: Type,
+    /// `bool` of `(R, bool)`.
+    changed: Type,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let args = StepArgs::parse(MACRO.attr, args, &mut errors);
+    let model = errors
+        .ok(signature::parse_fn(&MACRO, item))
+        .and_then(|item| StateComputation::new(item, args, &mut errors));
+    Ok(generate(&errors.finish_with(model)?))
+}
+
+impl StateComputation {
+    /// Reads and checks the function; every problem is recorded before giving up.
+    fn new(item: ItemFn, args: StepArgs, errors: &mut Errors) -> Option<StateComputation> {
+        let sig = &item.sig;
+        signature::check_common(&MACRO, sig, errors);
+        let params = signature::typed_params(sig);
+        let count_ok = signature::check_param_count(&MACRO, sig, 2, "a message and its state", errors);
+
+        let input = params.first().map(|p| (*p.ty).clone());
+        if let Some(input) = &input {
+            if let Passing::Shared(inner) | Passing::Mut(inner) = signature::passing(input) {
+                errors.spanned(
+                    input,
+                    format!("#[state_computation] takes its message by value: write `msg: {}`", quote!(#inner)),
+                );
+            }
+        }
+        let state = params.get(1).and_then(|p| match signature::passing(&p.ty) {
+            Passing::Mut(state) => Some(state.clone()),
+            Passing::Shared(state) => {
+                errors.spanned(
+                    &p.ty,
+                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", quote!(#state)),
+                );
+                None
+            }
+            Passing::Value(state) => {
+                errors.spanned(
+                    state,
+                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", quote!(#state)),
+                );
+                None
+            }
+        });
+
+        const RETURNS: &str = "a #[state_computation] returns `(output, bool)`: the bool says whether the state changed and must be saved";
+        let pair = match signature::return_type(sig) {
+            None => {
+                errors.spanned(sig, format!("{RETURNS}; write `-> (Out, bool)`"));
+                None
+            }
+            Some(ty) => match signature::peel(ty) {
+                Type::Tuple(tuple) if tuple.elems.len() == 2 => Some((tuple.elems[0].clone(), tuple.elems[1].clone())),
+                Type::Tuple(_) => {
+                    errors.spanned(ty, format!("{RETURNS}; write `-> (Out, bool)`"));
+                    None
+                }
+                other => {
+                    errors.spanned(ty, format!("{RETURNS}; write `-> ({}, bool)`", quote!(#other)));
+                    None
+                }
+            },
+        };
+
+        let (Some(input), Some(state), Some((returns, changed)), true) = (input, state, pair, count_ok) else {
+            return None;
+        };
+        let (emits, output) = emits(&returns);
+        let output = output.clone();
+        let mut info = Info::new("StateComputation", &sig.ident);
+        if let Some(name) = args.name {
+            info.name = name;
+        }
+        info.input = Some(quote!(#input));
+        info.output = Some(quote!(#output));
+        info.state = Some(quote!(#state));
+        Some(StateComputation {
+            item,
+            info,
+            input,
+            state,
+            returns,
+            emits,
+            output,
+            changed,
+        })
+    }
+}
+
+fn generate(c: &StateComputation) -> TokenStream {
+    let ident = &c.item.sig.ident;
+    let (input, state, output) = (&c.input, &c.state, &c.output);
+    let trait_path = paths::state_computation_trait(Span::call_site());
+    let emit = paths::emit(Span::call_site());
+    let bool_ty = paths::bool(Span::call_site());
+    let emit_fn = emit_fn(c.emits, c.returns.span());
+    let info = component::info_method();
+    let out_type = quote_spanned!(output.span()=> type Out = #output;);
+    let state_type = quote_spanned!(state.span()=> type State = #state;);
+    let send = quote_spanned!(c.returns.span()=> #emit_fn(out, output););
+    let changed = quote_spanned!(c.changed.span()=> changed);
+    let trait_impl = quote! {
+        #[automatically_derived]
+        impl #trait_path<#input> for #ident {
+            #out_type
+            #state_type
+            #info
+            #[inline]
+            fn compute(&self, input: #input, state: &mut #state, out: &mut impl #emit<Self::Out>) -> #bool_ty {
+                let (output, changed) = #ident::call(input, state);
+                #send
+                #changed
+            }
+        }
+    };
+    let attrs = component::Attrs::sort(&c.item.attrs);
+    let unit = component::unit_struct(&c.item);
+    let registered = component::registered(&attrs.cfg, &c.info, trait_impl);
+    quote!(#unit #registered)
+}
