@@ -1,8 +1,9 @@
 //! Sources: read framed bytes, decode each frame, and feed the pipeline's chain.
 //!
-//! [`tcp`] listens and reads each connection on its own thread; [`file`] reads a file or
-//! standard input once. Both share [`pump`]: bad input is logged with where it came from
-//! and costs only what it must (a frame, or the one connection), never the process.
+//! The TCP source listens and reads each connection on its own thread; the file source
+//! reads a file or standard input once. Both share one read loop: bad input is logged with
+//! where it came from and costs only what it must (a frame, or the one connection), never
+//! the process.
 
 mod file;
 pub mod framing;
@@ -194,7 +195,7 @@ impl<D: Decoder> Reader<D> {
                             decode_errors += 1;
                             self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
                             if decode_errors <= DECODE_ERRORS_LOGGED
-                                || decode_errors % DECODE_ERROR_LOG_EVERY == 0
+                                || decode_errors.is_multiple_of(DECODE_ERROR_LOG_EVERY)
                             {
                                 tracing::warn!(
                                     "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({decode_errors} so far on this stream)",
