@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::codec::{Decoder, Encoder};
 use crate::component::type_name_of;
 use crate::endpoint::{Input, Output};
-use crate::link::{Discard, Downstream, SinkLink, StepLink};
+use crate::link::{Discard, Downstream, SinkLink, StepLink, TeeLink};
 use crate::routing::Router;
 use crate::source::framing::DEFAULT_MAX_FRAME;
 use crate::source::{AnySource, SourceRuntime};
@@ -61,6 +61,103 @@ impl<D: Decoder> Source<D> {
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
         self.max_frame_length = bytes;
         self
+    }
+}
+
+/// What a pipeline can start from: a framed [`Source`], or an in-process [`Generator`].
+pub trait PipelineSource: sealed::BuildSource {}
+
+impl<S: sealed::BuildSource> PipelineSource for S {}
+
+// Why the allow: the trait is sealed (its module is private), so the runtime types in its
+// methods are never nameable outside the crate.
+#[allow(private_interfaces)]
+pub(crate) mod sealed {
+    use super::*;
+
+    /// How a source describes itself and becomes a running source; not for outside
+    /// implementations.
+    pub trait BuildSource: Sized + 'static {
+        /// The messages the source produces.
+        type Out: Send + 'static;
+        /// Its entry in the topology.
+        fn describe(&self) -> SourceTopology;
+        /// The source the runtime starts, feeding `down`.
+        fn into_runtime(self, pipeline: String, down: Downstream<Self::Out>) -> Box<dyn AnySource>;
+    }
+}
+
+#[allow(private_interfaces)]
+impl<D: Decoder> sealed::BuildSource for Source<D> {
+    type Out = D::Out;
+
+    fn describe(&self) -> SourceTopology {
+        SourceTopology {
+            kind: self.input.kind().to_string(),
+            address: self.input.to_string(),
+            decoder: Some(self.decoder.info().name.to_string()),
+            output: type_name_of::<D::Out>(),
+            framing: Some(self.decoder.framing().to_string()),
+            max_frame_length: Some(self.max_frame_length),
+        }
+    }
+
+    fn into_runtime(self, pipeline: String, down: Downstream<D::Out>) -> Box<dyn AnySource> {
+        Box::new(SourceRuntime::new(pipeline, self, down))
+    }
+}
+
+/// A source that makes its messages in-process: message `i` is `make(i)`, for `i` from 0
+/// until `make` returns `None`. For demos, tests and load generation.
+///
+/// ```
+/// use wallaroo_core::app::Generator;
+/// // The numbers 0 to 999, at most 10 000 a second.
+/// let numbers = Generator::new(|i| (i < 1000).then_some(i)).rate(10_000.0);
+/// ```
+pub struct Generator<T> {
+    pub(crate) make: Arc<dyn Fn(u64) -> Option<T> + Send + Sync>,
+    pub(crate) rate: Option<f64>,
+}
+
+impl<T: Send + 'static> Generator<T> {
+    /// A generator of `make(0)`, `make(1)`, … until `make` returns `None`.
+    pub fn new(make: impl Fn(u64) -> Option<T> + Send + Sync + 'static) -> Self {
+        Generator {
+            make: Arc::new(make),
+            rate: None,
+        }
+    }
+
+    /// Paces the generator to at most `per_second` messages a second.
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.rate = (per_second > 0.0).then_some(per_second);
+        self
+    }
+}
+
+#[allow(private_interfaces)]
+impl<T: Send + 'static> sealed::BuildSource for Generator<T> {
+    type Out = T;
+
+    fn describe(&self) -> SourceTopology {
+        SourceTopology {
+            kind: "generator".to_string(),
+            address: match self.rate {
+                Some(rate) => format!("in-process, {rate} msg/s"),
+                None => "in-process".to_string(),
+            },
+            decoder: None,
+            output: type_name_of::<T>(),
+            framing: None,
+            max_frame_length: None,
+        }
+    }
+
+    fn into_runtime(self, pipeline: String, down: Downstream<T>) -> Box<dyn AnySource> {
+        Box::new(crate::source::generator::GeneratorRuntime::new(
+            pipeline, self, down,
+        ))
     }
 }
 
@@ -119,38 +216,28 @@ impl Application {
     /// Starts a pipeline that reads `source`. Continue it with [`Pipeline::to`],
     /// [`Pipeline::to_state_partition`], and end it with [`Pipeline::to_sink`] or
     /// [`Pipeline::done`].
-    pub fn pipeline<D: Decoder>(
+    pub fn pipeline<S: PipelineSource>(
         mut self,
         name: impl Into<String>,
-        source: Source<D>,
-    ) -> Pipeline<D::Out> {
+        source: S,
+    ) -> Pipeline<S::Out> {
         let name = name.into();
         if self.topology.pipelines.iter().any(|p| p.name == name) {
             self.errors.push(format!(
                 "two pipelines are named \"{name}\"; pipeline names must differ"
             ));
         }
-        let info = source.decoder.info();
         let topology = PipelineTopology {
             name: name.clone(),
-            source: SourceTopology {
-                kind: source.input.kind().to_string(),
-                address: source.input.to_string(),
-                decoder: info.name.to_string(),
-                output: type_name_of::<D::Out>(),
-                framing: source.decoder.framing().to_string(),
-                max_frame_length: source.max_frame_length,
-            },
+            source: source.describe(),
             steps: Vec::new(),
             sinks: Vec::new(),
         };
         Pipeline {
             app: self,
             topology,
-            attach: Box::new(move |wiring: &mut Wiring, down: Downstream<D::Out>| {
-                wiring
-                    .sources
-                    .push(Box::new(SourceRuntime::new(name, source, down)));
+            attach: Box::new(move |wiring: &mut Wiring, down: Downstream<S::Out>| {
+                wiring.sources.push(source.into_runtime(name, down));
             }),
         }
     }
@@ -312,17 +399,41 @@ impl<T: Send + 'static> Pipeline<T> {
         }
     }
 
-    /// Ends the pipeline in a sink.
-    pub fn to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Application {
-        let info = sink.encoder.info();
+    /// Sends what the last step produces to `sink` too, and goes on: a pipeline can write to
+    /// several sinks. The message is encoded by reference, not cloned.
+    pub fn also_to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Pipeline<T> {
+        let index = self.add_sink(&sink);
+        let encoder = Arc::new(sink.encoder);
+        let prev = self.attach;
+        Pipeline {
+            app: self.app,
+            topology: self.topology,
+            attach: Box::new(move |wiring, down: Downstream<T>| {
+                let here: Downstream<T> = Arc::new(move |ctx| {
+                    Box::new(TeeLink::new(
+                        SinkLink::new(Arc::clone(&encoder), ctx.sinks[index].clone()),
+                        down(ctx),
+                    ))
+                });
+                prev(wiring, here);
+            }),
+        }
+    }
+
+    fn add_sink<E: Encoder<T>>(&mut self, sink: &Sink<E>) -> usize {
         self.topology.sinks.push(SinkTopology {
             kind: sink.output.kind().to_string(),
             address: sink.output.to_string(),
-            encoder: info.name.to_string(),
+            encoder: sink.encoder.info().name.to_string(),
             input: type_name_of::<T>(),
         });
-        let index = self.app.wiring.sinks.len();
-        self.app.wiring.sinks.push(sink.output);
+        self.app.wiring.sinks.push(sink.output.clone());
+        self.app.wiring.sinks.len() - 1
+    }
+
+    /// Ends the pipeline in a sink.
+    pub fn to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Application {
+        let index = self.add_sink(&sink);
         let encoder = Arc::new(sink.encoder);
         let down: Downstream<T> = Arc::new(move |ctx| {
             Box::new(SinkLink::new(

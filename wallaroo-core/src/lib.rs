@@ -29,7 +29,7 @@ pub mod step;
 pub mod topology;
 mod worker;
 
-pub use app::{Application, Pipeline, Sink, Source};
+pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
 pub use args::{Args, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing};
 pub use endpoint::{Input, Output};

@@ -98,13 +98,20 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
     }
 }
 
-impl<E: Encoder<T>, T> Emit<T> for SinkLink<E, T> {
+impl<E: Encoder<T>, T> SinkLink<E, T> {
     #[inline]
-    fn emit(&mut self, msg: T) {
-        self.encoder.encode(&msg, &mut self.buf);
+    fn encode(&mut self, msg: &T) {
+        self.encoder.encode(msg, &mut self.buf);
         if self.buf.len() >= SINK_CHUNK {
             self.hand_off();
         }
+    }
+}
+
+impl<E: Encoder<T>, T> Emit<T> for SinkLink<E, T> {
+    #[inline]
+    fn emit(&mut self, msg: T) {
+        self.encode(&msg);
     }
 }
 
@@ -113,5 +120,32 @@ impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
         if !self.buf.is_empty() {
             self.hand_off();
         }
+    }
+}
+
+/// Encodes each message into a sink by reference, then passes it on.
+pub(crate) struct TeeLink<E, T> {
+    sink: SinkLink<E, T>,
+    next: BoxLink<T>,
+}
+
+impl<E: Encoder<T>, T> TeeLink<E, T> {
+    pub(crate) fn new(sink: SinkLink<E, T>, next: BoxLink<T>) -> Self {
+        TeeLink { sink, next }
+    }
+}
+
+impl<E: Encoder<T>, T> Emit<T> for TeeLink<E, T> {
+    #[inline]
+    fn emit(&mut self, msg: T) {
+        self.sink.encode(&msg);
+        self.next.emit(msg);
+    }
+}
+
+impl<E: Encoder<T>, T: Send> Link<T> for TeeLink<E, T> {
+    fn flush(&mut self) {
+        self.sink.flush();
+        self.next.flush();
     }
 }

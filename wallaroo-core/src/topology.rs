@@ -34,18 +34,21 @@ pub struct PipelineTopology {
 /// A source.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct SourceTopology {
-    /// `tcp`, `file`, `stdin`, or `unset` when the command line did not give it.
+    /// `tcp`, `file`, `stdin`, `generator`, or `unset` when the command line did not give it.
     pub kind: String,
     /// The address as given (`127.0.0.1:7010`, `file:votes.bin`, `-`).
     pub address: String,
-    /// The decoder's name.
-    pub decoder: String,
-    /// The message type it decodes to.
+    /// The decoder's name (none for a generator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    /// The message type it produces.
     pub output: String,
-    /// How the stream is cut into frames.
-    pub framing: String,
-    /// The largest payload accepted, in bytes.
-    pub max_frame_length: usize,
+    /// How the stream is cut into frames (none for a generator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framing: Option<String>,
+    /// The largest payload accepted, in bytes (none for a generator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_frame_length: Option<usize>,
 }
 
 /// A step.
@@ -131,7 +134,7 @@ impl Topology {
                     "{} source {}\n{} -> {}",
                     pipeline.source.kind,
                     pipeline.source.address,
-                    pipeline.source.decoder,
+                    pipeline.source.decoder.as_deref().unwrap_or("generated"),
                     pipeline.source.output
                 ))
             );
@@ -194,7 +197,10 @@ impl Topology {
                         .iter()
                         .any(|s| s.name == c.name && s.kind == c.kind.as_str())
                 }),
-                Decoder => !self.pipelines.iter().any(|p| p.source.decoder == c.name),
+                Decoder => !self
+                    .pipelines
+                    .iter()
+                    .any(|p| p.source.decoder.as_deref() == Some(c.name)),
                 Encoder => !self
                     .pipelines
                     .iter()

@@ -7,6 +7,7 @@
 
 mod file;
 pub mod framing;
+pub(crate) mod generator;
 mod tcp;
 
 use std::io::Read;
