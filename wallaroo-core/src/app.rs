@@ -411,7 +411,11 @@ impl<T: Send + 'static> Pipeline<T> {
             attach: Box::new(move |wiring, down: Downstream<T>| {
                 let here: Downstream<T> = Arc::new(move |ctx| {
                     Box::new(TeeLink::new(
-                        SinkLink::new(Arc::clone(&encoder), ctx.sinks[index].clone()),
+                        SinkLink::new(
+                            Arc::clone(&encoder),
+                            ctx.sinks[index].clone(),
+                            ctx.hold_output,
+                        ),
                         down(ctx),
                     ))
                 });
@@ -439,6 +443,7 @@ impl<T: Send + 'static> Pipeline<T> {
             Box::new(SinkLink::new(
                 Arc::clone(&encoder),
                 ctx.sinks[index].clone(),
+                ctx.hold_output,
             ))
         });
         self.finish(down)

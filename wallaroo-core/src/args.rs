@@ -5,16 +5,22 @@
 //! | `--in ADDR[,ADDR…]` | where the sources read, in the order the pipelines declare them |
 //! | `--out ADDR[,ADDR…]` | where the sinks write, in the order the pipelines declare them |
 //! | `--workers N` | worker threads per state partition (default: the number of cores) |
+//! | `--resilience-dir DIR` | keep state durable there and recover it at start |
+//! | `--sync-interval MS` | with a resilience directory: sync state logs at least this often (default 20) |
+//! | `--sync-before-output` | with a resilience directory: sync state logs before outputs leave |
 //! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
 //!
 //! An address is `HOST:PORT` (TCP), `file:PATH`, or `-` (standard input or output).
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
 
 use crate::endpoint::{Input, Output};
+use crate::resilience::{Resilience, SyncPolicy, DEFAULT_SYNC_INTERVAL};
 
 /// The output format of `--topology`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +38,7 @@ pub struct Args {
     outputs: Vec<Output>,
     workers: usize,
     topology: Option<TopologyFormat>,
+    resilience: Option<Resilience>,
 }
 
 /// A usage error: one line naming the flag. The generated `main` prints it and exits with
@@ -75,6 +82,27 @@ fn command(name: &str, version: &str) -> Command {
                 .value_name("N")
                 .value_parser(clap::value_parser!(NonZeroUsize))
                 .help("Worker threads per state partition [default: the number of cores]"),
+        )
+        .arg(
+            Arg::new("resilience-dir")
+                .long("resilience-dir")
+                .value_name("DIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Keep state durable in DIR and recover it at start (one process per directory)"),
+        )
+        .arg(
+            Arg::new("sync-interval")
+                .long("sync-interval")
+                .value_name("MS")
+                .value_parser(clap::value_parser!(u64).range(1..=60_000))
+                .help("Sync state logs at least every MS milliseconds [default: 20]"),
+        )
+        .arg(
+            Arg::new("sync-before-output")
+                .long("sync-before-output")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("sync-interval")
+                .help("Sync state logs before the outputs of the changes they hold leave"),
         )
         .arg(
             Arg::new("topology")
@@ -136,11 +164,37 @@ impl Args {
                 "dot" => TopologyFormat::Dot,
                 _ => TopologyFormat::Json,
             });
+        let sync = if matches.get_flag("sync-before-output") {
+            SyncPolicy::BeforeOutput
+        } else {
+            SyncPolicy::Interval(
+                matches
+                    .get_one::<u64>("sync-interval")
+                    .map_or(DEFAULT_SYNC_INTERVAL, |ms| Duration::from_millis(*ms)),
+            )
+        };
+        let resilience = matches
+            .get_one::<PathBuf>("resilience-dir")
+            .map(|dir| Resilience {
+                dir: dir.clone(),
+                sync,
+            });
+        if resilience.is_none()
+            && (matches.contains_id("sync-interval")
+                && matches.value_source("sync-interval")
+                    == Some(clap::parser::ValueSource::CommandLine)
+                || matches.get_flag("sync-before-output"))
+        {
+            return Err(UsageError(
+                "error: --sync-interval and --sync-before-output need --resilience-dir".into(),
+            ));
+        }
         Ok(Parsed::Args(Args {
             inputs,
             outputs,
             workers,
             topology,
+            resilience,
         }))
     }
 
@@ -156,7 +210,22 @@ impl Args {
             outputs: Vec::new(),
             workers: 1,
             topology: None,
+            resilience: None,
         }
+    }
+
+    /// Keeps state durable in `dir` (as `--resilience-dir` would), synced by `sync`.
+    pub fn with_resilience(mut self, dir: impl Into<PathBuf>, sync: SyncPolicy) -> Args {
+        self.resilience = Some(Resilience {
+            dir: dir.into(),
+            sync,
+        });
+        self
+    }
+
+    /// Where and how state is kept durable, if at all.
+    pub fn resilience(&self) -> Option<Resilience> {
+        self.resilience.clone()
     }
 
     /// Adds an input address (as `--in` would).
@@ -265,6 +334,25 @@ mod tests {
         assert_eq!(a.input(2), Input::Stdin);
         assert_eq!(a.input(3), Input::Missing { index: 3 });
         assert_eq!(a.output(0), Output::Tcp("h:2".into()));
+    }
+
+    #[test]
+    fn resilience_flags() {
+        assert_eq!(args(&[]).resilience(), None);
+        let r = args(&["--resilience-dir", "/d", "--sync-interval", "5"])
+            .resilience()
+            .unwrap();
+        assert_eq!(r.dir, PathBuf::from("/d"));
+        assert_eq!(r.sync, SyncPolicy::Interval(Duration::from_millis(5)));
+        let r = args(&["--resilience-dir", "/d"]).resilience().unwrap();
+        assert_eq!(r.sync, SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL));
+        let r = args(&["--resilience-dir", "/d", "--sync-before-output"])
+            .resilience()
+            .unwrap();
+        assert_eq!(r.sync, SyncPolicy::BeforeOutput);
+        let err = parse(&["--sync-before-output"]).unwrap_err().to_string();
+        assert!(err.contains("--resilience-dir"), "{err}");
+        assert!(parse(&["--resilience-dir", "/d", "--sync-interval", "0"]).is_err());
     }
 
     #[test]

@@ -75,15 +75,18 @@ pub(crate) struct SinkLink<E, T> {
     encoder: Arc<E>,
     buf: Vec<u8>,
     tx: flume::Sender<Vec<u8>>,
+    /// Hand off only when flushed (output must wait for the state log's sync).
+    hold: bool,
     _t: PhantomData<fn(T)>,
 }
 
 impl<E: Encoder<T>, T> SinkLink<E, T> {
-    pub(crate) fn new(encoder: Arc<E>, tx: flume::Sender<Vec<u8>>) -> Self {
+    pub(crate) fn new(encoder: Arc<E>, tx: flume::Sender<Vec<u8>>, hold: bool) -> Self {
         SinkLink {
             encoder,
             buf: Vec::with_capacity(SINK_CHUNK),
             tx,
+            hold,
             _t: PhantomData,
         }
     }
@@ -102,7 +105,7 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
     #[inline]
     fn encode(&mut self, msg: &T) {
         self.encoder.encode(msg, &mut self.buf);
-        if self.buf.len() >= SINK_CHUNK {
+        if self.buf.len() >= SINK_CHUNK && !self.hold {
             self.hand_off();
         }
     }

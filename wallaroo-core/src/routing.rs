@@ -5,11 +5,13 @@
 //! [`BATCH`] messages (or per flush, when the input runs dry).
 
 use std::any::Any;
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::link::Link;
+use crate::resilience::record::Origin;
 use crate::state::Partition;
 use crate::step::Emit;
 
@@ -20,16 +22,35 @@ pub(crate) const BATCH: usize = 1024;
 /// `Vec<Keyed<K, In>>` of that entry's input type.
 pub(crate) type WorkerMsg = (usize, Box<dyn Any + Send>);
 
-/// A message with its key and the key's hash.
+/// A message with its key, the key's hash, and where it came from.
 pub(crate) struct Keyed<K, T> {
     pub(crate) hash: u64,
     pub(crate) key: K,
+    pub(crate) origin: Origin,
     pub(crate) msg: T,
+}
+
+thread_local! {
+    /// The origin of the input message this thread is working on, set by sources that
+    /// can replay; read by the router that hands the message (or what it became) to a
+    /// state partition.
+    static CURRENT_ORIGIN: Cell<Origin> = const { Cell::new(Origin::NONE) };
+}
+
+/// Marks the messages emitted from now on, on this thread, as coming from `origin`.
+#[inline]
+pub(crate) fn set_origin(origin: Origin) {
+    CURRENT_ORIGIN.with(|o| o.set(origin));
 }
 
 /// The hasher for keys: fixed, so that a key maps to the same worker in every run.
 pub(crate) fn key_hasher() -> foldhash::fast::FixedState {
     foldhash::fast::FixedState::with_seed(0x7761_6c6c_6172_6f6f)
+}
+
+/// The id of a replayable stream, from its name: the same in every run, never 0.
+pub(crate) fn stream_id(name: &str) -> u64 {
+    key_hasher().hash_one(name).max(1)
 }
 
 /// The worker that owns a key's hash, out of `workers` (multiply-shift: no division, and
@@ -46,6 +67,8 @@ pub(crate) struct Router<P: Partition<In>, In> {
     hasher: foldhash::fast::FixedState,
     senders: Vec<flume::Sender<WorkerMsg>>,
     buffers: Vec<Vec<Keyed<P::Key, In>>>,
+    /// The last origin routed, and how many messages it has fanned out into so far.
+    last: Origin,
     _in: PhantomData<fn(In)>,
 }
 
@@ -62,6 +85,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             hasher: key_hasher(),
             senders,
             buffers,
+            last: Origin::NONE,
             _in: PhantomData,
         }
     }
@@ -85,11 +109,25 @@ impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
         let key = self.partition.key(&msg);
         let hash = self.hasher.hash_one(&key);
         let worker = worker_of(hash, self.senders.len());
+        let mut origin = CURRENT_ORIGIN.with(Cell::get);
+        if origin.is_some() {
+            // One input can fan out into several messages: number them, so that each is
+            // recognised on replay.
+            if (origin.stream, origin.seq) == (self.last.stream, self.last.seq) {
+                origin.sub = self.last.sub + 1;
+            }
+            self.last = origin;
+        }
         let buffer = &mut self.buffers[worker];
         if buffer.capacity() == 0 {
             buffer.reserve_exact(BATCH);
         }
-        buffer.push(Keyed { hash, key, msg });
+        buffer.push(Keyed {
+            hash,
+            key,
+            origin,
+            msg,
+        });
         if buffer.len() >= BATCH {
             self.send(worker);
         }

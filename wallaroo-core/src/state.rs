@@ -18,6 +18,10 @@ use crate::component::ComponentInfo;
     note = "a state is a struct annotated with `#[state]`; it is built with its `Default` or `#[state(builder = path)]`"
 )]
 pub trait State: Serialize + DeserializeOwned + Send + 'static {
+    /// The version of the state's serialized form, `#[state(version = N)]`. Saved with the
+    /// state; recovery refuses states saved by another version, since `postcard` is not
+    /// self-describing and a changed struct would be misread.
+    const VERSION: u32 = 0;
     /// The state's registry entry.
     fn info() -> &'static ComponentInfo;
     /// Builds the state of a key seen for the first time (the state builder).

@@ -10,8 +10,12 @@ use std::thread::JoinHandle;
 use hashbrown::HashTable;
 
 use crate::link::BoxLink;
+use crate::resilience::log::WorkerLog;
+use crate::resilience::record::{FileKind, Origin};
+use crate::resilience::recovery::{self, encode_snapshot, Progress};
+use crate::resilience::Resilience;
 use crate::routing::{key_hasher, worker_of, Keyed, WorkerMsg};
-use crate::runtime::Ctx;
+use crate::runtime::{Control, Ctx, RunError};
 use crate::state::{Key, State};
 use crate::step::StateComputation;
 
@@ -19,10 +23,18 @@ use crate::step::StateComputation;
 /// busy worker still sends its output on regularly.
 const DRAIN_LIMIT: usize = 64;
 
-/// The states of the keys one worker owns.
+/// One key's state, and the replayed messages it has already applied.
+pub(crate) struct Slot<K, S> {
+    key: K,
+    state: S,
+    progress: Progress,
+}
+
+/// The states of the keys one worker owns, and the log of their changes.
 pub(crate) struct StateStore<K, S> {
-    table: HashTable<(K, S)>,
+    table: HashTable<Slot<K, S>>,
     hasher: foldhash::fast::FixedState,
+    log: Option<WorkerLog>,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -30,17 +42,88 @@ impl<K: Key, S: State> StateStore<K, S> {
         StateStore {
             table: HashTable::new(),
             hasher: key_hasher(),
+            log: None,
         }
     }
 
-    /// The state of `key` (whose hash is `hash`), built on first use.
     #[inline]
-    pub(crate) fn get_or_build(&mut self, hash: u64, key: K) -> &mut S {
+    fn slot(&mut self, hash: u64, key: K) -> &mut Slot<K, S> {
         let hasher = &self.hasher;
-        let entry = self
+        self.table
+            .entry(
+                hash,
+                |slot| slot.key == key,
+                |slot| hasher.hash_one(&slot.key),
+            )
+            .or_insert_with(|| Slot {
+                key,
+                state: S::build(),
+                progress: Progress::default(),
+            })
+            .into_mut()
+    }
+
+    /// The state of `key` (whose hash is `hash`), built on first use.
+    #[cfg(test)]
+    pub(crate) fn get_or_build(&mut self, hash: u64, key: K) -> &mut S {
+        &mut self.slot(hash, key).state
+    }
+
+    /// Runs `compute` on the state of `key`, unless the message (of `origin`) is a replay
+    /// that the key has applied already; logs the state when `compute` says it changed.
+    #[inline]
+    pub(crate) fn apply(
+        &mut self,
+        hash: u64,
+        key: K,
+        origin: Origin,
+        compute: impl FnOnce(&mut S) -> bool,
+    ) {
+        let hasher = &self.hasher;
+        let slot = self
             .table
-            .entry(hash, |(k, _)| *k == key, |(k, _)| hasher.hash_one(k));
-        &mut entry.or_insert_with(|| (key, S::build())).into_mut().1
+            .entry(
+                hash,
+                |slot| slot.key == key,
+                |slot| hasher.hash_one(&slot.key),
+            )
+            .or_insert_with(|| Slot {
+                key,
+                state: S::build(),
+                progress: Progress::default(),
+            })
+            .into_mut();
+        if origin.is_some() {
+            if slot.progress.seen(origin) {
+                return;
+            }
+            slot.progress.record(origin);
+        }
+        if compute(&mut slot.state) {
+            if let Some(log) = &mut self.log {
+                log.put(&slot.key, &slot.state, origin);
+            }
+        }
+    }
+
+    /// Writes the logged changes of the messages processed since the last commit, and
+    /// compacts the log when it has grown.
+    fn commit(&mut self) -> Result<(), crate::resilience::ResilienceError> {
+        let Some(log) = &mut self.log else {
+            return Ok(());
+        };
+        log.commit()?;
+        if log.wants_snapshot() {
+            let header = log.snapshot_header();
+            let bytes = encode_snapshot::<K, S>(
+                &header,
+                self.table
+                    .iter()
+                    .map(|slot| (&slot.key, &slot.state, &slot.progress)),
+            );
+            log.rotate(bytes)?;
+        }
+        Ok(())
     }
 
     /// How many keys have a state here.
@@ -89,11 +172,15 @@ where
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
-        for Keyed { hash, key, msg } in *batch {
-            let state = store.get_or_build(hash, key);
-            // Whether the state changed is what resilience will log; without it, nothing
-            // more is to be done.
-            let _changed = self.step.compute(msg, state, &mut self.next);
+        for Keyed {
+            hash,
+            key,
+            origin,
+            msg,
+        } in *batch
+        {
+            let (step, next) = (&self.step, &mut self.next);
+            store.apply(hash, key, origin, |state| step.compute(msg, state, next));
         }
     }
 
@@ -145,8 +232,15 @@ pub(crate) trait AnyPartition: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Keys declared up front.
     fn initial_key_count(&self) -> usize;
-    /// Starts one thread per receiver; the states of the declared keys are built first.
-    fn spawn(&self, ctx: &Ctx, receivers: Vec<flume::Receiver<WorkerMsg>>) -> Vec<JoinHandle<()>>;
+    /// Recovers the partition's states (with a resilience directory), builds the states of
+    /// the declared keys, and starts one worker thread per receiver.
+    fn spawn(
+        &self,
+        ctx: &Ctx,
+        receivers: Vec<flume::Receiver<WorkerMsg>>,
+        resilience: Option<&Resilience>,
+        control: &Arc<Control>,
+    ) -> Result<Vec<JoinHandle<()>>, RunError>;
 }
 
 impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
@@ -166,15 +260,63 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         self.initial_keys.len()
     }
 
-    fn spawn(&self, ctx: &Ctx, receivers: Vec<flume::Receiver<WorkerMsg>>) -> Vec<JoinHandle<()>> {
+    fn spawn(
+        &self,
+        ctx: &Ctx,
+        receivers: Vec<flume::Receiver<WorkerMsg>>,
+        resilience: Option<&Resilience>,
+        control: &Arc<Control>,
+    ) -> Result<Vec<JoinHandle<()>>, RunError> {
         let workers = receivers.len();
         let hasher = key_hasher();
         let mut stores: Vec<StateStore<K, S>> = (0..workers).map(|_| StateStore::new()).collect();
+        let mut recovered_generation = None;
+        if let Some(resilience) = resilience {
+            let recovered = recovery::recover::<K, S>(&resilience.dir, &self.name)?;
+            let keys = recovered.states.len();
+            for (key, (state, progress)) in recovered.states {
+                let hash = hasher.hash_one(&key);
+                let slot = stores[worker_of(hash, workers)].slot(hash, key);
+                slot.state = state;
+                slot.progress = progress;
+            }
+            if recovered.files > 0 {
+                tracing::info!(
+                    "state partition \"{}\": recovered {keys} states from {} files of run {}",
+                    self.name,
+                    recovered.files,
+                    recovered.generation
+                );
+            }
+            recovered_generation = Some(recovered.generation);
+        }
         for key in &self.initial_keys {
             let hash = hasher.hash_one(key);
-            stores[worker_of(hash, workers)].get_or_build(hash, key.clone());
+            stores[worker_of(hash, workers)].slot(hash, key.clone());
         }
-        receivers
+        if let (Some(resilience), Some(last)) = (resilience, recovered_generation) {
+            let generation = last + 1;
+            let dir = recovery::start_generation::<K, S>(
+                &resilience.dir,
+                &self.name,
+                generation,
+                stores.iter().flat_map(|s| {
+                    s.table
+                        .iter()
+                        .map(|slot| (&slot.key, &slot.state, &slot.progress))
+                }),
+            )?;
+            for (worker, store) in stores.iter_mut().enumerate() {
+                store.log = Some(WorkerLog::open(
+                    &dir,
+                    worker,
+                    generation,
+                    recovery::header::<K, S>(&self.name, FileKind::Log),
+                    resilience.sync,
+                )?);
+            }
+        }
+        Ok(receivers
             .into_iter()
             .zip(stores)
             .enumerate()
@@ -185,23 +327,25 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                     self.entries.iter().map(|make| make(ctx)).collect();
                 let name = format!("wallaroo-worker-{index}");
                 let partition = self.name.clone();
+                let control = Arc::clone(control);
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || run_worker(&partition, index, rx, entries, store))
+                    .spawn(move || run_worker(&partition, index, rx, entries, store, &control))
                     .expect("cannot spawn a worker thread")
             })
-            .collect()
+            .collect())
     }
 }
 
-/// A worker's loop: take a batch, drain what else is ready, flush; until every sender is
-/// gone, then flush once more.
+/// A worker's loop: take a batch, drain what else is ready, commit the state log, flush;
+/// until every sender is gone, then commit and flush once more.
 fn run_worker<K: Key, S: State>(
     partition: &str,
     index: usize,
     rx: flume::Receiver<WorkerMsg>,
     mut entries: Vec<Box<dyn EntryRunner<K, S>>>,
     mut store: StateStore<K, S>,
+    control: &Control,
 ) {
     tracing::debug!(
         partition,
@@ -209,7 +353,12 @@ fn run_worker<K: Key, S: State>(
         keys = store.len(),
         "worker started"
     );
+    let mut failed = false;
     while let Ok((entry, batch)) = rx.recv() {
+        if failed {
+            // The state can no longer be made durable: nothing more is applied.
+            continue;
+        }
         entries[entry].run(batch, &mut store);
         for _ in 0..DRAIN_LIMIT {
             match rx.try_recv() {
@@ -217,12 +366,25 @@ fn run_worker<K: Key, S: State>(
                 Err(_) => break,
             }
         }
+        // Changes are written (and synced, if the policy says so) before their outputs leave.
+        if let Err(e) = store.commit() {
+            control.fail(RunError::Resilience(e));
+            failed = true;
+            continue;
+        }
         for entry in &mut entries {
             entry.flush();
         }
     }
-    for entry in &mut entries {
-        entry.flush();
+    if !failed {
+        for entry in &mut entries {
+            entry.flush();
+        }
+        if let Some(log) = store.log.take() {
+            if let Err(e) = log.close() {
+                control.fail(RunError::Resilience(e));
+            }
+        }
     }
     tracing::debug!(
         partition,
@@ -259,5 +421,18 @@ mod tests {
         assert_eq!(store.len(), 2);
         let a = hasher.hash_one("a");
         assert_eq!(store.get_or_build(a, "a".to_string()).0, 104);
+        // A replayed message is applied once.
+        let origin = Origin {
+            stream: 9,
+            seq: 1,
+            sub: 0,
+        };
+        for _ in 0..2 {
+            store.apply(a, "a".to_string(), origin, |c| {
+                c.0 += 1;
+                true
+            });
+        }
+        assert_eq!(store.get_or_build(a, "a".to_string()).0, 105);
     }
 }

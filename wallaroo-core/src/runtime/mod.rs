@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::app::Application;
 use crate::args::Args;
+use crate::resilience::{DirLock, Resilience, SyncPolicy};
 use crate::routing::WorkerMsg;
 use crate::sink::SinkThread;
 use crate::source::{SourceCounts, SourceHandle, SourceStats};
@@ -28,6 +29,8 @@ const SINK_QUEUE: usize = 64;
 pub struct Ctx {
     pub(crate) partitions: Vec<Vec<flume::Sender<WorkerMsg>>>,
     pub(crate) sinks: Vec<flume::Sender<Vec<u8>>>,
+    /// Output leaves only when a worker flushes (after its state log is synced).
+    pub(crate) hold_output: bool,
 }
 
 /// What the running application's threads tell the thread that waits on it.
@@ -43,6 +46,8 @@ pub(crate) struct Control {
     stopping: AtomicBool,
     since: OnceLock<Instant>,
     events: flume::Sender<Event>,
+    /// The first error that made a thread give up; the application stops and reports it.
+    failure: std::sync::Mutex<Option<RunError>>,
 }
 
 impl Control {
@@ -59,6 +64,16 @@ impl Control {
         if !self.stopping.swap(true, Ordering::AcqRel) {
             self.send(Event::Stop);
         }
+    }
+
+    /// Reports an error a thread cannot go on after, and stops the application.
+    pub(crate) fn fail(&self, error: RunError) {
+        tracing::error!("{error}; stopping");
+        self.failure
+            .lock()
+            .expect("failure lock")
+            .get_or_insert(error);
+        self.stop();
     }
 
     pub(crate) fn send(&self, event: Event) {
@@ -115,6 +130,9 @@ pub enum RunError {
     /// A thread of the application panicked.
     #[error("{0} panicked")]
     Panicked(String),
+    /// The resilience directory cannot be used, or state could not be saved.
+    #[error(transparent)]
+    Resilience(#[from] crate::resilience::ResilienceError),
 }
 
 impl RunError {
@@ -147,6 +165,7 @@ pub struct Running {
     workers: Vec<JoinHandle<()>>,
     sinks: Vec<SinkThread>,
     stats: Vec<Arc<SourceStats>>,
+    _lock: Option<DirLock>,
 }
 
 impl Application {
@@ -172,7 +191,13 @@ impl Application {
             stopping: AtomicBool::new(false),
             since: OnceLock::new(),
             events: events_tx,
+            failure: std::sync::Mutex::new(None),
         });
+        let resilience = args.resilience();
+        let lock = match &resilience {
+            Some(r) => Some(DirLock::take(&r.dir)?),
+            None => None,
+        };
 
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
@@ -193,10 +218,28 @@ impl Application {
         let ctx = Arc::new(Ctx {
             partitions: partition_senders,
             sinks: sink_senders,
+            hold_output: matches!(
+                resilience,
+                Some(Resilience {
+                    sync: SyncPolicy::BeforeOutput,
+                    ..
+                })
+            ),
         });
         let mut worker_threads = Vec::new();
         for (partition, receivers) in wiring.partitions.iter().zip(partition_receivers) {
-            worker_threads.extend(partition.spawn(&ctx, receivers));
+            match partition.spawn(&ctx, receivers, resilience.as_ref(), &control) {
+                Ok(threads) => worker_threads.extend(threads),
+                Err(e) => {
+                    // Workers already started end when the context's senders drop.
+                    drop(ctx);
+                    for thread in worker_threads {
+                        let _ = thread.join();
+                    }
+                    drop(sinks);
+                    return Err(e);
+                }
+            }
         }
 
         let mut sources = Vec::new();
@@ -219,6 +262,7 @@ impl Application {
             workers: worker_threads,
             sinks,
             stats,
+            _lock: lock,
         };
         if let Some(e) = running_error {
             // Stop what did start, then report why.
@@ -299,7 +343,9 @@ impl Running {
                 Err(_) => note(RunError::Panicked("a sink thread".into())),
             }
         }
-        match first_error {
+        // An error that made a thread give up comes first: it is why the application stopped.
+        let failure = self.control.failure.lock().expect("failure lock").take();
+        match failure.or(first_error) {
             Some(e) => Err(e),
             None => Ok(()),
         }

@@ -39,7 +39,10 @@ pub(super) fn start_file<D: Decoder>(
         source,
     })?;
     let origin = format!("pipeline \"{pipeline}\", file {}", path.display());
-    spawn(origin, file, reader, down, ctx, control)
+    // A file reads the same frames in every run: its frames can be recognised on replay.
+    let canonical = std::fs::canonicalize(&path).unwrap_or(path);
+    let replay = crate::routing::stream_id(&format!("file:{}", canonical.display()));
+    spawn(origin, file, reader, down, ctx, control, Some(replay))
 }
 
 pub(super) fn start_stdin<D: Decoder>(
@@ -51,7 +54,7 @@ pub(super) fn start_stdin<D: Decoder>(
 ) -> Result<SourceHandle, RunError> {
     let origin = format!("pipeline \"{pipeline}\", standard input");
     let stdin = StdinChunks::start(Arc::clone(&control));
-    spawn(origin, stdin, reader, down, ctx, control)
+    spawn(origin, stdin, reader, down, ctx, control, None)
 }
 
 /// Standard input read on a thread of its own: a blocked read of stdin cannot be
@@ -129,6 +132,7 @@ fn spawn<D: Decoder, R: Read + Send + 'static>(
     down: Downstream<D::Out>,
     ctx: &Ctx,
     control: Arc<Control>,
+    replay: Option<u64>,
 ) -> Result<SourceHandle, RunError> {
     let mut chain = down(ctx);
     let stats = Arc::clone(&reader.stats);
@@ -139,7 +143,7 @@ fn spawn<D: Decoder, R: Read + Send + 'static>(
                 inner: input,
                 control: Arc::clone(&control),
             };
-            reader.pump(&mut input, &mut chain, &origin);
+            reader.pump(&mut input, &mut chain, &origin, replay);
             tracing::info!("{origin}: read to the end");
             drop(chain);
             control.send(Event::SourceDone);

@@ -18,6 +18,8 @@ use crate::app::Source;
 use crate::codec::{Decoder, Framing};
 use crate::endpoint::Input;
 use crate::link::{BoxLink, Downstream};
+use crate::resilience::record::Origin;
+use crate::routing::set_origin;
 use crate::runtime::{Control, Ctx, RunError};
 use crate::step::Emit;
 use framing::{Fill, FrameReader};
@@ -174,12 +176,15 @@ pub(crate) enum StreamEnd {
 impl<D: Decoder> Reader<D> {
     /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
     /// whenever the bytes at hand are used up so that output leaves without waiting for a
-    /// full batch. `origin` names the stream in log lines.
+    /// full batch. `origin` names the stream in log lines. `replay` is the id of a stream
+    /// that reads the same frames again after a restart (a file): its messages carry their
+    /// frame number, so that state partitions apply each frame once.
     pub(crate) fn pump(
         &self,
         stream: &mut impl Read,
         chain: &mut BoxLink<D::Out>,
         origin: &str,
+        replay: Option<u64>,
     ) -> StreamEnd {
         let mut frames = FrameReader::new(self.framing, self.max_frame);
         let mut decode_errors = 0u64;
@@ -189,6 +194,14 @@ impl<D: Decoder> Reader<D> {
                 match frames.next_frame() {
                     Ok(Some(payload)) => match self.decoder.decode(payload) {
                         Ok(msg) => {
+                            if let Some(stream) = replay {
+                                // Frame numbers from 1: the same frame has the same number in every run.
+                                set_origin(Origin {
+                                    stream,
+                                    seq: frames.frames(),
+                                    sub: 0,
+                                });
+                            }
                             chain.emit(msg);
                             decoded += 1;
                         }
@@ -222,9 +235,17 @@ impl<D: Decoder> Reader<D> {
             match frames.fill(stream) {
                 Ok(Fill::Data(_)) => {}
                 Ok(Fill::End) => {
+                    let last_seq = frames.frames() + 1;
                     return match frames.finish() {
                         Ok(None) => StreamEnd::Clean,
                         Ok(Some(last_line)) => {
+                            if let Some(stream) = replay {
+                                set_origin(Origin {
+                                    stream,
+                                    seq: last_seq,
+                                    sub: 0,
+                                });
+                            }
                             match self.decoder.decode(last_line) {
                                 Ok(msg) => {
                                     chain.emit(msg);

@@ -118,7 +118,7 @@ fn accept_loop<D: Decoder>(
             .name("wallaroo-conn".into())
             .spawn(move || {
                 let mut stream = stream;
-                let end = reader.pump(&mut stream, &mut chain, &origin);
+                let end = reader.pump(&mut stream, &mut chain, &origin, None);
                 live.lock().expect("live connections lock").remove(&id);
                 if end == StreamEnd::Clean {
                     tracing::debug!("{origin}: closed by the peer");

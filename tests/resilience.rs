@@ -1,0 +1,280 @@
+//! State that survives a restart: recovery from the resilience directory, exactly-once
+//! replay of a file source, and the errors that refuse a directory rather than lose data.
+
+#[allow(dead_code)]
+#[path = "../examples/alphabet.rs"]
+mod alphabet;
+mod support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::{parse_line, send_votes, Receiver};
+use wallaroo::resilience::{ResilienceError, SyncPolicy};
+use wallaroo::{Args, RunError};
+
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("wallaroo-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn file_args(input: &str, out: &Path, state: &Path, sync: SyncPolicy) -> Args {
+    Args::new()
+        .with_input(format!("file:{input}"))
+        .with_output(format!("file:{}", out.display()))
+        .with_workers(2)
+        .with_resilience(state, sync)
+}
+
+/// Last total per letter in an output file.
+fn last_totals(path: &Path) -> HashMap<u8, u64> {
+    let mut totals = HashMap::new();
+    for line in fs::read_to_string(path).unwrap().lines() {
+        let (letter, total) = parse_line(line);
+        totals.insert(letter, total);
+    }
+    totals
+}
+
+fn logs(dir: &Path) -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = fs::read_dir(dir.join("running_vote_totals"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+#[test]
+fn a_file_read_again_after_a_restart_counts_once() {
+    let tmp = TempDir::new("once");
+    let state = tmp.0.join("state");
+    for sync in [
+        SyncPolicy::Interval(Duration::from_millis(5)),
+        SyncPolicy::BeforeOutput,
+    ] {
+        let _ = fs::remove_dir_all(&state);
+        let first = tmp.0.join("first.txt");
+        let args = file_args(SHIPPED, &first, &state, sync);
+        alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+        assert_eq!(last_totals(&first)[&b'a'], 107);
+
+        // The same frames again: every one was applied, none is applied twice.
+        let second = tmp.0.join("second.txt");
+        let args = file_args(SHIPPED, &second, &state, sync);
+        alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+        assert_eq!(fs::read_to_string(&second).unwrap(), "", "{sync:?}");
+
+        // New votes add to the recovered totals, with any number of workers.
+        let receiver = Receiver::start();
+        let args = Args::new()
+            .with_input("127.0.0.1:0")
+            .with_output(receiver.addr.to_string())
+            .with_workers(3)
+            .with_resilience(&state, sync);
+        let running = alphabet::alphabet(&args).start(&args).unwrap();
+        send_votes(
+            running.local_addr(0).unwrap(),
+            &[(b'a', 1), (b'!', 10), (b'X', 2)],
+            1,
+        );
+        let mut lines = receiver.wait_for(3);
+        running.stop().unwrap();
+        lines.sort();
+        assert_eq!(lines, ["! => 14", "X => 2", "a => 108"], "{sync:?}");
+    }
+}
+
+#[test]
+fn a_torn_record_at_a_log_tail_is_cut_off_and_the_rest_recovered() {
+    let tmp = TempDir::new("torn");
+    let state = tmp.0.join("state");
+    let out = tmp.0.join("out.txt");
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    // Keep the logs of this run: stop it with a kill-like end (the logs are not compacted
+    // by a restart until the next start), then tear the last record of one log.
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    let log = logs(&state)
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() > 100)
+        .expect("a log with records");
+    let len = fs::metadata(&log).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(len - 3).unwrap();
+    drop(file);
+
+    let again = tmp.0.join("again.txt");
+    let args = file_args(SHIPPED, &again, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    // The torn record's frame is applied again (its change was lost with the record); all
+    // others are recovered and skipped.
+    let replayed = fs::read_to_string(&again).unwrap();
+    assert_eq!(replayed.lines().count(), 1, "{replayed}");
+    // Totals stay right: a probe of zero votes shows them.
+    let totals = probe(&tmp.0, &state);
+    assert_eq!(totals[&b'a'], 107);
+    assert_eq!(totals[&b'!'], 4);
+    assert_eq!(totals[&b'c'], 11);
+}
+
+/// Sends a zero vote for the shipped file's letters and returns the totals printed.
+fn probe(tmp: &Path, state: &Path) -> HashMap<u8, u64> {
+    let probe = tmp.join("probe.frames");
+    let mut bytes = Vec::new();
+    for letter in *b"abcqz!" {
+        bytes.extend_from_slice(&support::vote_frame(letter, 0));
+    }
+    fs::write(&probe, bytes).unwrap();
+    let out = tmp.join("probe.txt");
+    let args = file_args(
+        probe.to_str().unwrap(),
+        &out,
+        state,
+        SyncPolicy::BeforeOutput,
+    );
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    last_totals(&out)
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_refuses_to_start_naming_file_and_offset() {
+    let tmp = TempDir::new("damaged");
+    let state = tmp.0.join("state");
+    let out = tmp.0.join("out.txt");
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    let log = logs(&state)
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() > 150)
+        .expect("a log with records");
+    let mut bytes = fs::read(&log).unwrap();
+    // The header record is first; damage the payload of the record after it.
+    let header = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[header + 9] ^= 0x5a;
+    fs::write(&log, &bytes).unwrap();
+
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    let err = alphabet::alphabet(&args)
+        .start(&args)
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(
+        matches!(err, RunError::Resilience(ResilienceError::Damaged { offset, .. }) if offset == header as u64),
+        "{message}"
+    );
+    assert!(message.contains(&log.display().to_string()), "{message}");
+    assert!(message.contains(&format!("byte {header}")), "{message}");
+    // Nothing was removed or rewritten.
+    assert_eq!(fs::read(&log).unwrap(), bytes);
+}
+
+#[test]
+fn a_directory_in_use_is_refused() {
+    let tmp = TempDir::new("locked");
+    let state = tmp.0.join("state");
+    let receiver = Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string())
+        .with_resilience(&state, SyncPolicy::BeforeOutput);
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let err = alphabet::alphabet(&args)
+        .start(&args)
+        .err()
+        .expect("locked");
+    assert!(
+        matches!(err, RunError::Resilience(ResilienceError::Locked { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is in use by another process (it holds {}); one directory serves one process",
+            state.display(),
+            state.join("LOCK").display()
+        )
+    );
+    running.stop().unwrap();
+    // Free once the first one stopped.
+    alphabet::alphabet(&args)
+        .start(&args)
+        .unwrap()
+        .stop()
+        .unwrap();
+}
+
+mod other_key {
+    //! The Alphabet's state partition, keyed by u16 instead of u8.
+    use wallaroo::prelude::*;
+
+    #[state]
+    #[derive(Default)]
+    pub struct RunningVoteTotal {
+        votes: u64,
+    }
+
+    #[decoder]
+    pub fn decode(payload: &[u8]) -> Result<u16, DecodeError> {
+        Ok(payload.len() as u16)
+    }
+
+    #[partition]
+    pub fn by_value(v: &u16) -> u16 {
+        *v
+    }
+
+    #[state_computation]
+    pub fn count(_v: u16, total: &mut RunningVoteTotal) -> (Option<u16>, bool) {
+        total.votes += 1;
+        (None, true)
+    }
+
+    pub fn app(args: &Args) -> Application {
+        Application::new("other")
+            .pipeline("other", Source::new(args.input(0), decode))
+            .to_state_partition(count, "running vote totals", by_value)
+            .done()
+    }
+}
+
+#[test]
+fn state_saved_by_another_state_or_key_type_is_refused() {
+    let tmp = TempDir::new("incompatible");
+    let state = tmp.0.join("state");
+    let out = tmp.0.join("out.txt");
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+
+    let err = other_key::app(&args).start(&args).err().expect("refused");
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            RunError::Resilience(ResilienceError::Incompatible { .. })
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("written for state RunningVoteTotal version 0 keyed by u8, but this build has state RunningVoteTotal version 0 keyed by u16"),
+        "{message}"
+    );
+    assert!(message.contains("snapshot-"), "{message}");
+}

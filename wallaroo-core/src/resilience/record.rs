@@ -1,0 +1,207 @@
+//! The record format of logs and snapshots.
+//!
+//! ```text
+//! record := length: u32 LE | crc32: u32 LE (over the length bytes and the payload) | payload
+//! ```
+//!
+//! A file is a header record (a [`FileHeader`]) followed by entry records, payloads in
+//! postcard. Reading tells a torn tail (the process died mid-write: an incomplete last
+//! record, or zeros the file system left after it) from a damaged record (a checksum that
+//! fails with valid data after it), which is never silently skipped.
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes before each payload.
+pub(crate) const RECORD_HEADER: usize = 8;
+
+/// The magic at the start of every header.
+pub(crate) const MAGIC: [u8; 8] = *b"WALLAROO";
+/// The version of this file format.
+pub(crate) const FORMAT: u16 = 1;
+
+/// What a file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum FileKind {
+    /// All states of a partition (or of one worker) at one point.
+    Snapshot,
+    /// States as they changed, in order.
+    Log,
+}
+
+/// The first record of every file: what wrote it, so that recovery refuses files it would
+/// misread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileHeader {
+    pub(crate) magic: [u8; 8],
+    pub(crate) format: u16,
+    pub(crate) kind: FileKind,
+    pub(crate) partition: String,
+    pub(crate) state_type: String,
+    pub(crate) state_version: u32,
+    pub(crate) key_type: String,
+}
+
+/// Where an input message came from: a replayable stream, its sequence number, and the
+/// index among the messages one input fanned out into. A key's state remembers the last
+/// origin applied per stream, so a replayed message is recognised and skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    pub(crate) stream: u64,
+    pub(crate) seq: u64,
+    pub(crate) sub: u32,
+}
+
+impl Origin {
+    /// No origin: the message comes from a source that cannot replay.
+    pub(crate) const NONE: Origin = Origin {
+        stream: 0,
+        seq: 0,
+        sub: 0,
+    };
+
+    pub(crate) fn is_some(&self) -> bool {
+        self.stream != 0
+    }
+}
+
+/// Appends one record whose payload is `value` in postcard.
+pub(crate) fn append<T: Serialize>(buf: &mut Vec<u8>, value: &T) -> Result<(), postcard::Error> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; RECORD_HEADER]);
+    let mut out = postcard::to_extend(value, std::mem::take(buf))?;
+    let length = (out.len() - start - RECORD_HEADER) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out[start..start + 4]);
+    crc.update(&out[start + RECORD_HEADER..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    *buf = out;
+    Ok(())
+}
+
+/// What reading a record found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next<'a> {
+    /// A whole record: its offset and payload.
+    Record(u64, &'a [u8]),
+    /// The clean end of the file.
+    End,
+    /// The file ends in a record cut short (or in zeros) at this offset.
+    TornTail(u64),
+    /// A record that fails its checksum at this offset, with data after it.
+    Damaged(u64),
+}
+
+/// Reads the records of a file held in memory.
+pub(crate) struct Records<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Records { data, pos: 0 }
+    }
+
+    pub(crate) fn next_record(&mut self) -> Next<'a> {
+        let at = self.pos;
+        let rest = &self.data[at..];
+        if rest.is_empty() {
+            return Next::End;
+        }
+        if rest.len() < RECORD_HEADER {
+            return Next::TornTail(at as u64);
+        }
+        let length = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let stored = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        if rest.len() - RECORD_HEADER < length {
+            return Next::TornTail(at as u64);
+        }
+        let payload = &rest[RECORD_HEADER..RECORD_HEADER + length];
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&rest[..4]);
+        crc.update(payload);
+        if crc.finalize() != stored {
+            let after = &rest[RECORD_HEADER + length..];
+            // The last record, or zeros to the end: a write the crash cut short.
+            if after.is_empty() || rest.iter().all(|&b| b == 0) {
+                return Next::TornTail(at as u64);
+            }
+            return Next::Damaged(at as u64);
+        }
+        self.pos += RECORD_HEADER + length;
+        Next::Record(at as u64, payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(values: &[&str]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for v in values {
+            append(&mut buf, v).unwrap();
+        }
+        buf
+    }
+
+    fn read_all(data: &[u8]) -> (Vec<String>, Next<'_>) {
+        let mut records = Records::new(data);
+        let mut out = Vec::new();
+        loop {
+            match records.next_record() {
+                Next::Record(_, payload) => {
+                    out.push(postcard::from_bytes::<String>(payload).unwrap())
+                }
+                other => return (out, other),
+            }
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let data = file(&["one", "two", ""]);
+        assert_eq!(
+            read_all(&data),
+            (vec!["one".into(), "two".into(), "".into()], Next::End)
+        );
+    }
+
+    #[test]
+    fn a_cut_short_last_record_is_a_torn_tail() {
+        let data = file(&["one", "two"]);
+        let whole = file(&["one"]).len() as u64;
+        for cut in whole as usize + 1..data.len() {
+            let (read, next) = read_all(&data[..cut]);
+            assert_eq!(read, vec!["one".to_string()]);
+            assert_eq!(next, Next::TornTail(whole), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_are_a_torn_tail() {
+        let mut data = file(&["one"]);
+        let end = data.len() as u64;
+        data.extend_from_slice(&[0; 100]);
+        assert_eq!(read_all(&data).1, Next::TornTail(end));
+    }
+
+    #[test]
+    fn a_damaged_record_in_the_middle_is_reported_not_skipped() {
+        let mut data = file(&["one", "two", "three"]);
+        let second = file(&["one"]).len();
+        data[second + RECORD_HEADER] ^= 0xff;
+        let (read, next) = read_all(&data);
+        assert_eq!(read, vec!["one".to_string()]);
+        assert_eq!(next, Next::Damaged(second as u64));
+    }
+
+    #[test]
+    fn a_damaged_last_record_counts_as_torn() {
+        let mut data = file(&["one", "two"]);
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        assert!(matches!(read_all(&data).1, Next::TornTail(_)));
+    }
+}

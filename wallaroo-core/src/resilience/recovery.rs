@@ -1,0 +1,390 @@
+//! Reading a partition's files back, and writing its snapshots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{self, FileHeader, FileKind, Next, Origin, Records, FORMAT, MAGIC};
+use super::{io_error, partition_dir, FileName, ResilienceError};
+use crate::component::type_name_of;
+use crate::state::{Key, State};
+
+/// Per key, the last origin applied from each replayable stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Progress(Vec<Origin>);
+
+impl Progress {
+    /// Whether a message of this origin was applied already (it is a replay).
+    #[inline]
+    pub(crate) fn seen(&self, origin: Origin) -> bool {
+        self.0
+            .iter()
+            .any(|p| p.stream == origin.stream && (p.seq, p.sub) >= (origin.seq, origin.sub))
+    }
+
+    /// Notes that a message of this origin was applied.
+    #[inline]
+    pub(crate) fn record(&mut self, origin: Origin) {
+        match self.0.iter_mut().find(|p| p.stream == origin.stream) {
+            Some(p) => *p = origin,
+            None => self.0.push(origin),
+        }
+    }
+}
+
+/// A state as a snapshot holds it.
+#[derive(Serialize, Deserialize)]
+struct SnapshotEntry<K, S> {
+    key: K,
+    state: S,
+    progress: Progress,
+}
+
+/// A state change as a log holds it (written by reference).
+#[derive(Serialize)]
+pub(crate) struct PutRef<'a, K, S> {
+    pub(crate) key: &'a K,
+    pub(crate) state: &'a S,
+    pub(crate) origin: Option<Origin>,
+}
+
+#[derive(Deserialize)]
+struct Put<K, S> {
+    key: K,
+    state: S,
+    origin: Option<Origin>,
+}
+
+/// The header that files of this partition, state and key carry.
+pub(crate) fn header<K: Key, S: State>(partition: &str, kind: FileKind) -> FileHeader {
+    FileHeader {
+        magic: MAGIC,
+        format: FORMAT,
+        kind,
+        partition: partition.to_string(),
+        state_type: type_name_of::<S>(),
+        state_version: S::VERSION,
+        key_type: type_name_of::<K>(),
+    }
+}
+
+/// Serializes states as a snapshot file's bytes.
+pub(crate) fn encode_snapshot<'a, K: Key, S: State + 'a>(
+    header: &FileHeader,
+    entries: impl Iterator<Item = (&'a K, &'a S, &'a Progress)>,
+) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct EntryRef<'a, K, S> {
+        key: &'a K,
+        state: &'a S,
+        progress: &'a Progress,
+    }
+    let mut bytes = Vec::new();
+    record::append(&mut bytes, header).expect("a header serializes");
+    for (key, state, progress) in entries {
+        record::append(
+            &mut bytes,
+            &EntryRef {
+                key,
+                state,
+                progress,
+            },
+        )
+        .expect("a state and key that serde serializes also serialize with postcard");
+    }
+    bytes
+}
+
+/// What recovery found: the states, and the generation they came from.
+pub(crate) struct Recovered<K, S> {
+    pub(crate) states: HashMap<K, (S, Progress)>,
+    /// The last generation found (0 when the directory was empty).
+    pub(crate) generation: u64,
+    /// Files read, for the log line.
+    pub(crate) files: usize,
+}
+
+/// Reads the partition's last generation back.
+pub(crate) fn recover<K: Key, S: State>(
+    root: &Path,
+    partition: &str,
+) -> Result<Recovered<K, S>, ResilienceError> {
+    let dir = partition_dir(root, partition);
+    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+        let entry = entry.map_err(io_error(&dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") {
+            // A snapshot whose write did not finish: the files it would replace are intact.
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_error(&path))?;
+            continue;
+        }
+        if let Some(parsed) = FileName::parse(&name) {
+            names.push(parsed);
+        }
+    }
+    let mut recovered = Recovered {
+        states: HashMap::new(),
+        generation: 0,
+        files: 0,
+    };
+    let Some(generation) = names
+        .iter()
+        .filter_map(|n| match n {
+            FileName::Snapshot { generation } => Some(*generation),
+            _ => None,
+        })
+        .max()
+    else {
+        recovered.generation = names.iter().map(FileName::generation).max().unwrap_or(0);
+        return Ok(recovered);
+    };
+    recovered.generation = generation;
+    let expected = header::<K, S>(partition, FileKind::Snapshot);
+    let path = dir.join(FileName::Snapshot { generation }.to_name());
+    read_snapshot(&path, &expected, &mut recovered)?;
+
+    // Per worker of that generation: the newest worker snapshot, then the segments from it.
+    let mut workers: BTreeMap<usize, (Option<u64>, Vec<u64>)> = BTreeMap::new();
+    for name in &names {
+        match *name {
+            FileName::WorkerSnapshot {
+                generation: g,
+                worker,
+                seq,
+            } if g == generation => {
+                let newest = &mut workers.entry(worker).or_default().0;
+                *newest = Some(newest.map_or(seq, |s: u64| s.max(seq)));
+            }
+            FileName::Log {
+                generation: g,
+                worker,
+                seq,
+            } if g == generation => {
+                workers.entry(worker).or_default().1.push(seq);
+            }
+            _ => {}
+        }
+    }
+    for (worker, (snapshot, mut logs)) in workers {
+        let from = snapshot.unwrap_or(0);
+        if let Some(seq) = snapshot {
+            let path = dir.join(
+                FileName::WorkerSnapshot {
+                    generation,
+                    worker,
+                    seq,
+                }
+                .to_name(),
+            );
+            read_snapshot(&path, &expected, &mut recovered)?;
+        }
+        logs.retain(|&seq| seq >= from);
+        logs.sort_unstable();
+        for seq in logs {
+            let path = dir.join(
+                FileName::Log {
+                    generation,
+                    worker,
+                    seq,
+                }
+                .to_name(),
+            );
+            read_log(
+                &path,
+                &header::<K, S>(partition, FileKind::Log),
+                &mut recovered,
+            )?;
+        }
+    }
+    Ok(recovered)
+}
+
+/// Reads a file's header and checks it against what this build writes.
+fn check_header(
+    path: &Path,
+    records: &mut Records<'_>,
+    expected: &FileHeader,
+) -> Result<(), ResilienceError> {
+    let incompatible = |reason: String| ResilienceError::Incompatible {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let payload = match records.next_record() {
+        Next::Record(_, payload) => payload,
+        _ => {
+            return Err(incompatible(
+                "no valid header: not a resilience file, or damaged".into(),
+            ))
+        }
+    };
+    let found: FileHeader = postcard::from_bytes(payload)
+        .map_err(|_| incompatible("no valid header: not a resilience file".into()))?;
+    if found.magic != MAGIC || found.format != FORMAT {
+        return Err(incompatible(format!(
+            "file format {} (this build reads format {FORMAT})",
+            found.format
+        )));
+    }
+    if found.kind != expected.kind {
+        return Err(incompatible(format!(
+            "a {:?} file where a {:?} was expected",
+            found.kind, expected.kind
+        )));
+    }
+    if (&found.state_type, found.state_version, &found.key_type)
+        != (
+            &expected.state_type,
+            expected.state_version,
+            &expected.key_type,
+        )
+    {
+        return Err(incompatible(format!(
+            "written for state {} version {} keyed by {}, but this build has state {} version {} keyed by {}; \
+             a state saved by another version cannot be read back (postcard is not self-describing): \
+             run the version that wrote it, or move the directory away to start empty",
+            found.state_type,
+            found.state_version,
+            found.key_type,
+            expected.state_type,
+            expected.state_version,
+            expected.key_type
+        )));
+    }
+    Ok(())
+}
+
+fn read_snapshot<K: Key, S: State>(
+    path: &Path,
+    expected: &FileHeader,
+    recovered: &mut Recovered<K, S>,
+) -> Result<(), ResilienceError> {
+    let data = fs::read(path).map_err(io_error(path))?;
+    let mut records = Records::new(&data);
+    check_header(path, &mut records, expected)?;
+    recovered.files += 1;
+    loop {
+        match records.next_record() {
+            Next::Record(offset, payload) => {
+                let entry: SnapshotEntry<K, S> = decode(path, offset, payload)?;
+                recovered
+                    .states
+                    .insert(entry.key, (entry.state, entry.progress));
+            }
+            Next::End => return Ok(()),
+            // Snapshots are renamed into place whole: any damage is damage.
+            Next::TornTail(offset) | Next::Damaged(offset) => {
+                return Err(ResilienceError::Damaged {
+                    path: path.to_path_buf(),
+                    offset,
+                })
+            }
+        }
+    }
+}
+
+fn read_log<K: Key, S: State>(
+    path: &Path,
+    expected: &FileHeader,
+    recovered: &mut Recovered<K, S>,
+) -> Result<(), ResilienceError> {
+    let data = fs::read(path).map_err(io_error(path))?;
+    let mut records = Records::new(&data);
+    if data.is_empty() {
+        // Created, then the process died before the header was written.
+        return Ok(());
+    }
+    check_header(path, &mut records, expected)?;
+    recovered.files += 1;
+    loop {
+        match records.next_record() {
+            Next::Record(offset, payload) => {
+                let put: Put<K, S> = decode(path, offset, payload)?;
+                let slot = recovered
+                    .states
+                    .entry(put.key)
+                    .or_insert_with(|| (S::build(), Progress::default()));
+                slot.0 = put.state;
+                if let Some(origin) = put.origin {
+                    slot.1.record(origin);
+                }
+            }
+            Next::End => return Ok(()),
+            Next::TornTail(offset) => {
+                tracing::warn!(
+                    "{}: the last {} bytes from byte {offset} are a record cut short by a crash; cut off",
+                    path.display(),
+                    data.len() as u64 - offset
+                );
+                return Ok(());
+            }
+            Next::Damaged(offset) => {
+                return Err(ResilienceError::Damaged {
+                    path: path.to_path_buf(),
+                    offset,
+                })
+            }
+        }
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    offset: u64,
+    payload: &[u8],
+) -> Result<T, ResilienceError> {
+    postcard::from_bytes(payload).map_err(|e| ResilienceError::Incompatible {
+        path: path.to_path_buf(),
+        reason: format!("record at byte {offset} does not decode ({e}); was the state type changed without a new version?"),
+    })
+}
+
+/// Writes the new generation's snapshot, then removes the files of earlier generations.
+pub(crate) fn start_generation<'a, K: Key, S: State + 'a>(
+    root: &Path,
+    partition: &str,
+    generation: u64,
+    entries: impl Iterator<Item = (&'a K, &'a S, &'a Progress)>,
+) -> Result<PathBuf, ResilienceError> {
+    let dir = partition_dir(root, partition);
+    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    let bytes = encode_snapshot(&header::<K, S>(partition, FileKind::Snapshot), entries);
+    let path = dir.join(FileName::Snapshot { generation }.to_name());
+    super::write_atomically(&path, &bytes)?;
+    for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {
+        let entry = entry.map_err(io_error(&dir))?;
+        if let Some(name) = FileName::parse(&entry.file_name().to_string_lossy()) {
+            if name.generation() < generation {
+                let old = entry.path();
+                fs::remove_file(&old).map_err(io_error(&old))?;
+            }
+        }
+    }
+    super::sync_dir(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_skips_what_was_applied_per_stream() {
+        let mut p = Progress::default();
+        let o = |stream, seq, sub| Origin { stream, seq, sub };
+        assert!(!p.seen(o(1, 5, 0)));
+        p.record(o(1, 5, 1));
+        assert!(p.seen(o(1, 5, 0)));
+        assert!(p.seen(o(1, 5, 1)));
+        assert!(!p.seen(o(1, 5, 2)));
+        assert!(!p.seen(o(1, 6, 0)));
+        assert!(!p.seen(o(2, 1, 0)), "another stream");
+        p.record(o(2, 1, 0));
+        assert!(p.seen(o(2, 1, 0)));
+        assert!(p.seen(o(1, 4, 9)));
+    }
+}
