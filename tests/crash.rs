@@ -1,0 +1,216 @@
+//! Crash recovery: the Alphabet application is killed with SIGKILL at random moments while
+//! it reads a file of votes, and restarted on the same resilience directory until a run
+//! ends by itself. The final totals must equal those of a run that never crashed, and no
+//! total printed along the way may count a vote twice.
+//!
+//! `WALLAROO_CRASH_SEED` and `WALLAROO_CRASH_POINTS` pick the seed and how many kills.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{parse_line, vote_frame, Rng};
+
+const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz!ABC";
+
+fn alphabet_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("examples")
+        .join(format!("alphabet{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Model {
+    /// Per letter, every running total a correct run prints, in order.
+    prefix_sums: HashMap<u8, Vec<u64>>,
+}
+
+/// Writes `parts` files of `per_part` random votes, read one after the other.
+fn write_votes(dir: &Path, parts: usize, per_part: usize, seed: u64) -> (Vec<PathBuf>, Model) {
+    let mut rng = Rng::new(seed);
+    let mut prefix_sums: HashMap<u8, Vec<u64>> = HashMap::new();
+    let mut files = Vec::new();
+    for part in 0..parts {
+        let mut bytes = Vec::with_capacity(per_part * 9);
+        for _ in 0..per_part {
+            let letter = LETTERS[rng.below(LETTERS.len() as u64) as usize];
+            let votes = 1 + rng.below(1000) as u32;
+            bytes.extend_from_slice(&vote_frame(letter, votes));
+            let sums = prefix_sums.entry(letter).or_default();
+            let last = sums.last().copied().unwrap_or(0);
+            sums.push(last + u64::from(votes));
+        }
+        let path = dir.join(format!("votes-{part}.frames"));
+        fs::write(&path, bytes).unwrap();
+        files.push(path);
+    }
+    (files, Model { prefix_sums })
+}
+
+fn start(input: &Path, output: &Path, state: &Path, extra: &[&str]) -> Child {
+    Command::new(alphabet_bin())
+        .arg("--in")
+        .arg(format!("file:{}", input.display()))
+        .arg("--out")
+        .arg(format!("file:{}", output.display()))
+        .arg("--resilience-dir")
+        .arg(state)
+        .args(["--workers", "2"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the alphabet example")
+}
+
+fn wait(mut child: Child, limit: Duration) -> std::process::Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the application did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the kill-restart loop; returns how many runs were killed mid-way.
+fn crash_and_recover(name: &str, extra: &[&str]) -> usize {
+    let seed = env_or("WALLAROO_CRASH_SEED", 7);
+    let points = env_or("WALLAROO_CRASH_POINTS", 16) as usize;
+    let dir = std::env::temp_dir().join(format!("wallaroo-crash-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let (parts, model) = write_votes(&dir, 8, 25_000, seed);
+    let state = dir.join("state");
+
+    // How long a part takes without a crash, on a scratch directory: kills land within it.
+    let scratch = dir.join("scratch");
+    let started = Instant::now();
+    let out = wait(
+        start(&parts[0], &dir.join("scratch.txt"), &scratch, extra),
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let part_run = started.elapsed();
+
+    // Each part is read by runs on the same directory until one ends by itself; runs are
+    // killed at random moments until `points` kills have landed mid-run.
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let mut outputs = Vec::new();
+    let mut killed = 0;
+    let mut part = 0;
+    while part < parts.len() {
+        let output = dir.join(format!("run-{}.txt", outputs.len()));
+        outputs.push(output.clone());
+        let mut child = start(&parts[part], &output, &state, extra);
+        if killed < points {
+            std::thread::sleep(part_run.mul_f64(rng.below(1000) as f64 / 1000.0));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                let _ = child.wait();
+                killed += 1;
+                continue;
+            }
+        }
+        let out = wait(child, Duration::from_secs(120));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            output.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        part += 1;
+    }
+
+    // No total printed by any run counts a vote twice: each is a prefix sum of its letter.
+    let valid: HashMap<u8, HashSet<u64>> = model
+        .prefix_sums
+        .iter()
+        .map(|(l, sums)| (*l, sums.iter().copied().collect()))
+        .collect();
+    for output in &outputs {
+        // A killed run may leave its last line cut short: only whole lines count.
+        let text = fs::read_to_string(output).unwrap_or_default();
+        let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+        for line in whole.lines() {
+            let (letter, total) = parse_line(line);
+            assert!(
+                valid[&letter].contains(&total),
+                "{}: {line:?} is not a running total of {:?}",
+                output.display(),
+                letter as char
+            );
+        }
+    }
+
+    // The final states, shown by a probe of zero votes per letter.
+    let probe = dir.join("probe.frames");
+    let bytes: Vec<u8> = LETTERS.iter().flat_map(|&l| vote_frame(l, 0)).collect();
+    fs::write(&probe, bytes).unwrap();
+    let probe_out = dir.join("probe.txt");
+    let out = wait(
+        start(&probe, &probe_out, &state, extra),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut finals = HashMap::new();
+    for line in fs::read_to_string(&probe_out).unwrap().lines() {
+        let (letter, total) = parse_line(line);
+        finals.insert(letter, total);
+    }
+    for (letter, sums) in &model.prefix_sums {
+        assert_eq!(
+            finals.get(letter),
+            sums.last(),
+            "letter {:?} after {killed} crashes (seed {seed})",
+            *letter as char
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+    killed
+}
+
+#[test]
+fn sigkill_at_random_points_loses_and_duplicates_nothing() {
+    let killed = crash_and_recover("interval", &["--sync-interval", "10"]);
+    assert!(killed >= 8, "only {killed} runs were killed mid-way");
+    eprintln!("crash points tried: {killed}");
+}
+
+#[test]
+fn sigkill_with_sync_before_output() {
+    let killed = crash_and_recover("before-output", &["--sync-before-output"]);
+    assert!(killed >= 8, "only {killed} runs were killed mid-way");
+    eprintln!("crash points tried: {killed}");
+}
