@@ -214,3 +214,146 @@ fn sigkill_with_sync_before_output() {
     assert!(killed >= 8, "only {killed} runs were killed mid-way");
     eprintln!("crash points tried: {killed}");
 }
+
+/// A sender of one resumable stream that reconnects whenever the application goes away,
+/// and resends from the point the application names; it ends once every message is applied.
+fn resumable_sender(
+    addr: std::net::SocketAddr,
+    frames: Vec<u8>,
+    total: u64,
+) -> std::thread::JoinHandle<u64> {
+    use std::io::Write;
+    use wallaroo::source::resume;
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut connections = 0;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the sender never saw every message applied"
+            );
+            let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            connections += 1;
+            let Ok(next) = resume::connect(&mut conn, "crash votes") else {
+                continue;
+            };
+            if next > total {
+                return connections;
+            }
+            let from = (next as usize - 1) * 9;
+            if conn.write_all(&frames[from..]).is_err() {
+                continue;
+            }
+            drop(conn);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+#[test]
+fn sigkill_with_a_resumable_tcp_sender() {
+    let seed = env_or("WALLAROO_CRASH_SEED", 7);
+    let points = env_or("WALLAROO_CRASH_POINTS", 16) as usize;
+    let dir = std::env::temp_dir().join(format!("wallaroo-crash-tcp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let (parts, model) = write_votes(&dir, 1, 500_000, seed);
+    let frames = fs::read(&parts[0]).unwrap();
+    let state = dir.join("state");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let input = format!("127.0.0.1:{port}");
+    let start_app = |run: usize| {
+        Command::new(alphabet_bin())
+            .args(["--in", &input, "--workers", "2", "--sync-interval", "10"])
+            .arg("--out")
+            .arg(format!(
+                "file:{}",
+                dir.join(format!("run-{run}.txt")).display()
+            ))
+            .arg("--resilience-dir")
+            .arg(&state)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let sender = resumable_sender(input.parse().unwrap(), frames, 500_000);
+    let mut rng = Rng::new(seed ^ 0x7c9);
+    let mut killed = 0;
+    let mut run = 0;
+    while killed < points && !sender.is_finished() {
+        let mut app = start_app(run);
+        run += 1;
+        std::thread::sleep(Duration::from_millis(10 + rng.below(100)));
+        app.kill().unwrap(); // SIGKILL
+        let _ = app.wait();
+        killed += 1;
+    }
+    let mut app = start_app(run);
+    let connections = sender.join().expect("the sender finished");
+    // The last run is up (it answers a HELLO) before it is asked to stop.
+    let answered = resumable_sender(input.parse().unwrap(), Vec::new(), 0).join();
+    assert!(answered.is_ok());
+    let status = Command::new("kill")
+        .args(["-TERM", &app.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(app.wait().unwrap().success());
+
+    for r in 0..=run {
+        let text = fs::read_to_string(dir.join(format!("run-{r}.txt"))).unwrap_or_default();
+        let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+        for line in whole.lines() {
+            let (letter, total) = parse_line(line);
+            assert!(
+                model.prefix_sums[&letter].contains(&total),
+                "run {r}: {line:?} is not a running total of {:?}",
+                letter as char
+            );
+        }
+    }
+    let probe = dir.join("probe.frames");
+    fs::write(
+        &probe,
+        LETTERS
+            .iter()
+            .flat_map(|&l| vote_frame(l, 0))
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let probe_out = dir.join("probe.txt");
+    let out = wait(
+        start(&probe, &probe_out, &state, &[]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut finals = HashMap::new();
+    for line in fs::read_to_string(&probe_out).unwrap().lines() {
+        let (letter, total) = parse_line(line);
+        finals.insert(letter, total);
+    }
+    for (letter, sums) in &model.prefix_sums {
+        assert_eq!(
+            finals.get(letter),
+            sums.last(),
+            "letter {:?} after {killed} crashes",
+            *letter as char
+        );
+    }
+    assert!(killed >= 8, "only {killed} kills");
+    eprintln!("crash points tried: {killed} (sender connections: {connections})");
+    fs::remove_dir_all(&dir).unwrap();
+}

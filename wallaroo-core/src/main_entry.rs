@@ -50,15 +50,17 @@ pub fn run_main(name: &str, version: &str, setup: impl FnOnce(&Args) -> Applicat
         };
     }
     init_logging();
+    // Registered before the start, so that a signal during recovery also stops cleanly.
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]);
     let running = match app.start(&args) {
         Ok(running) => running,
         Err(e) => return fail(&e),
     };
     let stop = running.stop_handle();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
+    match signals {
         Ok(mut signals) => {
             std::thread::Builder::new()
                 .name("wallaroo-signals".into())

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::link::Link;
 use crate::resilience::record::Origin;
@@ -21,6 +22,13 @@ pub(crate) const BATCH: usize = 1024;
 /// What a worker receives: the index of the pipeline entry into its partition, and a
 /// `Vec<Keyed<K, In>>` of that entry's input type.
 pub(crate) type WorkerMsg = (usize, Box<dyn Any + Send>);
+
+/// The entry index of a marker: a `(stream, seq)` saying that every message of a replayable
+/// stream up to `seq` has been sent to this worker.
+pub(crate) const MARKER: usize = usize::MAX;
+
+/// How often a router tells its workers how far a replayable stream has come.
+const MARKER_INTERVAL: Duration = Duration::from_millis(5);
 
 /// A message with its key, the key's hash, and where it came from.
 pub(crate) struct Keyed<K, T> {
@@ -69,6 +77,8 @@ pub(crate) struct Router<P: Partition<In>, In> {
     buffers: Vec<Vec<Keyed<P::Key, In>>>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
+    /// The last marker sent, and when.
+    marked: (u64, Instant),
     _in: PhantomData<fn(In)>,
 }
 
@@ -86,6 +96,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             senders,
             buffers,
             last: Origin::NONE,
+            marked: (0, Instant::now()),
             _in: PhantomData,
         }
     }
@@ -134,11 +145,42 @@ impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
     }
 }
 
+impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
+    /// Tells every worker how far the replayable stream this thread reads has come: every
+    /// message up to the current one was sent before the marker.
+    fn mark(&mut self, force: bool) {
+        let current = CURRENT_ORIGIN.with(Cell::get);
+        if !current.is_some() || current.seq <= self.marked.0 {
+            return;
+        }
+        if !force && self.marked.1.elapsed() < MARKER_INTERVAL {
+            return;
+        }
+        self.marked = (current.seq, Instant::now());
+        for sender in &self.senders {
+            let _ = sender.send((MARKER, Box::new((current.stream, current.seq))));
+        }
+    }
+}
+
 impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
     fn flush(&mut self) {
         for worker in 0..self.buffers.len() {
             if !self.buffers[worker].is_empty() {
                 self.send(worker);
+            }
+        }
+        self.mark(false);
+    }
+}
+
+impl<P: Partition<In>, In> Drop for Router<P, In> {
+    fn drop(&mut self) {
+        // The stream ends here (its connection or file is done): say how far it came.
+        let current = CURRENT_ORIGIN.with(Cell::get);
+        if current.is_some() && current.seq > self.marked.0 {
+            for sender in &self.senders {
+                let _ = sender.send((MARKER, Box::new((current.stream, current.seq))));
             }
         }
     }

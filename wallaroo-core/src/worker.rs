@@ -2,6 +2,7 @@
 //! runs the state computations on them, in the order the messages arrived.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use hashbrown::HashTable;
 
 use crate::link::BoxLink;
 use crate::resilience::log::WorkerLog;
+use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
 use crate::resilience::recovery::{self, encode_snapshot, Progress};
 use crate::resilience::Resilience;
-use crate::routing::{key_hasher, worker_of, Keyed, WorkerMsg};
+use crate::routing::{key_hasher, worker_of, Keyed, WorkerMsg, MARKER};
 use crate::runtime::{Control, Ctx, RunError};
 use crate::state::{Key, State};
 use crate::step::StateComputation;
@@ -35,6 +37,10 @@ pub(crate) struct StateStore<K, S> {
     table: HashTable<Slot<K, S>>,
     hasher: foldhash::fast::FixedState,
     log: Option<WorkerLog>,
+    /// Per replayable stream, how far this worker has applied it (from markers).
+    streams: HashMap<u64, u64>,
+    /// Markers logged since the last commit, published once the commit is written.
+    pending: Vec<(u64, u64)>,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -43,6 +49,8 @@ impl<K: Key, S: State> StateStore<K, S> {
             table: HashTable::new(),
             hasher: key_hasher(),
             log: None,
+            streams: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -106,11 +114,26 @@ impl<K: Key, S: State> StateStore<K, S> {
         }
     }
 
+    /// Notes that every message of `stream` up to `seq` routed to this worker is applied.
+    fn marker(&mut self, stream: u64, seq: u64) {
+        let at = self.streams.entry(stream).or_insert(0);
+        if seq > *at {
+            *at = seq;
+            if let Some(log) = &mut self.log {
+                log.marker::<K, S>(stream, seq);
+            }
+            self.pending.push((stream, seq));
+        }
+    }
+
     /// Writes the logged changes of the messages processed since the last commit, and
-    /// compacts the log when it has grown.
-    fn commit(&mut self) -> Result<(), crate::resilience::ResilienceError> {
+    /// compacts the log when it has grown. Returns the markers that the commit made
+    /// durable (as far as the sync policy goes).
+    fn commit(
+        &mut self,
+    ) -> Result<std::vec::Drain<'_, (u64, u64)>, crate::resilience::ResilienceError> {
         let Some(log) = &mut self.log else {
-            return Ok(());
+            return Ok(self.pending.drain(..));
         };
         log.commit()?;
         if log.wants_snapshot() {
@@ -120,10 +143,11 @@ impl<K: Key, S: State> StateStore<K, S> {
                 self.table
                     .iter()
                     .map(|slot| (&slot.key, &slot.state, &slot.progress)),
+                self.streams.iter().map(|(s, q)| (*s, *q)),
             );
             log.rotate(bytes)?;
         }
-        Ok(())
+        Ok(self.pending.drain(..))
     }
 
     /// How many keys have a state here.
@@ -236,6 +260,7 @@ pub(crate) trait AnyPartition: Send {
     /// the declared keys, and starts one worker thread per receiver.
     fn spawn(
         &self,
+        index: usize,
         ctx: &Ctx,
         receivers: Vec<flume::Receiver<WorkerMsg>>,
         resilience: Option<&Resilience>,
@@ -262,6 +287,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
 
     fn spawn(
         &self,
+        partition_index: usize,
         ctx: &Ctx,
         receivers: Vec<flume::Receiver<WorkerMsg>>,
         resilience: Option<&Resilience>,
@@ -271,6 +297,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         let hasher = key_hasher();
         let mut stores: Vec<StateStore<K, S>> = (0..workers).map(|_| StateStore::new()).collect();
         let mut recovered_generation = None;
+        let mut recovered_streams = HashMap::new();
         if let Some(resilience) = resilience {
             let recovered = recovery::recover::<K, S>(&resilience.dir, &self.name)?;
             let keys = recovered.states.len();
@@ -289,6 +316,10 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                 );
             }
             recovered_generation = Some(recovered.generation);
+            for store in &mut stores {
+                store.streams = recovered.streams.clone();
+            }
+            recovered_streams = recovered.streams;
         }
         for key in &self.initial_keys {
             let hash = hasher.hash_one(key);
@@ -305,6 +336,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                         .iter()
                         .map(|slot| (&slot.key, &slot.state, &slot.progress))
                 }),
+                recovered_streams.iter().map(|(s, q)| (*s, *q)),
             )?;
             for (worker, store) in stores.iter_mut().enumerate() {
                 store.log = Some(WorkerLog::open(
@@ -316,6 +348,8 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                 )?);
             }
         }
+        ctx.progress
+            .recovered(partition_index, workers, &recovered_streams);
         Ok(receivers
             .into_iter()
             .zip(stores)
@@ -328,49 +362,81 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                 let name = format!("wallaroo-worker-{index}");
                 let partition = self.name.clone();
                 let control = Arc::clone(control);
+                let progress = Arc::clone(&ctx.progress);
+                let place = Place {
+                    partition,
+                    partition_index,
+                    worker: index,
+                    progress,
+                };
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || run_worker(&partition, index, rx, entries, store, &control))
+                    .spawn(move || run_worker(&place, rx, entries, store, &control))
                     .expect("cannot spawn a worker thread")
             })
             .collect())
     }
 }
 
+/// Where a worker is: for its log lines and the progress it publishes.
+struct Place {
+    partition: String,
+    partition_index: usize,
+    worker: usize,
+    progress: Arc<StreamProgress>,
+}
+
 /// A worker's loop: take a batch, drain what else is ready, commit the state log, flush;
 /// until every sender is gone, then commit and flush once more.
 fn run_worker<K: Key, S: State>(
-    partition: &str,
-    index: usize,
+    place: &Place,
     rx: flume::Receiver<WorkerMsg>,
     mut entries: Vec<Box<dyn EntryRunner<K, S>>>,
     mut store: StateStore<K, S>,
     control: &Control,
 ) {
-    tracing::debug!(
-        partition,
-        worker = index,
-        keys = store.len(),
-        "worker started"
-    );
+    let (partition, worker) = (place.partition.as_str(), place.worker);
+    tracing::debug!(partition, worker, keys = store.len(), "worker started");
     let mut failed = false;
-    while let Ok((entry, batch)) = rx.recv() {
+    fn handle<K: Key, S: State>(
+        (entry, batch): WorkerMsg,
+        entries: &mut [Box<dyn EntryRunner<K, S>>],
+        store: &mut StateStore<K, S>,
+    ) {
+        if entry == MARKER {
+            if let Ok(marker) = batch.downcast::<(u64, u64)>() {
+                store.marker(marker.0, marker.1);
+            }
+        } else {
+            entries[entry].run(batch, store);
+        }
+    }
+    while let Ok(msg) = rx.recv() {
         if failed {
             // The state can no longer be made durable: nothing more is applied.
             continue;
         }
-        entries[entry].run(batch, &mut store);
+        handle(msg, &mut entries, &mut store);
         for _ in 0..DRAIN_LIMIT {
             match rx.try_recv() {
-                Ok((entry, batch)) => entries[entry].run(batch, &mut store),
+                Ok(msg) => handle(msg, &mut entries, &mut store),
                 Err(_) => break,
             }
         }
         // Changes are written (and synced, if the policy says so) before their outputs leave.
-        if let Err(e) = store.commit() {
-            control.fail(RunError::Resilience(e));
-            failed = true;
-            continue;
+        match store.commit() {
+            Ok(markers) => {
+                for (stream, seq) in markers {
+                    place
+                        .progress
+                        .publish(place.partition_index, worker, stream, seq);
+                }
+            }
+            Err(e) => {
+                control.fail(RunError::Resilience(e));
+                failed = true;
+                continue;
+            }
         }
         for entry in &mut entries {
             entry.flush();
@@ -386,12 +452,7 @@ fn run_worker<K: Key, S: State>(
             }
         }
     }
-    tracing::debug!(
-        partition,
-        worker = index,
-        keys = store.len(),
-        "worker stopped"
-    );
+    tracing::debug!(partition, worker, keys = store.len(), "worker stopped");
 }
 
 #[cfg(test)]

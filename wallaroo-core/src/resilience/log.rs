@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::record::{self, FileHeader, Origin};
-use super::recovery::PutRef;
+use super::recovery::LogRecordRef;
 use super::{io_error, FileName, ResilienceError, SyncPolicy};
 
 /// A segment is compacted once it is larger than this and than twice the last snapshot.
@@ -145,13 +145,20 @@ impl WorkerLog {
     /// Appends a state change to the group being gathered.
     #[inline]
     pub(crate) fn put<K: Serialize, S: Serialize>(&mut self, key: &K, state: &S, origin: Origin) {
-        let put = PutRef {
+        let put = LogRecordRef::Put {
             key,
             state,
             origin: origin.is_some().then_some(origin),
         };
         record::append(&mut self.buf, &put)
             .expect("a state and key that serde serializes also serialize with postcard");
+    }
+
+    /// Appends a marker: every message of `stream` up to `seq` routed to this worker has
+    /// been applied.
+    pub(crate) fn marker<K: Serialize, S: Serialize>(&mut self, stream: u64, seq: u64) {
+        let marker: LogRecordRef<'_, K, S> = LogRecordRef::Marker { stream, seq };
+        record::append(&mut self.buf, &marker).expect("integers serialize");
     }
 
     /// Writes the gathered group (one write), and syncs it if the policy says so. Called
@@ -329,8 +336,14 @@ mod tests {
     fn compaction_keeps_the_latest_states_and_drops_older_segments() {
         let root = std::env::temp_dir().join(format!("wallaroo-compact-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let dir =
-            recovery::start_generation::<u8, Total>(&root, "p", 1, std::iter::empty()).unwrap();
+        let dir = recovery::start_generation::<u8, Total>(
+            &root,
+            "p",
+            1,
+            std::iter::empty(),
+            std::iter::empty(),
+        )
+        .unwrap();
         let header = recovery::header::<u8, Total>("p", FileKind::Log);
         let mut log = WorkerLog::open(&dir, 0, 1, header, SyncPolicy::BeforeOutput)
             .unwrap()
@@ -349,6 +362,7 @@ mod tests {
                     let bytes = encode_snapshot::<u8, Total>(
                         &log.snapshot_header(),
                         table.iter().map(|(k, v)| (k, v, &none)),
+                        std::iter::empty(),
                     );
                     log.rotate(bytes).unwrap();
                     rotations += 1;

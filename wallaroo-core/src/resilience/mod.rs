@@ -20,6 +20,7 @@
 //! replayed message that a key has already applied is skipped — exactly once.
 
 pub(crate) mod log;
+pub(crate) mod progress;
 pub(crate) mod record;
 pub(crate) mod recovery;
 

@@ -34,27 +34,61 @@ impl Progress {
     }
 }
 
-/// A state as a snapshot holds it.
-#[derive(Serialize, Deserialize)]
-struct SnapshotEntry<K, S> {
-    key: K,
-    state: S,
-    progress: Progress,
-}
-
-/// A state change as a log holds it (written by reference).
-#[derive(Serialize)]
-pub(crate) struct PutRef<'a, K, S> {
-    pub(crate) key: &'a K,
-    pub(crate) state: &'a S,
-    pub(crate) origin: Option<Origin>,
-}
-
+/// A record of a snapshot: a key's state, or how far a replayable stream was applied.
 #[derive(Deserialize)]
-struct Put<K, S> {
-    key: K,
-    state: S,
-    origin: Option<Origin>,
+enum SnapshotRecord<K, S> {
+    State {
+        key: K,
+        state: S,
+        progress: Progress,
+    },
+    Stream {
+        stream: u64,
+        seq: u64,
+    },
+}
+
+/// [`SnapshotRecord`] by reference, for writing (same variants, same order).
+#[derive(Serialize)]
+enum SnapshotRecordRef<'a, K, S> {
+    State {
+        key: &'a K,
+        state: &'a S,
+        progress: &'a Progress,
+    },
+    Stream {
+        stream: u64,
+        seq: u64,
+    },
+}
+
+/// A record of a log: a state as a message changed it, or a marker saying that every
+/// message of a stream up to `seq` routed to this worker has been applied.
+#[derive(Deserialize)]
+enum LogRecord<K, S> {
+    Put {
+        key: K,
+        state: S,
+        origin: Option<Origin>,
+    },
+    Marker {
+        stream: u64,
+        seq: u64,
+    },
+}
+
+/// [`LogRecord`] by reference, for writing (same variants, same order).
+#[derive(Serialize)]
+pub(crate) enum LogRecordRef<'a, K, S> {
+    Put {
+        key: &'a K,
+        state: &'a S,
+        origin: Option<Origin>,
+    },
+    Marker {
+        stream: u64,
+        seq: u64,
+    },
 }
 
 /// The header that files of this partition, state and key carry.
@@ -70,23 +104,18 @@ pub(crate) fn header<K: Key, S: State>(partition: &str, kind: FileKind) -> FileH
     }
 }
 
-/// Serializes states as a snapshot file's bytes.
+/// Serializes states, and how far each replayable stream was applied, as a snapshot file.
 pub(crate) fn encode_snapshot<'a, K: Key, S: State + 'a>(
     header: &FileHeader,
     entries: impl Iterator<Item = (&'a K, &'a S, &'a Progress)>,
+    streams: impl Iterator<Item = (u64, u64)>,
 ) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct EntryRef<'a, K, S> {
-        key: &'a K,
-        state: &'a S,
-        progress: &'a Progress,
-    }
     let mut bytes = Vec::new();
     record::append(&mut bytes, header).expect("a header serializes");
     for (key, state, progress) in entries {
         record::append(
             &mut bytes,
-            &EntryRef {
+            &SnapshotRecordRef::State {
                 key,
                 state,
                 progress,
@@ -94,12 +123,19 @@ pub(crate) fn encode_snapshot<'a, K: Key, S: State + 'a>(
         )
         .expect("a state and key that serde serializes also serialize with postcard");
     }
+    for (stream, seq) in streams {
+        let entry: SnapshotRecordRef<'_, K, S> = SnapshotRecordRef::Stream { stream, seq };
+        record::append(&mut bytes, &entry).expect("integers serialize");
+    }
     bytes
 }
 
 /// What recovery found: the states, and the generation they came from.
 pub(crate) struct Recovered<K, S> {
     pub(crate) states: HashMap<K, (S, Progress)>,
+    /// Per replayable stream, the sequence number up to which every message has been
+    /// applied by every worker it was routed to.
+    pub(crate) streams: HashMap<u64, u64>,
     /// The last generation found (0 when the directory was empty).
     pub(crate) generation: u64,
     /// Files read, for the log line.
@@ -129,6 +165,7 @@ pub(crate) fn recover<K: Key, S: State>(
     }
     let mut recovered = Recovered {
         states: HashMap::new(),
+        streams: HashMap::new(),
         generation: 0,
         files: 0,
     };
@@ -146,7 +183,7 @@ pub(crate) fn recover<K: Key, S: State>(
     recovered.generation = generation;
     let expected = header::<K, S>(partition, FileKind::Snapshot);
     let path = dir.join(FileName::Snapshot { generation }.to_name());
-    read_snapshot(&path, &expected, &mut recovered)?;
+    let base = read_snapshot(&path, &expected, &mut recovered)?;
 
     // Per worker of that generation: the newest worker snapshot, then the segments from it.
     let mut workers: BTreeMap<usize, (Option<u64>, Vec<u64>)> = BTreeMap::new();
@@ -170,7 +207,9 @@ pub(crate) fn recover<K: Key, S: State>(
             _ => {}
         }
     }
+    let mut tables = Vec::new();
     for (worker, (snapshot, mut logs)) in workers {
+        let mut table = base.clone();
         let from = snapshot.unwrap_or(0);
         if let Some(seq) = snapshot {
             let path = dir.join(
@@ -181,7 +220,7 @@ pub(crate) fn recover<K: Key, S: State>(
                 }
                 .to_name(),
             );
-            read_snapshot(&path, &expected, &mut recovered)?;
+            table.extend(read_snapshot(&path, &expected, &mut recovered)?);
         }
         logs.retain(|&seq| seq >= from);
         logs.sort_unstable();
@@ -198,7 +237,21 @@ pub(crate) fn recover<K: Key, S: State>(
                 &path,
                 &header::<K, S>(partition, FileKind::Log),
                 &mut recovered,
+                &mut table,
             )?;
+        }
+        tables.push(table);
+    }
+    // A stream is applied as far as the worker that is furthest behind on it.
+    recovered.streams = base;
+    for table in &tables {
+        for stream in table.keys() {
+            recovered.streams.entry(*stream).or_insert(u64::MAX);
+        }
+    }
+    for (stream, seq) in recovered.streams.iter_mut() {
+        for table in &tables {
+            *seq = (*seq).min(table.get(stream).copied().unwrap_or(0));
         }
     }
     Ok(recovered)
@@ -258,24 +311,32 @@ fn check_header(
     Ok(())
 }
 
+/// Reads a snapshot's states into `recovered`; returns its stream table.
 fn read_snapshot<K: Key, S: State>(
     path: &Path,
     expected: &FileHeader,
     recovered: &mut Recovered<K, S>,
-) -> Result<(), ResilienceError> {
+) -> Result<HashMap<u64, u64>, ResilienceError> {
     let data = fs::read(path).map_err(io_error(path))?;
     let mut records = Records::new(&data);
     check_header(path, &mut records, expected)?;
     recovered.files += 1;
+    let mut streams = HashMap::new();
     loop {
         match records.next_record() {
-            Next::Record(offset, payload) => {
-                let entry: SnapshotEntry<K, S> = decode(path, offset, payload)?;
-                recovered
-                    .states
-                    .insert(entry.key, (entry.state, entry.progress));
-            }
-            Next::End => return Ok(()),
+            Next::Record(offset, payload) => match decode(path, offset, payload)? {
+                SnapshotRecord::State {
+                    key,
+                    state,
+                    progress,
+                } => {
+                    recovered.states.insert(key, (state, progress));
+                }
+                SnapshotRecord::Stream { stream, seq } => {
+                    streams.insert(stream, seq);
+                }
+            },
+            Next::End => return Ok(streams),
             // Snapshots are renamed into place whole: any damage is damage.
             Next::TornTail(offset) | Next::Damaged(offset) => {
                 return Err(ResilienceError::Damaged {
@@ -291,6 +352,7 @@ fn read_log<K: Key, S: State>(
     path: &Path,
     expected: &FileHeader,
     recovered: &mut Recovered<K, S>,
+    streams: &mut HashMap<u64, u64>,
 ) -> Result<(), ResilienceError> {
     let data = fs::read(path).map_err(io_error(path))?;
     let mut records = Records::new(&data);
@@ -302,17 +364,21 @@ fn read_log<K: Key, S: State>(
     recovered.files += 1;
     loop {
         match records.next_record() {
-            Next::Record(offset, payload) => {
-                let put: Put<K, S> = decode(path, offset, payload)?;
-                let slot = recovered
-                    .states
-                    .entry(put.key)
-                    .or_insert_with(|| (S::build(), Progress::default()));
-                slot.0 = put.state;
-                if let Some(origin) = put.origin {
-                    slot.1.record(origin);
+            Next::Record(offset, payload) => match decode(path, offset, payload)? {
+                LogRecord::Put { key, state, origin } => {
+                    let slot = recovered
+                        .states
+                        .entry(key)
+                        .or_insert_with(|| (S::build(), Progress::default()));
+                    slot.0 = state;
+                    if let Some(origin) = origin {
+                        slot.1.record(origin);
+                    }
                 }
-            }
+                LogRecord::Marker { stream, seq } => {
+                    streams.insert(stream, seq);
+                }
+            },
             Next::End => return Ok(()),
             Next::TornTail(offset) => {
                 tracing::warn!(
@@ -349,10 +415,15 @@ pub(crate) fn start_generation<'a, K: Key, S: State + 'a>(
     partition: &str,
     generation: u64,
     entries: impl Iterator<Item = (&'a K, &'a S, &'a Progress)>,
+    streams: impl Iterator<Item = (u64, u64)>,
 ) -> Result<PathBuf, ResilienceError> {
     let dir = partition_dir(root, partition);
     fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-    let bytes = encode_snapshot(&header::<K, S>(partition, FileKind::Snapshot), entries);
+    let bytes = encode_snapshot(
+        &header::<K, S>(partition, FileKind::Snapshot),
+        entries,
+        streams,
+    );
     let path = dir.join(FileName::Snapshot { generation }.to_name());
     super::write_atomically(&path, &bytes)?;
     for entry in fs::read_dir(&dir).map_err(io_error(&dir))? {

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use crate::app::Application;
 use crate::args::Args;
+use crate::resilience::progress::StreamProgress;
 use crate::resilience::{DirLock, Resilience, SyncPolicy};
 use crate::routing::WorkerMsg;
 use crate::sink::SinkThread;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub(crate) sinks: Vec<flume::Sender<Vec<u8>>>,
     /// Output leaves only when a worker flushes (after its state log is synced).
     pub(crate) hold_output: bool,
+    /// How far each replayable stream has been applied.
+    pub(crate) progress: Arc<StreamProgress>,
 }
 
 /// What the running application's threads tell the thread that waits on it.
@@ -218,6 +221,7 @@ impl Application {
         let ctx = Arc::new(Ctx {
             partitions: partition_senders,
             sinks: sink_senders,
+            progress: Arc::default(),
             hold_output: matches!(
                 resilience,
                 Some(Resilience {
@@ -227,8 +231,13 @@ impl Application {
             ),
         });
         let mut worker_threads = Vec::new();
-        for (partition, receivers) in wiring.partitions.iter().zip(partition_receivers) {
-            match partition.spawn(&ctx, receivers, resilience.as_ref(), &control) {
+        for (index, (partition, receivers)) in wiring
+            .partitions
+            .iter()
+            .zip(partition_receivers)
+            .enumerate()
+        {
+            match partition.spawn(index, &ctx, receivers, resilience.as_ref(), &control) {
                 Ok(threads) => worker_threads.extend(threads),
                 Err(e) => {
                     // Workers already started end when the context's senders drop.

@@ -42,7 +42,7 @@ pub(super) fn start_file<D: Decoder>(
     // A file reads the same frames in every run: its frames can be recognised on replay.
     let canonical = std::fs::canonicalize(&path).unwrap_or(path);
     let replay = crate::routing::stream_id(&format!("file:{}", canonical.display()));
-    spawn(origin, file, reader, down, ctx, control, Some(replay))
+    spawn(origin, file, reader, down, ctx, control, Some((replay, 1)))
 }
 
 pub(super) fn start_stdin<D: Decoder>(
@@ -132,7 +132,7 @@ fn spawn<D: Decoder, R: Read + Send + 'static>(
     down: Downstream<D::Out>,
     ctx: &Ctx,
     control: Arc<Control>,
-    replay: Option<u64>,
+    replay: Option<(u64, u64)>,
 ) -> Result<SourceHandle, RunError> {
     let mut chain = down(ctx);
     let stats = Arc::clone(&reader.stats);

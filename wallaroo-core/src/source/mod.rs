@@ -8,6 +8,7 @@
 mod file;
 pub mod framing;
 pub(crate) mod generator;
+pub mod resume;
 mod tcp;
 
 use std::io::Read;
@@ -177,14 +178,15 @@ impl<D: Decoder> Reader<D> {
     /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
     /// whenever the bytes at hand are used up so that output leaves without waiting for a
     /// full batch. `origin` names the stream in log lines. `replay` is the id of a stream
-    /// that reads the same frames again after a restart (a file): its messages carry their
-    /// frame number, so that state partitions apply each frame once.
+    /// that can be read again after a restart (a file, a resumable connection) and the
+    /// number of its first message here: messages carry their numbers, so that state
+    /// partitions apply each once.
     pub(crate) fn pump(
         &self,
         stream: &mut impl Read,
         chain: &mut BoxLink<D::Out>,
         origin: &str,
-        replay: Option<u64>,
+        replay: Option<(u64, u64)>,
     ) -> StreamEnd {
         let mut frames = FrameReader::new(self.framing, self.max_frame);
         let mut decode_errors = 0u64;
@@ -194,11 +196,11 @@ impl<D: Decoder> Reader<D> {
                 match frames.next_frame() {
                     Ok(Some(payload)) => match self.decoder.decode(payload) {
                         Ok(msg) => {
-                            if let Some(stream) = replay {
-                                // Frame numbers from 1: the same frame has the same number in every run.
+                            if let Some((stream, first)) = replay {
+                                // The same message has the same number in every run.
                                 set_origin(Origin {
                                     stream,
-                                    seq: frames.frames(),
+                                    seq: first + frames.frames() - 1,
                                     sub: 0,
                                 });
                             }
@@ -239,10 +241,10 @@ impl<D: Decoder> Reader<D> {
                     return match frames.finish() {
                         Ok(None) => StreamEnd::Clean,
                         Ok(Some(last_line)) => {
-                            if let Some(stream) = replay {
+                            if let Some((stream, first)) = replay {
                                 set_origin(Origin {
                                     stream,
-                                    seq: last_seq,
+                                    seq: first + last_seq - 1,
                                     sub: 0,
                                 });
                             }

@@ -6,9 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::sync::Condvar;
+
+use super::resume::{self, Opening};
 use super::{Reader, SourceHandle, StreamEnd};
 use crate::codec::Decoder;
 use crate::link::Downstream;
+use crate::routing::stream_id;
 use crate::runtime::{Control, Ctx, RunError};
 
 /// Open connections, so that stopping can end their reads.
@@ -49,6 +55,54 @@ pub(super) fn start<D: Decoder>(
     })
 }
 
+/// The names of the resumable streams being read: one connection per name at a time.
+#[derive(Default)]
+struct Named {
+    names: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+/// A stream name in use; freed when dropped.
+struct Claim<'a> {
+    named: &'a Named,
+    name: String,
+}
+
+impl Named {
+    /// Waits until no other connection reads stream `name`, then takes it; `None` if the
+    /// application stops first.
+    fn claim(&self, name: &str, control: &Control) -> Option<Claim<'_>> {
+        let mut names = self.names.lock().expect("stream names lock");
+        while names.contains(name) {
+            if control.stopping() {
+                return None;
+            }
+            tracing::info!("stream \"{name}\" is still being read by an earlier connection; waiting for it to end");
+            names = self
+                .freed
+                .wait_timeout(names, Duration::from_millis(100))
+                .expect("stream names lock")
+                .0;
+        }
+        names.insert(name.to_string());
+        Some(Claim {
+            named: self,
+            name: name.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.named
+            .names
+            .lock()
+            .expect("stream names lock")
+            .remove(&self.name);
+        self.named.freed.notify_all();
+    }
+}
+
 /// Unblocks `accept` by connecting to the listener once the stop flag is set.
 fn wake_acceptor(local: SocketAddr) {
     let mut target = local;
@@ -70,9 +124,10 @@ fn accept_loop<D: Decoder>(
     reader: Reader<D>,
     down: Downstream<D::Out>,
     ctx: Arc<Ctx>,
-    control: &Control,
+    control: &Arc<Control>,
 ) {
     let live: Live = Arc::default();
+    let named: Arc<Named> = Arc::default();
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let mut next_id = 0u64;
     for incoming in listener.incoming() {
@@ -114,11 +169,47 @@ fn accept_loop<D: Decoder>(
         let mut chain = down(&ctx);
         let reader = reader.clone();
         let live = Arc::clone(&live);
+        let named = Arc::clone(&named);
+        let progress = Arc::clone(&ctx.progress);
+        let control = Arc::clone(control);
         let spawned = std::thread::Builder::new()
             .name("wallaroo-conn".into())
             .spawn(move || {
                 let mut stream = stream;
-                let end = reader.pump(&mut stream, &mut chain, &origin, None);
+                let end = match resume::open(&mut stream) {
+                    Ok(Opening::Plain(start)) => reader.pump(
+                        &mut io::Cursor::new(start).chain(&stream),
+                        &mut chain,
+                        &origin,
+                        None,
+                    ),
+                    Ok(Opening::Resume(name)) => match named.claim(&name, &control) {
+                        Some(_claim) => {
+                            let id = stream_id(&format!("tcp:{name}"));
+                            let next = progress.applied(id) + 1;
+                            match (&stream).write_all(&resume::resume(next)) {
+                                Ok(()) => {
+                                    tracing::info!(
+                                        "{origin}: stream \"{name}\" resumes at message {next}"
+                                    );
+                                    reader.pump(&mut &stream, &mut chain, &origin, Some((id, next)))
+                                }
+                                Err(e) => {
+                                    tracing::warn!(
+                                        "{origin}: cannot answer the stream's HELLO: {e}"
+                                    );
+                                    StreamEnd::Broken
+                                }
+                            }
+                        }
+                        None => StreamEnd::Broken,
+                    },
+                    Err(e) => {
+                        tracing::warn!("{origin}: {e}; closing the connection");
+                        StreamEnd::Broken
+                    }
+                };
+                drop(chain);
                 live.lock().expect("live connections lock").remove(&id);
                 if end == StreamEnd::Clean {
                     tracing::debug!("{origin}: closed by the peer");
