@@ -35,14 +35,19 @@ fn expected(keys: &[Key]) -> String {
     let list: Vec<String> = keys.iter().map(|k| format!("`{}`", k.example)).collect();
     match list.len() {
         0 => "it takes no arguments".to_owned(),
-        1 => format!("its one argument is {}", list[0]),
+        1 => format!("the only argument is {}", list[0]),
         _ => format!("expected one of: {}", list.join(", ")),
     }
 }
 
 /// Parses `tokens` as the arguments of `attr` (such as `#[computation]`), keeping the
 /// valid ones and recording an error for each problem.
-pub(crate) fn parse(attr: &str, keys: &[Key], tokens: TokenStream, errors: &mut Errors) -> Vec<Arg> {
+pub(crate) fn parse(
+    attr: &str,
+    keys: &[Key],
+    tokens: TokenStream,
+    errors: &mut Errors,
+) -> Vec<Arg> {
     let parser = |input: ParseStream| -> syn::Result<Vec<Arg>> {
         let mut args = Vec::new();
         while !input.is_empty() {
@@ -56,7 +61,10 @@ pub(crate) fn parse(attr: &str, keys: &[Key], tokens: TokenStream, errors: &mut 
             let value = if input.peek(Token![=]) {
                 input.parse::<Token![=]>()?;
                 Some(input.parse::<Expr>()?)
-            } else if input.peek(token::Paren) || input.peek(token::Bracket) || input.peek(token::Brace) {
+            } else if input.peek(token::Paren)
+                || input.peek(token::Bracket)
+                || input.peek(token::Brace)
+            {
                 return Err(input.error(format!(
                     "expected `,` or `=` after `{key}`: arguments of {attr} are written `key = value`; {}",
                     expected(keys)
@@ -103,7 +111,10 @@ pub(crate) fn parse(attr: &str, keys: &[Key], tokens: TokenStream, errors: &mut 
         match (&arg.value, key.takes_value) {
             (Some(value), false) => errors.spanned(
                 value,
-                format!("`{name}` is a flag and takes no value: write `{}`", key.example),
+                format!(
+                    "`{name}` is a flag and takes no value: write `{}`",
+                    key.example
+                ),
             ),
             (None, true) => errors.spanned(
                 &arg.key,
@@ -118,7 +129,9 @@ pub(crate) fn parse(attr: &str, keys: &[Key], tokens: TokenStream, errors: &mut 
 /// The string literal of `arg`, or an error.
 fn lit_str(arg: &Arg, example: &str, errors: &mut Errors) -> Option<LitStr> {
     match arg.value.as_ref()? {
-        Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s.clone()),
         other => {
             errors.spanned(
                 other,
@@ -176,26 +189,56 @@ impl StepArgs {
     }
 }
 
-/// The `builder = path` of `#[state]`.
+/// The `builder = path` and `version = N` of `#[state]`.
 #[derive(Default)]
 pub(crate) struct StateArgs {
     /// A `fn() -> Self` that builds the state of a new key; `Default` when absent.
     pub(crate) builder: Option<Expr>,
+    /// The version of the serialized form; 0 when absent.
+    pub(crate) version: Option<LitInt>,
 }
 
 impl StateArgs {
-    const KEYS: &'static [Key] = &[Key {
-        name: "builder",
-        takes_value: true,
-        example: "builder = path::to::fn",
-    }];
+    const KEYS: &'static [Key] = &[
+        Key {
+            name: "builder",
+            takes_value: true,
+            example: "builder = path::to::fn",
+        },
+        Key {
+            name: "version",
+            takes_value: true,
+            example: "version = 2",
+        },
+    ];
 
     pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
         let mut out = StateArgs::default();
         for arg in parse("#[state]", Self::KEYS, tokens, errors) {
-            out.builder = function(&arg, "builder = Total::new", errors);
+            if arg.key == "version" {
+                out.version = version(&arg, errors);
+            } else {
+                out.builder = function(&arg, "builder = Total::new", errors);
+            }
         }
         out
+    }
+}
+
+/// The value of `version = N`: a `u32` integer literal.
+fn version(arg: &Arg, errors: &mut Errors) -> Option<LitInt> {
+    let value = arg.value.as_ref()?;
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) if int.base10_parse::<u32>().is_ok() => Some(int.clone()),
+        _ => {
+            errors.spanned(
+                value,
+                "`version` takes an integer literal (a u32): `version = 2`",
+            );
+            None
+        }
     }
 }
 
@@ -259,7 +302,10 @@ impl DecoderArgs {
 /// The value of `header_length = N`: an integer literal from 1 to 8.
 fn header_length(arg: &Arg, errors: &mut Errors) -> Option<usize> {
     let value = arg.value.as_ref()?;
-    let Expr::Lit(syn::ExprLit { lit: Lit::Int(int), .. }) = value else {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(int), ..
+    }) = value
+    else {
         errors.spanned(
             value,
             "`header_length` takes an integer literal from 1 to 8: `header_length = 2`",

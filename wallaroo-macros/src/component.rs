@@ -6,7 +6,8 @@
 //! ```
 //! becomes
 //! ```text
-//! #[derive(Clone, Copy, Debug, Default)] struct double;
+//! #[derive(Clone, Copy, Debug, Default)] struct double {}
+//! const double: double = double {};
 //! impl double { fn call(x: u64) -> u64 { x * 2 } }
 //! impl Deref for double { type Target = fn(u64) -> u64; … }   // so `double(21)` still works
 //! const _: () = {
@@ -16,7 +17,7 @@
 //! };
 //! ```
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::{Attribute, Ident, ItemFn, LitStr};
@@ -30,7 +31,8 @@ pub(crate) struct Attrs {
     pub(crate) cfg: Vec<Attribute>,
     /// Docs, `#[deprecated]`: on the unit struct, which is what users see.
     pub(crate) on_struct: Vec<Attribute>,
-    /// Lint levels (`#[allow]`, …): on both the struct and the function.
+    /// Lint levels (`#[allow]`, …, with `#[expect]` as `#[allow]`): on every generated item
+    /// the user's tokens are in.
     pub(crate) lints: Vec<Attribute>,
     /// Everything else (`#[inline]`, `#[must_use]`, other attribute macros): on the
     /// function, which is the only generated item they can apply to.
@@ -38,6 +40,15 @@ pub(crate) struct Attrs {
 }
 
 impl Attrs {
+    /// `#[allow(deprecated)]` when the item is `#[deprecated]`, for the generated items
+    /// that name it: the user is warned where they use it, not where the macro does.
+    pub(crate) fn allow_deprecated(&self) -> Option<TokenStream> {
+        self.on_struct
+            .iter()
+            .any(|a| a.path().is_ident("deprecated"))
+            .then(|| quote!(#[allow(deprecated)]))
+    }
+
     pub(crate) fn sort(attrs: &[Attribute]) -> Attrs {
         let mut out = Attrs {
             cfg: Vec::new(),
@@ -50,7 +61,16 @@ impl Attrs {
             match name.as_deref() {
                 Some("cfg") => out.cfg.push(attr.clone()),
                 Some("doc" | "deprecated") => out.on_struct.push(attr.clone()),
-                Some("allow" | "warn" | "deny" | "forbid" | "expect") => out.lints.push(attr.clone()),
+                Some("allow" | "warn" | "deny" | "forbid") => out.lints.push(attr.clone()),
+                // Copied onto several items, an expectation would go unfulfilled on all but
+                // the one the lint fires on: it becomes an `allow`.
+                Some("expect") => {
+                    let mut allow = attr.clone();
+                    if let syn::Meta::List(list) = &mut allow.meta {
+                        list.path = syn::parse_quote!(allow);
+                    }
+                    out.lints.push(allow);
+                }
                 _ => out.on_fn.push(attr.clone()),
             }
         }
@@ -60,6 +80,10 @@ impl Attrs {
 
 /// The unit struct that replaces the function `f`, the inherent `call` that keeps its body,
 /// and the `Deref` to a function pointer that keeps `f(x)` working.
+///
+/// The struct is declared `struct f {}` with a `const f: f = f {};` beside it rather than as
+/// `struct f;`: the two behave the same, but clippy takes a call of a unit struct's value
+/// for a constructor and reports `f(x);` as a "statement with no effect" (`no_effect`).
 ///
 /// A return type with `impl Trait` cannot be named in a function pointer type, so such a
 /// function gets no `Deref`: it is called as `f::call(x)`.
@@ -71,27 +95,38 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
     let sig = &f.sig;
     let (inputs, output, block) = (&sig.inputs, &sig.output, &f.block);
     let derives = paths::unit_derives(Span::call_site());
+    let allow_deprecated = attrs.allow_deprecated();
+    // The body keeps the crate's level for uses of deprecated items.
+    let warn_deprecated = allow_deprecated
+        .as_ref()
+        .map(|_| quote!(#[warn(deprecated)]));
+    let const_doc = format!(
+        " `{}` as a value: give it to the pipeline builder, or call it as the function it was.",
+        ident.unraw()
+    );
     let call_doc = format!(
         " Calls `{}` as written, without going through the pipeline.",
         ident.unraw()
     );
 
-    let deref = (!matches!(output, syn::ReturnType::Type(_, ty) if contains_impl_trait(ty))).then(|| {
-        let deref = paths::deref(Span::call_site());
-        let types = typed_params(sig).into_iter().map(|p| &p.ty);
-        let fn_ptr = quote_spanned!(ident.span()=> fn(#(#types),*) #output);
-        quote! {
-            #(#cfg)*
-            impl #deref for #ident {
-                type Target = #fn_ptr;
-                #[inline]
-                fn deref(&self) -> &Self::Target {
-                    const CALL: #fn_ptr = #ident::call;
-                    &CALL
+    let deref =
+        (!matches!(output, syn::ReturnType::Type(_, ty) if contains_impl_trait(ty))).then(|| {
+            let deref = paths::deref(Span::call_site());
+            let types = typed_params(sig).into_iter().map(|p| &p.ty);
+            let fn_ptr = quote_spanned!(ident.span()=> fn(#(#types),*) #output);
+            quote! {
+                #(#cfg)*
+                #allow_deprecated
+                impl #deref for #ident {
+                    type Target = #fn_ptr;
+                    #[inline]
+                    fn deref(&self) -> &Self::Target {
+                        const CALL: #fn_ptr = #ident::call;
+                        &CALL
+                    }
                 }
             }
-        }
-    });
+        });
 
     quote! {
         #(#cfg)*
@@ -99,11 +134,32 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
         #(#lints)*
         #[allow(non_camel_case_types)]
         #[derive(#derives)]
-        #vis struct #ident;
+        #vis struct #ident {}
 
         #(#cfg)*
+        #allow_deprecated
+        #(#lints)*
+        #[doc = #const_doc]
+        #[allow(non_upper_case_globals)]
+        #vis const #ident: #ident = #ident {};
+
+        #(#cfg)*
+        #allow_deprecated
         impl #ident {
             #[doc = #call_doc]
+            #warn_deprecated
+            // The macro dictates the signature (`&In`, messages by value, a `Result`), and
+            // the user's docs are on the struct, so clippy's advice about either cannot be
+            // followed here.
+            #[allow(
+                clippy::ptr_arg,
+                clippy::trivially_copy_pass_by_ref,
+                clippy::needless_pass_by_value,
+                clippy::unnecessary_wraps,
+                clippy::must_use_candidate,
+                clippy::missing_errors_doc,
+                clippy::missing_panics_doc
+            )]
             #(#lints)*
             #(#on_fn)*
             #vis fn call(#inputs) #output #block
@@ -150,7 +206,9 @@ pub(crate) fn info_static() -> Ident {
 }
 
 /// `const _: () = { static …; inventory::submit! { … } #trait_impl };`, under `cfg`.
-pub(crate) fn registered(cfg: &[Attribute], info: &Info, trait_impl: TokenStream) -> TokenStream {
+pub(crate) fn registered(attrs: &Attrs, info: &Info, trait_impl: TokenStream) -> TokenStream {
+    let cfg = &attrs.cfg;
+    let allow_deprecated = attrs.allow_deprecated();
     let span = info.ident.span();
     let call_site = Span::call_site();
     let component_info = paths::component_info(call_site);
@@ -158,7 +216,8 @@ pub(crate) fn registered(cfg: &[Attribute], info: &Info, trait_impl: TokenStream
     let component_kind = paths::component_kind(call_site);
     let name = &info.name;
     let ident = LitStr::new(&info.ident.unraw().to_string(), span);
-    let (module_path, file, line) = (paths::module_path(span), paths::file(span), paths::line(span));
+    let (module_path, file) = (paths::module_path(span), paths::file(span));
+    let line = line_of(&info.ident);
     let type_name = |ty: &Option<TokenStream>| match ty {
         Some(ty) => {
             let some = paths::some(call_site);
@@ -167,13 +226,18 @@ pub(crate) fn registered(cfg: &[Attribute], info: &Info, trait_impl: TokenStream
         }
         None => paths::none(call_site),
     };
-    let (input, output, state) = (type_name(&info.input), type_name(&info.output), type_name(&info.state));
+    let (input, output, state) = (
+        type_name(&info.input),
+        type_name(&info.output),
+        type_name(&info.state),
+    );
     let inventory = paths::inventory(call_site);
     let registered = paths::registered(call_site);
     let static_name = info_static();
 
     quote! {
         #(#cfg)*
+        #allow_deprecated
         const _: () = {
             static #static_name: #component_info = #component_info {
                 kind: #component_kind::#kind,
@@ -181,7 +245,7 @@ pub(crate) fn registered(cfg: &[Attribute], info: &Info, trait_impl: TokenStream
                 ident: #ident,
                 module_path: #module_path(),
                 file: #file(),
-                line: #line(),
+                line: #line,
                 input: #input,
                 output: #output,
                 state: #state,
@@ -190,6 +254,12 @@ pub(crate) fn registered(cfg: &[Attribute], info: &Info, trait_impl: TokenStream
             #trait_impl
         };
     }
+}
+
+/// The line of the item's name, as a literal: `line!()` would give the line of the
+/// attribute, which is above the item's docs and other attributes.
+fn line_of(ident: &Ident) -> Literal {
+    Literal::u32_unsuffixed(u32::try_from(ident.span().unwrap().line()).unwrap_or(u32::MAX))
 }
 
 /// `fn info(&self) -> &'static ComponentInfo { &__WALLAROO_INFO }`.

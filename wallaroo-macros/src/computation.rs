@@ -14,6 +14,7 @@ use crate::signature::{self, emits, Emits, Macro, Passing};
 const MACRO: Macro = Macro {
     attr: "#[computation]",
     shape: "fn step(msg: In) -> Out",
+    returns_impl_trait: false,
 };
 
 /// A `#[computation]` as wallaroo understands it.
@@ -41,7 +42,12 @@ impl Computation {
         let sig = &item.sig;
         signature::check_common(&MACRO, sig, errors);
         let params = signature::typed_params(sig);
-        if sig.inputs.len() == 2 && matches!(params.get(1).map(|p| signature::passing(&p.ty)), Some(Passing::Mut(_))) {
+        if sig.inputs.len() == 2
+            && matches!(
+                params.get(1).map(|p| signature::passing(&p.ty)),
+                Some(Passing::Mut(_))
+            )
+        {
             errors.spanned(
                 &sig.inputs,
                 "#[computation] takes one message and no state: a step that updates state is a `#[state_computation] fn step(msg: In, state: &mut S) -> (Out, bool)`",
@@ -57,7 +63,7 @@ impl Computation {
                 &input,
                 format!(
                     "#[computation] takes its message by value: write `msg: {}`",
-                    quote!(#inner)
+                    signature::pretty(inner)
                 ),
             );
         }
@@ -109,7 +115,7 @@ fn generate(c: &Computation) -> TokenStream {
     };
     let attrs = component::Attrs::sort(&c.item.attrs);
     let unit = component::unit_struct(&c.item);
-    let registered = component::registered(&attrs.cfg, &c.info, trait_impl);
+    let registered = component::registered(&attrs, &c.info, trait_impl);
     quote!(#unit #registered)
 }
 

@@ -52,7 +52,10 @@ impl Errors {
         self.finish()?;
         model.ok_or_else(|| {
             // Every path that leaves the model unbuilt records an error; this is a bug.
-            syn::Error::new(Span::call_site(), "wallaroo-macros: internal error, please report it")
+            syn::Error::new(
+                Span::call_site(),
+                "wallaroo-macros: internal error, please report it",
+            )
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::signature::{self, Macro, Passing};
 const MACRO: Macro = Macro {
     attr: "#[decoder]",
     shape: "fn decode(payload: &[u8]) -> Result<Message, DecodeError>",
+    returns_impl_trait: false,
 };
 
 /// How the byte stream is cut into payloads.
@@ -80,7 +81,10 @@ impl Decoder {
         let count_ok = signature::check_param_count(&MACRO, sig, 1, "the payload", errors);
         if let Some(param) = signature::typed_params(sig).first() {
             if !matches!(signature::passing(&param.ty), Passing::Shared(_)) {
-                errors.spanned(&param.ty, "a #[decoder] borrows the payload: write `payload: &[u8]`");
+                errors.spanned(
+                    &param.ty,
+                    "a #[decoder] borrows the payload: write `payload: &[u8]`",
+                );
             }
         }
         let returns = signature::return_type(sig).cloned();
@@ -94,8 +98,12 @@ impl Decoder {
             return None;
         };
         let mut info = Info::new("Decoder", &sig.ident);
-        let decode_result = paths::decode_result(returns.span());
-        info.output = Some(quote!(<#returns as #decode_result>::Ok));
+        // Spanned at the return type like every other use of `DecodeResult`, so that a
+        // wrong return type is reported once, there.
+        let span = returns.span();
+        let decoder = paths::decoder_trait(span);
+        let ident = &sig.ident;
+        info.output = Some(quote_spanned!(span=> <#ident as #decoder>::Out));
         Some(Decoder {
             item,
             info,
@@ -111,30 +119,34 @@ fn generate(d: &Decoder) -> TokenStream {
     let call_site = Span::call_site();
     let decoder = paths::decoder_trait(call_site);
     let decode_result = paths::decode_result(returns.span());
-    let result = paths::result(call_site);
-    let u8 = paths::u8(call_site);
+    let result = paths::result(returns.span());
+    let u8 = paths::u8(returns.span());
     let info = component::info_method();
     let types = quote_spanned! {returns.span()=>
         type Out = <#returns as #decode_result>::Ok;
         type Error = <#returns as #decode_result>::Err;
     };
     let framing = framing_method(&d.framing);
-    let call = quote_spanned!(returns.span()=> #decode_result::into_result(#ident::call(payload)));
+    // Spanned at the return type, so that a wrong one is reported there, and once: the
+    // compiler reports the same error at the same place only once.
+    let decode = quote_spanned! {returns.span()=>
+        #[inline]
+        fn decode(&self, payload: &[#u8]) -> #result<Self::Out, Self::Error> {
+            <#returns as #decode_result>::into_result(#ident::call(payload))
+        }
+    };
     let trait_impl = quote! {
         #[automatically_derived]
         impl #decoder for #ident {
             #types
             #info
             #framing
-            #[inline]
-            fn decode(&self, payload: &[#u8]) -> #result<Self::Out, Self::Error> {
-                #call
-            }
+            #decode
         }
     };
     let attrs = component::Attrs::sort(&d.item.attrs);
     let unit = component::unit_struct(&d.item);
-    let registered = component::registered(&attrs.cfg, &d.info, trait_impl);
+    let registered = component::registered(&attrs, &d.info, trait_impl);
     quote!(#unit #registered)
 }
 
@@ -153,10 +165,15 @@ fn framing_method(framing: &Framing) -> Option<TokenStream> {
             let payload_length = match payload_length {
                 None => paths::none(call_site),
                 Some(f) => {
-                    let (u8, usize, some) = (paths::u8(call_site), paths::usize(call_site), paths::some(call_site));
+                    let (u8, usize, some) = (
+                        paths::u8(f.span()),
+                        paths::usize(f.span()),
+                        paths::some(call_site),
+                    );
                     // A typed binding, so that a function of the wrong type is reported at
                     // the path the user wrote.
-                    let bind = quote_spanned!(f.span()=> let payload_length: fn(&[#u8]) -> #usize = #f;);
+                    let bind =
+                        quote_spanned!(f.span()=> let payload_length: fn(&[#u8]) -> #usize = #f;);
                     quote!({ #bind #some(payload_length) })
                 }
             };

@@ -14,6 +14,7 @@ use crate::signature::{self, Macro, Passing};
 const MACRO: Macro = Macro {
     attr: "#[encoder]",
     shape: "fn encode(msg: &T, out: &mut Vec<u8>)",
+    returns_impl_trait: true,
 };
 
 /// How the function hands over the bytes.
@@ -21,7 +22,7 @@ enum Writes {
     /// `fn(&T, &mut Vec<u8>)`.
     IntoBuffer,
     /// `fn(&T) -> R`: the bytes are appended.
-    Returned(Type),
+    Returned(Box<Type>),
 }
 
 /// An `#[encoder]` as wallaroo understands it.
@@ -49,7 +50,7 @@ impl Encoder {
         let params = signature::typed_params(sig);
         let returns = signature::return_type(sig);
         let writes = match (sig.inputs.len(), returns) {
-            (1, Some(ty)) => Some(Writes::Returned(ty.clone())),
+            (1, Some(ty)) => Some(Writes::Returned(Box::new(ty.clone()))),
             (1, None) => {
                 errors.spanned(
                     sig,
@@ -60,7 +61,10 @@ impl Encoder {
             (2, returns) => {
                 if let Some(out) = params.get(1) {
                     if !matches!(signature::passing(&out.ty), Passing::Mut(_)) {
-                        errors.spanned(&out.ty, "an #[encoder] appends to the output buffer: write `out: &mut Vec<u8>`");
+                        errors.spanned(
+                            &out.ty,
+                            "an #[encoder] appends to the output buffer: write `out: &mut Vec<u8>`",
+                        );
                     }
                 }
                 if let Some(ty) = returns {
@@ -72,20 +76,31 @@ impl Encoder {
                 Some(Writes::IntoBuffer)
             }
             _ => {
-                signature::check_param_count(&MACRO, sig, 1, "the message (and the output buffer)", errors);
-                None
-            }
-        };
-        let message = params.first().and_then(|p| match signature::passing(&p.ty) {
-            Passing::Shared(message) => Some(message.clone()),
-            Passing::Mut(message) | Passing::Value(message) => {
-                errors.spanned(
-                    &p.ty,
-                    format!("an #[encoder] borrows the message it encodes: write `msg: &{}`", quote!(#message)),
+                signature::check_param_count(
+                    &MACRO,
+                    sig,
+                    1,
+                    "the message (and the output buffer)",
+                    errors,
                 );
                 None
             }
-        });
+        };
+        let message = params
+            .first()
+            .and_then(|p| match signature::passing(&p.ty) {
+                Passing::Shared(message) => Some(message.clone()),
+                Passing::Mut(message) | Passing::Value(message) => {
+                    errors.spanned(
+                        &p.ty,
+                        format!(
+                            "an #[encoder] borrows the message it encodes: write `msg: &{}`",
+                            signature::pretty(message)
+                        ),
+                    );
+                    None
+                }
+            });
         let (Some(message), Some(writes)) = (message, writes) else {
             return None;
         };
@@ -111,8 +126,14 @@ fn generate(e: &Encoder) -> TokenStream {
     let body = match &e.writes {
         Writes::IntoBuffer => quote!(#ident::call(msg, out)),
         Writes::Returned(ty) => {
+            // Bound first, so that bytes that are not `AsRef<[u8]>` are reported at the
+            // return type.
             let append_bytes = paths::append_bytes(ty.span());
-            quote_spanned!(ty.span()=> #append_bytes(out, #ident::call(msg)))
+            let append = quote_spanned!(ty.span()=> #append_bytes(out, bytes));
+            quote! {
+                let bytes = #ident::call(msg);
+                #append
+            }
         }
     };
     let trait_impl = quote! {
@@ -127,6 +148,6 @@ fn generate(e: &Encoder) -> TokenStream {
     };
     let attrs = component::Attrs::sort(&e.item.attrs);
     let unit = component::unit_struct(&e.item);
-    let registered = component::registered(&attrs.cfg, &e.info, trait_impl);
+    let registered = component::registered(&attrs, &e.info, trait_impl);
     quote!(#unit #registered)
 }

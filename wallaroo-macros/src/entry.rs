@@ -13,6 +13,7 @@ use crate::signature::{self, Macro};
 const MACRO: Macro = Macro {
     attr: "#[wallaroo::main]",
     shape: "fn setup(args: &Args) -> Application",
+    returns_impl_trait: false,
 };
 
 /// The setup function as wallaroo understands it.
@@ -41,7 +42,13 @@ impl Setup {
             );
         }
         if sig.inputs.len() > 1 {
-            signature::check_param_count(&MACRO, sig, 1, "the command line's `&Args` (or nothing)", errors);
+            signature::check_param_count(
+                &MACRO,
+                sig,
+                1,
+                "the command line's `&Args` (or nothing)",
+                errors,
+            );
         }
         if signature::return_type(sig).is_none() {
             errors.spanned(
@@ -58,7 +65,11 @@ fn generate(s: &Setup) -> TokenStream {
     let item = &s.item;
     let ident = &item.sig.ident;
     let call_site = Span::call_site();
-    let (run_main, env, exit_code) = (paths::run_main(call_site), paths::env(call_site), paths::exit_code(call_site));
+    let (run_main, env, exit_code) = (
+        paths::run_main(call_site),
+        paths::env(call_site),
+        paths::exit_code(call_site),
+    );
     let (args, application) = (paths::args(ident.span()), paths::application(ident.span()));
     // A typed binding, so that a setup function of the wrong type is reported at its name.
     let setup = if s.takes_args {
@@ -73,7 +84,20 @@ fn generate(s: &Setup) -> TokenStream {
         #(#cfg)*
         fn main() -> #exit_code {
             #setup
-            #run_main(#env("CARGO_PKG_NAME"), #env("CARGO_PKG_VERSION"), setup)
+            #run_main(#env("CARGO_CRATE_NAME"), #env("CARGO_PKG_VERSION"), setup)
         }
+    }
+}
+
+/// What `#[wallaroo::main]` leaves when it fails: the item as written and, unless the item
+/// is itself `main`, an empty `main`, so that the errors are not followed by "`main`
+/// function not found".
+pub(crate) fn fallback(item: TokenStream) -> TokenStream {
+    match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) if f.sig.ident != "main" => quote! {
+            #item
+            fn main() {}
+        },
+        _ => item,
     }
 }

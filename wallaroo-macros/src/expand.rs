@@ -8,6 +8,7 @@ pub(crate) use crate::computation::expand as computation;
 pub(crate) use crate::decoder::expand as decoder;
 pub(crate) use crate::encoder::expand as encoder;
 pub(crate) use crate::entry::expand as main;
+pub(crate) use crate::entry::fallback as main_fallback;
 pub(crate) use crate::partition::expand as partition;
 pub(crate) use crate::state::expand as state;
 pub(crate) use crate::state_computation::expand as state_computation;
@@ -16,7 +17,11 @@ pub(crate) use crate::state_computation::expand as state_computation;
 /// and the rest of the crate still see it) next to a `compile_error!` per error.
 ///
 /// With `WALLAROO_MACROS_DEBUG=1` in the compiler's environment, prints the output.
-pub(crate) fn finish(attr: &str, result: syn::Result<TokenStream>, item: TokenStream) -> TokenStream {
+pub(crate) fn finish(
+    attr: &str,
+    result: syn::Result<TokenStream>,
+    item: TokenStream,
+) -> TokenStream {
     let output = match result {
         Ok(expansion) => expansion,
         Err(error) => {

@@ -7,13 +7,21 @@
 //!
 //! # What the function macros generate
 //!
-//! A function macro replaces `fn foo` with a unit struct `foo` of the same visibility,
-//! carrying the function's docs, that implements the runtime trait (`Computation`, `Decoder`,
-//! …) by calling the original body, kept as `foo::call`. `foo` also dereferences to a
-//! function pointer, so `foo(x)` still calls the function (except when its return type is
-//! `impl Trait`, which a function pointer cannot name: call `foo::call(x)` then). Every
-//! annotated item is registered with `inventory`, so that `wallaroo::component::registered()`
-//! lists it with its kind, name, location and types.
+//! A function macro replaces `fn foo` with a zero-sized struct `foo` of the same visibility,
+//! carrying the function's docs, and a constant `foo` of that type (so `foo` is still a
+//! value you can pass around). The struct implements the runtime trait (`Computation`,
+//! `Decoder`, …) by calling the original body, kept as the associated function `foo::call`.
+//! `foo` also dereferences to a function pointer, so `foo(x)` still calls the function,
+//! recursion included (except when its return type is `impl Trait`, which a function
+//! pointer cannot name: call `foo::call(x)` then). Attributes on the function go where they
+//! apply: docs and `#[deprecated]` on the struct, `#[cfg]` and lint levels on everything,
+//! the rest (`#[inline]`, `#[must_use]`, other attribute macros) on `foo::call`.
+//!
+//! Every annotated item is registered with `inventory`, so that
+//! `wallaroo::component::registered()` lists it with its kind, name, location (the line of
+//! its name) and types. A library crate that the binary never references is not linked, so
+//! its registrations are absent: the typed pipeline builder, not the registry, decides what
+//! runs.
 //!
 //! A misused macro reports every problem it finds, each at the offending tokens, and leaves
 //! the item as written so that the rest of the crate still type-checks against it.
@@ -57,7 +65,12 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[state]", expand::state(args.into(), item.clone().into()), item.into()).into()
+    expand::finish(
+        "#[state]",
+        expand::state(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
 }
 
 /// Makes a function a stateless step of a pipeline.
@@ -78,7 +91,12 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[computation]", expand::computation(args.into(), item.clone().into()), item.into()).into()
+    expand::finish(
+        "#[computation]",
+        expand::computation(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
 }
 
 /// Makes a function a step over partitioned state.
@@ -131,7 +149,12 @@ pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[decoder]", expand::decoder(args.into(), item.clone().into()), item.into()).into()
+    expand::finish(
+        "#[decoder]",
+        expand::decoder(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
 }
 
 /// Makes a function the encoder of a sink: one message to bytes.
@@ -150,7 +173,12 @@ pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[encoder]", expand::encoder(args.into(), item.clone().into()), item.into()).into()
+    expand::finish(
+        "#[encoder]",
+        expand::encoder(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
 }
 
 /// Makes a function the partition function of a state partition: a message to its key.
@@ -168,7 +196,12 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[partition]", expand::partition(args.into(), item.clone().into()), item.into()).into()
+    expand::finish(
+        "#[partition]",
+        expand::partition(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
 }
 
 /// Makes a function the application's setup, and generates `main`.
@@ -189,5 +222,11 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::finish("#[wallaroo::main]", expand::main(args.into(), item.clone().into()), item.into()).into()
+    let item = proc_macro2::TokenStream::from(item);
+    expand::finish(
+        "#[wallaroo::main]",
+        expand::main(args.into(), item.clone()),
+        expand::main_fallback(item),
+    )
+    .into()
 }

@@ -15,6 +15,7 @@ use crate::signature::{self, Macro, Passing};
 const MACRO: Macro = Macro {
     attr: "#[partition]",
     shape: "fn by_key(msg: &In) -> Key",
+    returns_impl_trait: false,
 };
 
 /// A `#[partition]` as wallaroo understands it.
@@ -46,7 +47,7 @@ impl Partition {
             Passing::Mut(message) | Passing::Value(message) => {
                 errors.spanned(
                     &p.ty,
-                    format!("a #[partition] borrows the message it reads the key of: write `msg: &{}`", quote!(#message)),
+                    format!("a #[partition] borrows the message it reads the key of: write `msg: &{}`", signature::pretty(message)),
                 );
                 None
             }
@@ -102,6 +103,6 @@ fn generate(p: &Partition) -> TokenStream {
     };
     let attrs = component::Attrs::sort(&p.item.attrs);
     let unit = component::unit_struct(&p.item);
-    let registered = component::registered(&attrs.cfg, &p.info, trait_impl);
+    let registered = component::registered(&attrs, &p.info, trait_impl);
     quote!(#unit #registered)
 }

@@ -97,8 +97,6 @@ paths! {
     module_path => { ::core::module_path! }
     /// `file!`.
     file => { ::core::file! }
-    /// `line!`.
-    line => { ::core::line! }
     /// `env!`.
     env => { ::core::env! }
     /// `ExitCode`, what the generated `main` returns.

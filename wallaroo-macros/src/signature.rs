@@ -3,7 +3,10 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
-use syn::{FnArg, GenericArgument, Item, ItemFn, PatType, PathArguments, ReturnType, Safety, Signature, Type};
+use syn::{
+    FnArg, GenericArgument, Item, ItemFn, PatType, PathArguments, ReturnType, Safety, Signature,
+    Type,
+};
 
 use crate::ctxt::Errors;
 
@@ -13,6 +16,8 @@ pub(crate) struct Macro {
     pub(crate) attr: &'static str,
     /// The function it expects, as written: `fn step(msg: In) -> Out`.
     pub(crate) shape: &'static str,
+    /// Whether it may return `impl Trait` (only an encoder's bytes are never named).
+    pub(crate) returns_impl_trait: bool,
 }
 
 /// Parses the annotated item, which must be a function.
@@ -67,12 +72,15 @@ pub(crate) fn item_head(item: &Item) -> TokenStream {
 pub(crate) fn check_common(m: &Macro, sig: &Signature, errors: &mut Errors) {
     let (attr, shape) = (m.attr, m.shape);
     if let Some(token) = &sig.constness {
-        errors.spanned(token, format!("{attr} cannot be `const`: remove `const` and write `{shape}`"));
+        errors.spanned(
+            token,
+            format!("{attr} cannot be `const`: remove `const` and write `{shape}`"),
+        );
     }
     if let Some(token) = &sig.asyncness {
         errors.spanned(
             token,
-            format!("{attr} cannot be `async`: wallaroo calls it synchronously on a worker thread; remove `async` and write `{shape}`"),
+            format!("{attr} cannot be `async`: wallaroo calls it synchronously, on its own threads; remove `async` and write `{shape}`"),
         );
     }
     if let Safety::Unsafe(token) = &sig.safety {
@@ -82,12 +90,18 @@ pub(crate) fn check_common(m: &Macro, sig: &Signature, errors: &mut Errors) {
         );
     }
     if let Some(abi) = &sig.abi {
-        errors.spanned(abi, format!("{attr} cannot be `extern`: remove `{}` and write `{shape}`", abi.to_token_stream()));
+        errors.spanned(
+            abi,
+            format!(
+                "{attr} cannot be `extern`: remove `{}` and write `{shape}`",
+                pretty(abi)
+            ),
+        );
     }
     if !sig.generics.params.is_empty() {
         errors.spanned(
             &sig.generics,
-            format!("{attr} cannot be generic: the pipeline needs its concrete message types; remove `{}` and write `{shape}` with concrete types (elided lifetimes such as `&T` are fine)", sig.generics.to_token_stream()),
+            format!("{attr} cannot be generic: the pipeline needs its concrete message types; remove the generic parameters and write `{shape}` with concrete types (elided lifetimes such as `&T` are fine)"),
         );
     }
     if let Some(clause) = &sig.generics.where_clause {
@@ -103,13 +117,26 @@ pub(crate) fn check_common(m: &Macro, sig: &Signature, errors: &mut Errors) {
         );
     }
     if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, format!("{attr} cannot be variadic: write `{shape}`"));
+        errors.spanned(
+            variadic,
+            format!("{attr} cannot be variadic: write `{shape}`"),
+        );
+    }
+    if let Some(ty) = return_type(sig) {
+        if !m.returns_impl_trait && contains_impl_trait(ty) {
+            errors.spanned(
+                ty,
+                format!("{attr} returns a concrete type, not `impl Trait`: the pipeline needs to name it; write `{shape}`"),
+            );
+        }
     }
     for param in typed_params(sig) {
         if contains_impl_trait(&param.ty) {
             errors.spanned(
                 &param.ty,
-                format!("{attr} takes concrete types, not `impl Trait`: name the type, as in `{shape}`"),
+                format!(
+                    "{attr} takes concrete types, not `impl Trait`: name the type, as in `{shape}`"
+                ),
             );
         }
     }
@@ -128,7 +155,13 @@ pub(crate) fn typed_params(sig: &Signature) -> Vec<&PatType> {
 
 /// Checks that `sig` takes exactly `count` parameters (a receiver counts as one, and is
 /// reported by [`check_common`]). `what` says what they must be, e.g. "one message".
-pub(crate) fn check_param_count(m: &Macro, sig: &Signature, count: usize, what: &str, errors: &mut Errors) -> bool {
+pub(crate) fn check_param_count(
+    m: &Macro,
+    sig: &Signature,
+    count: usize,
+    what: &str,
+    errors: &mut Errors,
+) -> bool {
     let given = sig.inputs.len();
     if given == count {
         return true;
@@ -192,7 +225,8 @@ pub(crate) fn emits(ty: &Type) -> (Emits, &Type) {
                     "Vec" => Some(Emits::Many),
                     _ => None,
                 };
-                if let (Some(emits), PathArguments::AngleBracketed(args)) = (emits, &last.arguments) {
+                if let (Some(emits), PathArguments::AngleBracketed(args)) = (emits, &last.arguments)
+                {
                     let mut types = args.args.iter().filter_map(|arg| match arg {
                         GenericArgument::Type(ty) => Some(ty),
                         _ => None,
@@ -236,4 +270,28 @@ pub(crate) fn passing(ty: &Type) -> Passing<'_> {
         Type::Reference(r) => Passing::Shared(&r.elem),
         other => Passing::Value(other),
     }
+}
+
+/// Tokens as a user would write them, for error messages: `Vec<u8>`, not `Vec < u8 >`.
+pub(crate) fn pretty(tokens: &impl ToTokens) -> String {
+    let mut text = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
 }

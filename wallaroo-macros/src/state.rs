@@ -17,6 +17,7 @@ struct State {
     item: ItemStruct,
     info: Info,
     builder: Option<Expr>,
+    version: Option<syn::LitInt>,
     /// The serde traits to derive: those the item does not derive already.
     derive: Vec<&'static str>,
     /// Whether to add `#[serde(crate = "…")]`.
@@ -65,6 +66,7 @@ impl State {
         Some(State {
             info,
             builder: args.builder,
+            version: args.version,
             derive,
             serde_crate,
             item,
@@ -88,14 +90,17 @@ fn derived_traits(attrs: &[Attribute]) -> Vec<String> {
 
 /// Whether the item already says `#[serde(crate = "…")]`.
 fn has_serde_crate(attrs: &[Attribute]) -> bool {
-    attrs.iter().filter(|attr| attr.path().is_ident("serde")).any(|attr| match &attr.meta {
-        syn::Meta::List(list) => list
-            .tokens
-            .clone()
-            .into_iter()
-            .any(|tt| matches!(tt, TokenTree::Ident(ident) if ident == "crate")),
-        _ => false,
-    })
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .any(|attr| match &attr.meta {
+            syn::Meta::List(list) => list
+                .tokens
+                .clone()
+                .into_iter()
+                .any(|tt| matches!(tt, TokenTree::Ident(ident) if ident == "crate")),
+            _ => false,
+        })
 }
 
 fn generate(s: &State) -> TokenStream {
@@ -128,9 +133,14 @@ fn generate(s: &State) -> TokenStream {
             build()
         },
     };
+    let version = s.version.as_ref().map(|v| {
+        let v = syn::LitInt::new(&format!("{}u32", v.base10_digits()), v.span());
+        quote!(const VERSION: ::core::primitive::u32 = #v;)
+    });
     let trait_impl = quote! {
         #[automatically_derived]
         impl #state for #ident {
+            #version
             #[inline]
             fn info() -> &'static #component_info {
                 &#static_name
@@ -140,13 +150,8 @@ fn generate(s: &State) -> TokenStream {
             }
         }
     };
-    let cfg: Vec<Attribute> = item
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"))
-        .cloned()
-        .collect();
-    let registered = component::registered(&cfg, &s.info, trait_impl);
+    let attrs = component::Attrs::sort(&item.attrs);
+    let registered = component::registered(&attrs, &s.info, trait_impl);
     // Ours first, so that the user's `#[serde(…)]` helpers come after the derive that
     // introduces them.
     quote! {

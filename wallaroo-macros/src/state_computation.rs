@@ -16,6 +16,7 @@ use crate::signature::{self, emits, Emits, Macro, Passing};
 const MACRO: Macro = Macro {
     attr: "#[state_computation]",
     shape: "fn step(msg: In, state: &mut S) -> (Out, bool)",
+    returns_impl_trait: false,
 };
 
 /// A `#[state_computation]` as wallaroo understands it.
@@ -47,14 +48,18 @@ impl StateComputation {
         let sig = &item.sig;
         signature::check_common(&MACRO, sig, errors);
         let params = signature::typed_params(sig);
-        let count_ok = signature::check_param_count(&MACRO, sig, 2, "a message and its state", errors);
+        let count_ok =
+            signature::check_param_count(&MACRO, sig, 2, "a message and its state", errors);
 
         let input = params.first().map(|p| (*p.ty).clone());
         if let Some(input) = &input {
             if let Passing::Shared(inner) | Passing::Mut(inner) = signature::passing(input) {
                 errors.spanned(
                     input,
-                    format!("#[state_computation] takes its message by value: write `msg: {}`", quote!(#inner)),
+                    format!(
+                        "#[state_computation] takes its message by value: write `msg: {}`",
+                        signature::pretty(inner)
+                    ),
                 );
             }
         }
@@ -63,14 +68,14 @@ impl StateComputation {
             Passing::Shared(state) => {
                 errors.spanned(
                     &p.ty,
-                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", quote!(#state)),
+                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", signature::pretty(state)),
                 );
                 None
             }
             Passing::Value(state) => {
                 errors.spanned(
                     state,
-                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", quote!(#state)),
+                    format!("the state of a #[state_computation] is passed as `&mut`: write `state: &mut {}`", signature::pretty(state)),
                 );
                 None
             }
@@ -83,19 +88,26 @@ impl StateComputation {
                 None
             }
             Some(ty) => match signature::peel(ty) {
-                Type::Tuple(tuple) if tuple.elems.len() == 2 => Some((tuple.elems[0].clone(), tuple.elems[1].clone())),
+                Type::Tuple(tuple) if tuple.elems.len() == 2 => {
+                    Some((tuple.elems[0].clone(), tuple.elems[1].clone()))
+                }
                 Type::Tuple(_) => {
                     errors.spanned(ty, format!("{RETURNS}; write `-> (Out, bool)`"));
                     None
                 }
                 other => {
-                    errors.spanned(ty, format!("{RETURNS}; write `-> ({}, bool)`", quote!(#other)));
+                    errors.spanned(
+                        ty,
+                        format!("{RETURNS}; write `-> ({}, bool)`", signature::pretty(other)),
+                    );
                     None
                 }
             },
         };
 
-        let (Some(input), Some(state), Some((returns, changed)), true) = (input, state, pair, count_ok) else {
+        let (Some(input), Some(state), Some((returns, changed)), true) =
+            (input, state, pair, count_ok)
+        else {
             return None;
         };
         let (emits, output) = emits(&returns);
@@ -148,6 +160,6 @@ fn generate(c: &StateComputation) -> TokenStream {
     };
     let attrs = component::Attrs::sort(&c.item.attrs);
     let unit = component::unit_struct(&c.item);
-    let registered = component::registered(&attrs.cfg, &c.info, trait_impl);
+    let registered = component::registered(&attrs, &c.info, trait_impl);
     quote!(#unit #registered)
 }

@@ -1,0 +1,8 @@
+use wallaroo::prelude::*;
+
+#[state]
+pub struct Total {
+    votes: u64,
+}
+
+fn main() {}
