@@ -66,6 +66,7 @@ fn command(name: &str, version: &str) -> Command {
                 .value_name("ADDR[,ADDR...]")
                 .action(ArgAction::Append)
                 .value_delimiter(',')
+                .allow_hyphen_values(true)
                 .help("Where the sources read, in pipeline order: HOST:PORT (listen), file:PATH, or - (stdin)"),
         )
         .arg(
@@ -74,6 +75,7 @@ fn command(name: &str, version: &str) -> Command {
                 .value_name("ADDR[,ADDR...]")
                 .action(ArgAction::Append)
                 .value_delimiter(',')
+                .allow_hyphen_values(true)
                 .help("Where the sinks write, in pipeline order: HOST:PORT (connect), file:PATH, or - (stdout)"),
         )
         .arg(
@@ -353,6 +355,13 @@ mod tests {
         let err = parse(&["--sync-before-output"]).unwrap_err().to_string();
         assert!(err.contains("--resilience-dir"), "{err}");
         assert!(parse(&["--resilience-dir", "/d", "--sync-interval", "0"]).is_err());
+    }
+
+    #[test]
+    fn dashes_in_address_lists_are_addresses() {
+        let a = args(&["--out", "-,-", "--in", "-"]);
+        assert_eq!(a.outputs(), [Output::Stdout, Output::Stdout]);
+        assert_eq!(a.inputs(), [Input::Stdin]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::link::Downstream;
 use crate::runtime::{Control, Ctx, Event, RunError};
 use crate::step::Emit;
 
-/// Messages made between two flushes of the chain (and two checks of the pace).
+/// Messages made between two flushes of the chain (and two checks of the pace), at most.
 const STRIDE: u64 = 1024;
 
 pub(crate) struct GeneratorRuntime<T> {
@@ -51,10 +51,15 @@ impl<T: Send + 'static> AnySource for GeneratorRuntime<T> {
         let stats = Arc::new(SourceStats::default());
         let counters = Arc::clone(&stats);
         let make = self.generator.make;
+        // A paced generator flushes about every millisecond, so its output is smooth.
+        let stride = self
+            .generator
+            .rate
+            .map_or(STRIDE, |rate| ((rate / 1000.0) as u64).clamp(1, STRIDE));
         let interval = self
             .generator
             .rate
-            .map(|rate| Duration::from_secs_f64(STRIDE as f64 / rate));
+            .map(|rate| Duration::from_secs_f64(stride as f64 / rate));
         let pipeline = self.pipeline;
         let thread = std::thread::Builder::new()
             .name("wallaroo-gen".into())
@@ -62,7 +67,7 @@ impl<T: Send + 'static> AnySource for GeneratorRuntime<T> {
                 let start = Instant::now();
                 let mut i = 0u64;
                 'made: while !control.stopping() {
-                    for _ in 0..STRIDE {
+                    for _ in 0..stride {
                         match make(i) {
                             Some(msg) => chain.emit(msg),
                             None => break 'made,
@@ -74,7 +79,7 @@ impl<T: Send + 'static> AnySource for GeneratorRuntime<T> {
                         .messages
                         .store(i, std::sync::atomic::Ordering::Relaxed);
                     if let Some(interval) = interval {
-                        let due = start + interval.mul_f64((i / STRIDE) as f64);
+                        let due = start + interval.mul_f64((i / stride) as f64);
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }

@@ -229,8 +229,9 @@ impl<D: Decoder> Reader<D> {
                     }
                 }
             };
-            self.stats.messages.fetch_add(decoded, Ordering::Relaxed);
+            // Counted once handed on, so that the count never runs ahead of the pipeline.
             chain.flush();
+            self.stats.messages.fetch_add(decoded, Ordering::Relaxed);
             if let Some(end) = end {
                 return end;
             }
