@@ -49,6 +49,10 @@
 
 #![warn(missing_docs)]
 
+/// serde, as `#[state]` uses it. A type kept inside a state needs its traits too:
+/// `#[derive(wallaroo::serde::Serialize, wallaroo::serde::Deserialize)]` with
+/// `#[serde(crate = "wallaroo::serde")]`, so that the application needs no serde of its own.
+pub use wallaroo_core::__private::serde;
 pub use wallaroo_core::*;
 pub use wallaroo_macros::{
     computation, decoder, encoder, main, partition, state, state_computation,
@@ -62,6 +66,9 @@ pub mod prelude {
     };
     pub use wallaroo_macros::{computation, decoder, encoder, partition, state, state_computation};
 }
+
+#[doc(hidden)]
+pub mod tools;
 
 /// What generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]

@@ -128,3 +128,53 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// `payload` behind a 4-byte big-endian length header.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Sends `bytes` on a new connection to `addr`, then closes it.
+pub fn send_bytes(addr: SocketAddr, bytes: &[u8]) {
+    let mut stream = connect(addr);
+    stream.write_all(bytes).expect("send bytes");
+}
+
+/// A fresh directory under the system's temporary directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    /// `$TMP/wallaroo-{name}-{pid}-{n}`, unique within the test process, emptied first.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("wallaroo-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// `file:{dir}/{name}`, an address for `--in` or `--out`.
+    pub fn address(&self, name: &str) -> String {
+        format!("file:{}", self.0.join(name).display())
+    }
+
+    /// The text of `{dir}/{name}`.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.0.join(name)).expect("read an output file")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A shipped data file, `examples/data/{name}`, as an `--in` address.
+pub fn data_file(name: &str) -> String {
+    format!("file:{}/examples/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}

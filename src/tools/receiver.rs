@@ -1,0 +1,438 @@
+//! `wallaroo-receiver`: listens for a wallaroo application's TCP sink, like Wallaroo's data
+//! receiver. Writes what arrives, whole messages at a time so that connections do not
+//! interleave inside a message, and counts the messages (lines, or frames).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+
+use super::{per_second, seconds, Framing};
+
+/// How often the receiver checks `--expect` and `--idle-timeout`.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The receiver's command line, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `HOST:PORT` to listen on.
+    pub listen: String,
+    /// Where to write: a file, or `-` for standard output.
+    pub out: String,
+    /// How messages are counted.
+    pub framing: Framing,
+    /// Exit once this many messages have arrived.
+    pub expect: Option<u64>,
+    /// Exit after this long without data.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The command line: every flag with its help.
+pub fn command() -> Command {
+    Command::new("wallaroo-receiver")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Receive what a wallaroo application's TCP sink sends.")
+        .long_about(
+            "Receive what a wallaroo application's TCP sink sends.\n\n\
+             Listens, accepts any number of connections, and writes what arrives, whole \
+             messages at a time. It prints the address it listens on to standard error first, \
+             then every second a progress line (messages, rate) while data arrives, and a \
+             summary when it exits. Without --expect or --idle-timeout it runs until \
+             interrupted. It exits with status 1 when --expect was not reached, 2 on a usage \
+             error.",
+        )
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .value_name("HOST:PORT")
+                .required(true)
+                .help("Where to listen; port 0 picks a free port (printed to standard error)"),
+        )
+        .arg(
+            Arg::new("out")
+                .long("out")
+                .value_name("FILE")
+                .default_value("-")
+                .help("Write what arrives to FILE, created or truncated (- for standard output)"),
+        )
+        .arg(
+            Arg::new("framed")
+                .long("framed")
+                .action(ArgAction::SetTrue)
+                .help("Count length-prefixed frames (see --header-length) instead of lines"),
+        )
+        .arg(
+            Arg::new("header-length")
+                .long("header-length")
+                .value_name("BYTES")
+                .value_parser(value_parser!(u64).range(1..=8))
+                .default_value("4")
+                .requires("framed")
+                .help("With --framed: bytes of each frame's big-endian length header"),
+        )
+        .arg(
+            Arg::new("expect")
+                .long("expect")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("Exit once N messages have arrived (status 1 if --idle-timeout comes first)"),
+        )
+        .arg(
+            Arg::new("idle-timeout")
+                .long("idle-timeout")
+                .value_name("SECS")
+                .value_parser(seconds)
+                .help("Exit after SECS without data (counted from the start until data arrives)"),
+        )
+}
+
+/// Parses a command line (the first item is the program name).
+pub fn parse<I, T>(argv: I) -> Result<Config, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(argv)?;
+    Ok(config(&matches))
+}
+
+fn config(matches: &ArgMatches) -> Config {
+    let framing = if matches.get_flag("framed") {
+        let header = *matches
+            .get_one::<u64>("header-length")
+            .expect("has a default");
+        Framing::LengthPrefixed(header as usize)
+    } else {
+        Framing::Lines
+    };
+    Config {
+        listen: matches
+            .get_one::<String>("listen")
+            .expect("required")
+            .clone(),
+        out: matches
+            .get_one::<String>("out")
+            .expect("has a default")
+            .clone(),
+        framing,
+        expect: matches.get_one::<u64>("expect").copied(),
+        idle_timeout: matches.get_one::<Duration>("idle-timeout").copied(),
+    }
+}
+
+/// What a run received.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Messages received, over all connections.
+    pub messages: u64,
+    /// Bytes received.
+    pub bytes: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// From the start to the exit.
+    pub elapsed: Duration,
+    /// `--expect`, if given and not reached.
+    pub missing: Option<u64>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received {} messages ({} bytes) on {} connection{} in {:.2} s, {} msg/s",
+            self.messages,
+            self.bytes,
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64(),
+            per_second(self.messages, self.elapsed)
+        )?;
+        if let Some(expected) = self.missing {
+            write!(f, "; expected {expected}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the connections share: the output and the counters, updated together under the
+/// output's lock so that a count never runs ahead of what is written.
+struct Shared {
+    out: Mutex<Output>,
+    framing: Framing,
+    start: Instant,
+    /// Milliseconds from `start` to the last data.
+    last_data: AtomicU64,
+    connections: AtomicU64,
+}
+
+struct Output {
+    writer: Box<dyn Write + Send>,
+    messages: u64,
+    bytes: u64,
+    error: Option<String>,
+}
+
+impl Shared {
+    /// Writes `bytes`, holding `messages` whole messages.
+    fn write(&self, bytes: &[u8], messages: u64) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out.error.is_some() {
+            return;
+        }
+        match out
+            .writer
+            .write_all(bytes)
+            .and_then(|()| out.writer.flush())
+        {
+            Ok(()) => {
+                out.messages += messages;
+                out.bytes += bytes.len() as u64;
+            }
+            Err(e) => out.error = Some(format!("cannot write the output: {e}")),
+        }
+    }
+
+    fn counts(&self) -> (u64, u64, Option<String>) {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        (out.messages, out.bytes, out.error.clone())
+    }
+}
+
+/// Reads one connection to its end, writing whole messages as they complete.
+fn receive(mut stream: TcpStream, shared: &Shared, mut note: impl FnMut(&str)) {
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "a peer".to_string(), |a| a.to_string());
+    let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                note(&format!("{peer}: read failed: {e}"));
+                break;
+            }
+        };
+        let millis = shared.start.elapsed().as_millis() as u64;
+        shared.last_data.store(millis, Ordering::Relaxed);
+        pending.extend_from_slice(&buf[..read]);
+        let (whole, messages) = shared.framing.whole_messages(&pending);
+        if whole > 0 {
+            shared.write(&pending[..whole], messages);
+            pending.drain(..whole);
+        }
+    }
+    if !pending.is_empty() {
+        match shared.framing {
+            // A last line without its newline still counts, as a source would read it.
+            Framing::Lines => shared.write(&pending, 1),
+            Framing::LengthPrefixed(_) => {
+                note(&format!(
+                    "{peer}: the connection ended inside a frame ({} bytes written, not counted)",
+                    pending.len()
+                ));
+                shared.write(&pending, 0);
+            }
+        }
+    }
+}
+
+/// A bound receiver, not yet receiving.
+pub struct Receiver {
+    listener: TcpListener,
+    config: Config,
+}
+
+impl Receiver {
+    /// Binds `config.listen`.
+    pub fn bind(config: Config) -> Result<Receiver, String> {
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        Ok(Receiver { listener, config })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Receives until `--expect` or `--idle-timeout` says to stop (or forever), calling
+    /// `progress` with a line every second while data arrives, and with notes about
+    /// connections.
+    pub fn run(self, progress: impl Fn(&str) + Send + Sync + 'static) -> Result<Summary, String> {
+        let writer: Box<dyn Write + Send> = if self.config.out == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::File::create(&self.config.out)
+                    .map_err(|e| format!("cannot create {}: {e}", self.config.out))?,
+            )
+        };
+        let shared = Arc::new(Shared {
+            out: Mutex::new(Output {
+                writer,
+                messages: 0,
+                bytes: 0,
+                error: None,
+            }),
+            framing: self.config.framing,
+            start: Instant::now(),
+            last_data: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+        });
+        let progress = Arc::new(progress);
+        {
+            let (shared, progress) = (Arc::clone(&shared), Arc::clone(&progress));
+            let listener = self.listener;
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    shared.connections.fetch_add(1, Ordering::Relaxed);
+                    let (shared, progress) = (Arc::clone(&shared), Arc::clone(&progress));
+                    std::thread::spawn(move || receive(stream, &shared, |note| progress(note)));
+                }
+            });
+        }
+
+        let mut tick = shared.start + Duration::from_secs(1);
+        let mut last = 0;
+        loop {
+            std::thread::sleep(POLL);
+            let (messages, _, error) = shared.counts();
+            if let Some(error) = error {
+                return Err(error);
+            }
+            if self.config.expect.is_some_and(|expect| messages >= expect) {
+                break;
+            }
+            if let Some(timeout) = self.config.idle_timeout {
+                let last_data = Duration::from_millis(shared.last_data.load(Ordering::Relaxed));
+                if shared.start.elapsed().saturating_sub(last_data) >= timeout {
+                    break;
+                }
+            }
+            if Instant::now() >= tick {
+                tick += Duration::from_secs(1);
+                if messages != last {
+                    progress(&format!(
+                        "{messages} messages, {} msg/s",
+                        per_second(messages - last, Duration::from_secs(1))
+                    ));
+                    last = messages;
+                }
+            }
+        }
+        let (messages, bytes, _) = shared.counts();
+        Ok(Summary {
+            messages,
+            bytes,
+            connections: shared.connections.load(Ordering::Relaxed),
+            elapsed: shared.start.elapsed(),
+            missing: self.config.expect.filter(|&expect| messages < expect),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Config, clap::Error> {
+        parse(std::iter::once("wallaroo-receiver").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_defaults_to_lines_on_standard_output() {
+        let config = parse_args(&["--listen", "127.0.0.1:0"]).unwrap();
+        assert_eq!(config.out, "-");
+        assert_eq!(config.framing, Framing::Lines);
+        assert_eq!((config.expect, config.idle_timeout), (None, None));
+        let config = parse_args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--framed",
+            "--header-length",
+            "2",
+            "--expect",
+            "7",
+            "--idle-timeout",
+            "1.5",
+        ])
+        .unwrap();
+        assert_eq!(config.framing, Framing::LengthPrefixed(2));
+        assert_eq!(config.expect, Some(7));
+        assert_eq!(config.idle_timeout, Some(Duration::from_millis(1500)));
+        for bad in [
+            &[][..],
+            &["--listen", "h:1", "--header-length", "2"],
+            &["--listen", "h:1", "--expect", "0"],
+            &["--listen", "h:1", "--idle-timeout", "never"],
+        ] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_is_missing() {
+        let summary = Summary {
+            messages: 3,
+            bytes: 12,
+            connections: 2,
+            elapsed: Duration::from_secs(3),
+            missing: Some(5),
+        };
+        assert_eq!(
+            summary.to_string(),
+            "received 3 messages (12 bytes) on 2 connections in 3.00 s, 1 msg/s; expected 5"
+        );
+    }
+
+    #[test]
+    fn whole_messages_from_several_connections_are_written_and_counted() {
+        let dir = std::env::temp_dir().join(format!("wallaroo-receiver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out.txt");
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            out: out.display().to_string(),
+            framing: Framing::Lines,
+            expect: Some(400),
+            idle_timeout: Some(Duration::from_secs(20)),
+        };
+        let receiver = Receiver::bind(config).unwrap();
+        let addr = receiver.local_addr().unwrap();
+        for conn in 0..4 {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                for i in 0..100 {
+                    // Lines written in two pieces, so that they arrive split.
+                    stream
+                        .write_all(format!("c{conn} line").as_bytes())
+                        .unwrap();
+                    stream.write_all(format!(" {i}\n").as_bytes()).unwrap();
+                }
+            });
+        }
+        let summary = receiver.run(|_| {}).unwrap();
+        assert_eq!(summary.messages, 400);
+        assert_eq!(summary.missing, None);
+        let text = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        for conn in 0..4 {
+            let mine: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with(&format!("c{conn} ")))
+                .collect();
+            let expected: Vec<String> = (0..100).map(|i| format!("c{conn} line {i}")).collect();
+            assert_eq!(mine, expected);
+        }
+        assert_eq!(text.lines().count(), 400);
+    }
+}

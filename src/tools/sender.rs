@@ -1,0 +1,610 @@
+//! `wallaroo-sender`: sends messages to a wallaroo source over TCP, like Wallaroo's Giles
+//! sender. The input is read (or generated) once, then every connection sends all of it,
+//! `--repeat` times, in batched writes, paced by `--rate` if given.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{value_parser, Arg, ArgAction, ArgGroup, ArgMatches, Command};
+
+use super::{per_second, push_header, read_input, seconds, Framing};
+
+/// Bytes gathered before one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Letters of `--alphabet` votes: the first `--keys` of these.
+const LETTERS: &[u8; 52] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// What to send.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A file of frames (`-`: standard input), sent as is; `header` is the length header's
+    /// size, used to count the frames.
+    Frames {
+        /// The file.
+        path: String,
+        /// Bytes of each frame's length header.
+        header: usize,
+    },
+    /// A text file (`-`: standard input), one message per line: framed with a length header
+    /// of `header` bytes, or, when `header` is `None`, sent as lines.
+    Lines {
+        /// The file.
+        path: String,
+        /// Bytes of the length header put before each line; `None` sends lines as is.
+        header: Option<usize>,
+    },
+    /// `count` Alphabet votes: a 4-byte length header, a letter, and a big-endian `u32` vote
+    /// count of 1; vote `i` goes to letter `i % keys` of `a`..`z`, `A`..`Z`.
+    Alphabet {
+        /// Votes to make.
+        count: u64,
+        /// Letters to spread them over, 1 to 52.
+        keys: usize,
+    },
+}
+
+/// The sender's command line, parsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `HOST:PORT` to connect to.
+    pub to: String,
+    /// What to send.
+    pub input: Input,
+    /// Messages per second over all connections; `None` sends as fast as possible.
+    pub rate: Option<f64>,
+    /// Connections, each sending the whole input.
+    pub connections: usize,
+    /// Times each connection sends the input.
+    pub repeat: u64,
+    /// How long to keep trying to connect.
+    pub connect_timeout: Duration,
+}
+
+/// The command line: every flag with its help.
+pub fn command() -> Command {
+    Command::new("wallaroo-sender")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Send messages to a wallaroo application's TCP source.")
+        .long_about(
+            "Send messages to a wallaroo application's TCP source.\n\n\
+             The input is a file of frames, text lines, or generated Alphabet votes. It is read \
+             whole first, then each connection sends all of it, --repeat times, in large writes. \
+             A progress line (messages sent, rate) goes to standard error every second, and a \
+             summary at the end. The sender stops by itself once everything is sent; it exits \
+             with status 1 if it cannot connect or a connection fails, 2 on a usage error.",
+        )
+        .arg(
+            Arg::new("to")
+                .long("to")
+                .value_name("HOST:PORT")
+                .required(true)
+                .help("Where the application's source listens"),
+        )
+        .arg(
+            Arg::new("frames")
+                .long("frames")
+                .value_name("PATH")
+                .help("Send a file of length-prefixed frames as is (- for standard input)"),
+        )
+        .arg(
+            Arg::new("lines")
+                .long("lines")
+                .value_name("PATH")
+                .help(
+                    "Send a text file (- for standard input), each line a message framed with a \
+                     length header (see --header-length), or as lines with --raw-lines",
+                ),
+        )
+        .arg(
+            Arg::new("alphabet")
+                .long("alphabet")
+                .value_name("COUNT")
+                .value_parser(value_parser!(u64).range(1..))
+                .help(
+                    "Send COUNT generated Alphabet votes: a 4-byte length header, a letter, and \
+                     a big-endian u32 vote count of 1; the letters take turns (see --keys)",
+                ),
+        )
+        .group(
+            ArgGroup::new("input")
+                .args(["frames", "lines", "alphabet"])
+                .required(true),
+        )
+        .arg(
+            Arg::new("keys")
+                .long("keys")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..=52))
+                .default_value("26")
+                .requires("alphabet")
+                .conflicts_with_all(["frames", "lines"])
+                .help("With --alphabet: how many letters the votes go to, the first N of a-z then A-Z"),
+        )
+        .arg(
+            Arg::new("header-length")
+                .long("header-length")
+                .value_name("BYTES")
+                .value_parser(value_parser!(u64).range(1..=8))
+                .default_value("4")
+                .help(
+                    "Bytes of the big-endian length header: of the frames of --frames (to count \
+                     them), and put before each line of --lines",
+                ),
+        )
+        .arg(
+            Arg::new("raw-lines")
+                .long("raw-lines")
+                .action(ArgAction::SetTrue)
+                .requires("lines")
+                .conflicts_with_all(["frames", "alphabet"])
+                .help("With --lines: send each line as is, ending in a newline, without a header"),
+        )
+        .arg(
+            Arg::new("rate")
+                .long("rate")
+                .value_name("MSGS_PER_SEC")
+                .value_parser(positive_rate)
+                .help("Messages per second over all connections [default: as fast as possible]"),
+        )
+        .arg(
+            Arg::new("connections")
+                .long("connections")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..=1024))
+                .default_value("1")
+                .help("Connections to open; each sends the whole input (so N times the messages)"),
+        )
+        .arg(
+            Arg::new("repeat")
+                .long("repeat")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .default_value("1")
+                .help("Times each connection sends the input"),
+        )
+        .arg(
+            Arg::new("connect-timeout")
+                .long("connect-timeout")
+                .value_name("SECS")
+                .value_parser(seconds)
+                .default_value("10")
+                .help("Keep trying to connect for this long (the application may still be starting)"),
+        )
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive number of messages a second"
+        )),
+    }
+}
+
+/// Parses a command line (the first item is the program name).
+pub fn parse<I, T>(argv: I) -> Result<Config, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(argv)?;
+    Ok(config(&matches))
+}
+
+fn config(matches: &ArgMatches) -> Config {
+    let number = |id: &str| *matches.get_one::<u64>(id).expect("has a default");
+    let header = number("header-length") as usize;
+    let input = if let Some(path) = matches.get_one::<String>("frames") {
+        Input::Frames {
+            path: path.clone(),
+            header,
+        }
+    } else if let Some(path) = matches.get_one::<String>("lines") {
+        Input::Lines {
+            path: path.clone(),
+            header: (!matches.get_flag("raw-lines")).then_some(header),
+        }
+    } else {
+        Input::Alphabet {
+            count: number("alphabet"),
+            keys: number("keys") as usize,
+        }
+    };
+    Config {
+        to: matches.get_one::<String>("to").expect("required").clone(),
+        input,
+        rate: matches.get_one::<f64>("rate").copied(),
+        connections: number("connections") as usize,
+        repeat: number("repeat"),
+        connect_timeout: *matches
+            .get_one::<Duration>("connect-timeout")
+            .expect("has a default"),
+    }
+}
+
+/// The messages one pass of the input sends.
+#[derive(Debug)]
+pub enum Messages {
+    /// Messages held in memory: `bytes`, and where each message ends in them.
+    Stored {
+        /// The messages, back to back.
+        bytes: Vec<u8>,
+        /// The end offset of each message.
+        ends: Vec<usize>,
+    },
+    /// Alphabet votes, made as they are sent.
+    Votes {
+        /// Votes in one pass.
+        count: u64,
+        /// The letters they take turns on.
+        letters: Vec<u8>,
+    },
+}
+
+impl Messages {
+    /// Reads or prepares the input.
+    pub fn load(input: &Input) -> Result<Messages, String> {
+        match input {
+            Input::Frames { path, header } => {
+                let bytes = read_input(path)?;
+                Messages::frames(bytes, *header).map_err(|e| format!("{path}: {e}"))
+            }
+            Input::Lines { path, header } => {
+                let text = read_input(path)?;
+                Messages::lines(&text, *header).map_err(|e| format!("{path}: {e}"))
+            }
+            Input::Alphabet { count, keys } => Ok(Messages::Votes {
+                count: *count,
+                letters: LETTERS[..*keys].to_vec(),
+            }),
+        }
+    }
+
+    /// The frames of `bytes`, whose length headers have `header` bytes.
+    pub fn frames(bytes: Vec<u8>, header: usize) -> Result<Messages, String> {
+        let framing = Framing::LengthPrefixed(header);
+        let mut ends = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let length = framing.first_message(&bytes[at..]).ok_or_else(|| {
+                format!(
+                    "frame #{} at byte {at} is cut off by the end of the input (is --header-length {header} right?)",
+                    ends.len() + 1
+                )
+            })?;
+            at += length;
+            ends.push(at);
+        }
+        if ends.is_empty() {
+            return Err("no frames".into());
+        }
+        Ok(Messages::Stored { bytes, ends })
+    }
+
+    /// The lines of `text` (without `\n` or `\r\n`), each framed with a `header`-byte length
+    /// header, or sent as a line ending in `\n` when `header` is `None`.
+    pub fn lines(text: &[u8], header: Option<usize>) -> Result<Messages, String> {
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        if text.is_empty() {
+            return Err("no lines".into());
+        }
+        let mut bytes = Vec::with_capacity(text.len() + 8);
+        let mut ends = Vec::new();
+        for (number, line) in text.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match header {
+                Some(header) => {
+                    if !push_header(&mut bytes, line.len(), header) {
+                        return Err(format!(
+                            "line {} has {} bytes, too long for a {header}-byte length header",
+                            number + 1,
+                            line.len()
+                        ));
+                    }
+                    bytes.extend_from_slice(line);
+                }
+                None => {
+                    bytes.extend_from_slice(line);
+                    bytes.push(b'\n');
+                }
+            }
+            ends.push(bytes.len());
+        }
+        Ok(Messages::Stored { bytes, ends })
+    }
+
+    /// Messages in one pass.
+    pub fn len(&self) -> u64 {
+        match self {
+            Messages::Stored { ends, .. } => ends.len() as u64,
+            Messages::Votes { count, .. } => *count,
+        }
+    }
+
+    /// True if one pass sends nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends message `index` (below [`Messages::len`]) to `out`.
+    pub fn append(&self, index: u64, out: &mut Vec<u8>) {
+        match self {
+            Messages::Stored { bytes, ends } => {
+                let i = index as usize;
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                out.extend_from_slice(&bytes[start..ends[i]]);
+            }
+            Messages::Votes { letters, .. } => {
+                out.extend_from_slice(&5u32.to_be_bytes());
+                out.push(letters[(index % letters.len() as u64) as usize]);
+                out.extend_from_slice(&1u32.to_be_bytes());
+            }
+        }
+    }
+}
+
+/// What a run sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Messages sent, over all connections.
+    pub messages: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Connections used.
+    pub connections: usize,
+    /// From the first connection to the last byte written.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sent {} messages ({} bytes) over {} connection{} in {:.2} s, {} msg/s",
+            self.messages,
+            self.bytes,
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64(),
+            per_second(self.messages, self.elapsed)
+        )
+    }
+}
+
+/// Counters the connections share with the progress reporter.
+#[derive(Default)]
+struct Counters {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// Connects to `to`, retrying until `timeout` has passed.
+fn connect(to: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attempt = to
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {to}: {e}"))?
+            .map(TcpStream::connect)
+            .find_map(Result::ok);
+        match attempt {
+            Some(stream) => return Ok(stream),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => {
+                return Err(format!(
+                    "cannot connect to {to} (tried for {:.1} s)",
+                    timeout.as_secs_f64()
+                ))
+            }
+        }
+    }
+}
+
+/// Sends `total` messages (`messages` over and over) on `stream`, at most `rate` a second.
+fn send(
+    mut stream: TcpStream,
+    messages: &Messages,
+    total: u64,
+    rate: Option<f64>,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut batch = Vec::with_capacity(BATCH_BYTES * 2);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        // The messages due by now: all of them without a rate.
+        let due = match rate {
+            None => total,
+            Some(rate) => ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total),
+        };
+        if due <= sent {
+            let next = Duration::from_secs_f64(sent as f64 / rate.unwrap_or(f64::INFINITY));
+            if let Some(wait) = (start + next).checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            continue;
+        }
+        batch.clear();
+        let first = sent;
+        while sent < due && batch.len() < BATCH_BYTES {
+            messages.append(sent % messages.len(), &mut batch);
+            sent += 1;
+        }
+        stream.write_all(&batch)?;
+        counters.messages.fetch_add(sent - first, Ordering::Relaxed);
+        counters
+            .bytes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+    stream.flush()?;
+    // Tell the receiving end that this is all; it reads to the end.
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
+}
+
+/// Sends as `config` says, calling `progress` with a line every second while it runs.
+pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, String> {
+    let messages = Arc::new(Messages::load(&config.input)?);
+    let total = messages.len() * config.repeat;
+    let rate = config.rate.map(|rate| rate / config.connections as f64);
+    let counters = Arc::new(Counters::default());
+    let start = Instant::now();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    for connection in 1..=config.connections {
+        let stream = connect(&config.to, config.connect_timeout)?;
+        let (messages, counters, done_tx) = (
+            Arc::clone(&messages),
+            Arc::clone(&counters),
+            done_tx.clone(),
+        );
+        std::thread::spawn(move || {
+            let result = send(stream, &messages, total, rate, &counters)
+                .map_err(|e| format!("connection {connection}: {e}"));
+            let _ = done_tx.send(result);
+        });
+    }
+    drop(done_tx);
+
+    let mut finished = 0;
+    let mut tick = start;
+    let mut last = 0;
+    while finished < config.connections {
+        tick += Duration::from_secs(1);
+        let wait = tick.saturating_duration_since(Instant::now());
+        match done.recv_timeout(wait) {
+            Ok(result) => {
+                result?;
+                finished += 1;
+                tick -= Duration::from_secs(1);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let now = counters.messages.load(Ordering::Relaxed);
+                progress(&format!(
+                    "{now} messages, {} msg/s",
+                    per_second(now - last, Duration::from_secs(1))
+                ));
+                last = now;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Ok(Summary {
+        messages: counters.messages.load(Ordering::Relaxed),
+        bytes: counters.bytes.load(Ordering::Relaxed),
+        connections: config.connections,
+        elapsed: start.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Config, clap::Error> {
+        parse(std::iter::once("wallaroo-sender").chain(args.iter().copied()))
+    }
+
+    fn all(messages: &Messages) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..messages.len() {
+            messages.append(i, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_command_line_picks_one_input() {
+        let config = parse_args(&["--to", "h:1", "--alphabet", "10", "--keys", "3"]).unwrap();
+        assert_eq!(config.input, Input::Alphabet { count: 10, keys: 3 });
+        assert_eq!(
+            (config.connections, config.repeat, config.rate),
+            (1, 1, None)
+        );
+        let config = parse_args(&["--to", "h:1", "--lines", "-", "--raw-lines"]).unwrap();
+        assert_eq!(
+            config.input,
+            Input::Lines {
+                path: "-".into(),
+                header: None
+            }
+        );
+        let config = parse_args(&["--to", "h:1", "--frames", "f", "--header-length", "2"]).unwrap();
+        assert_eq!(
+            config.input,
+            Input::Frames {
+                path: "f".into(),
+                header: 2
+            }
+        );
+        for bad in [
+            &["--to", "h:1"][..],
+            &["--to", "h:1", "--frames", "f", "--lines", "g"],
+            &["--to", "h:1", "--frames", "f", "--raw-lines"],
+            &["--to", "h:1", "--lines", "f", "--keys", "3"],
+            &["--to", "h:1", "--alphabet", "0"],
+            &["--to", "h:1", "--alphabet", "5", "--keys", "53"],
+            &["--to", "h:1", "--alphabet", "5", "--rate", "0"],
+            &["--to", "h:1", "--lines", "f", "--header-length", "9"],
+            &["--alphabet", "5"],
+        ] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn frames_are_split_at_their_headers() {
+        let bytes = vec![0, 2, b'h', b'i', 0, 0, 0, 1, b'!'];
+        let messages = Messages::frames(bytes.clone(), 2).unwrap();
+        assert_eq!(messages.len(), 3);
+        let mut second = Vec::new();
+        messages.append(1, &mut second);
+        assert_eq!(second, [0, 0]);
+        assert_eq!(all(&messages), bytes);
+        let err = Messages::frames(vec![0, 0, 0, 9, 1], 4).unwrap_err();
+        assert!(err.contains("frame #1 at byte 0 is cut off"), "{err}");
+    }
+
+    #[test]
+    fn lines_are_framed_or_kept_as_lines() {
+        let framed = Messages::lines(b"ab\r\n\nc", Some(1)).unwrap();
+        assert_eq!(framed.len(), 3);
+        assert_eq!(all(&framed), [2, b'a', b'b', 0, 1, b'c']);
+        let raw = Messages::lines(b"ab\r\n\nc\n", None).unwrap();
+        assert_eq!(all(&raw), b"ab\n\nc\n");
+        assert!(Messages::lines(&[b'x'; 256], Some(1)).is_err());
+        assert!(Messages::lines(b"", None).is_err());
+    }
+
+    #[test]
+    fn votes_take_turns_on_the_letters() {
+        let votes = Messages::load(&Input::Alphabet { count: 3, keys: 2 }).unwrap();
+        assert_eq!(
+            all(&votes),
+            [
+                0, 0, 0, 5, b'a', 0, 0, 0, 1, 0, 0, 0, 5, b'b', 0, 0, 0, 1, 0, 0, 0, 5, b'a', 0, 0,
+                0, 1
+            ]
+        );
+    }
+
+    #[test]
+    fn the_summary_reads_well() {
+        let summary = Summary {
+            messages: 1000,
+            bytes: 9000,
+            connections: 1,
+            elapsed: Duration::from_millis(500),
+        };
+        assert_eq!(
+            summary.to_string(),
+            "sent 1000 messages (9000 bytes) over 1 connection in 0.50 s, 2000 msg/s"
+        );
+    }
+}
