@@ -348,3 +348,60 @@ fn wait_for_resume_point(addr: std::net::SocketAddr, name: &str, at_least: u64) 
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+mod version_1 {
+    //! The Alphabet's state, with a field added and its version raised.
+    use wallaroo::prelude::*;
+
+    #[state(version = 1)]
+    #[derive(Default)]
+    pub struct RunningVoteTotal {
+        votes: u64,
+        last_vote: u64,
+    }
+
+    #[decoder]
+    pub fn decode(payload: &[u8]) -> Result<u8, DecodeError> {
+        payload.first().copied().ok_or(DecodeError::new("empty"))
+    }
+
+    #[partition]
+    pub fn by_letter(letter: &u8) -> u8 {
+        *letter
+    }
+
+    #[state_computation]
+    pub fn count(_letter: u8, total: &mut RunningVoteTotal) -> (Option<u8>, bool) {
+        total.votes += 1;
+        total.last_vote = 1;
+        (None, true)
+    }
+
+    pub fn app(args: &Args) -> Application {
+        Application::new("Alphabet")
+            .pipeline("Alphabet", Source::new(args.input(0), decode))
+            .to_state_partition(count, "running vote totals", by_letter)
+            .done()
+    }
+}
+
+#[test]
+fn state_saved_by_another_version_is_refused() {
+    let tmp = TempDir::new("version");
+    let state = tmp.0.join("state");
+    let out = tmp.0.join("out.txt");
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+
+    let err = version_1::app(&args).start(&args).err().expect("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("written for state RunningVoteTotal version 0 keyed by u8, but this build has state RunningVoteTotal version 1 keyed by u8"),
+        "{message}"
+    );
+    // The directory is left as it was: the version that wrote it still starts.
+    let again = tmp.0.join("again.txt");
+    let args = file_args(SHIPPED, &again, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    assert_eq!(fs::read_to_string(&again).unwrap(), "");
+}
