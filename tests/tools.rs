@@ -420,3 +420,51 @@ fn help_explains_every_flag() {
         }
     }
 }
+
+#[test]
+fn a_resumable_stream_is_applied_once_however_often_it_is_sent() {
+    let receiver = support::Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string())
+        .with_workers(2);
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let app = running.local_addr(0).unwrap().to_string();
+    let command = [
+        "--to",
+        app.as_str(),
+        "--alphabet",
+        "2000",
+        "--keys",
+        "20",
+        "--stream",
+        "votes",
+    ];
+
+    // The sender ends once the application has applied every message of the stream.
+    let first = send(&command, b"");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("sent 2000 messages"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(
+        receiver.lines().len(),
+        2000,
+        "all applied when the sender ends"
+    );
+
+    // The same stream again: the application says it has it all; nothing is sent.
+    let again = send(&command, b"");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("sent 0 messages"),
+        "{}",
+        stderr(&again)
+    );
+    running.stop().unwrap();
+    let lines = receiver.lines();
+    assert_eq!(lines.len(), 2000);
+    assert!(lines.contains(&"t => 100".to_string()), "{lines:?}");
+}

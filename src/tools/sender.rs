@@ -64,6 +64,9 @@ pub struct Config {
     pub repeat: u64,
     /// How long to keep trying to connect.
     pub connect_timeout: Duration,
+    /// The name of a resumable stream (`--stream`): the sender resumes where the
+    /// application says, after any disconnection, until every message is applied.
+    pub stream: Option<String>,
 }
 
 /// The command line: every flag with its help.
@@ -169,6 +172,16 @@ pub fn command() -> Command {
                 .help("Times each connection sends the input"),
         )
         .arg(
+            Arg::new("stream")
+                .long("stream")
+                .value_name("NAME")
+                .help(
+                    "Speak the resumable protocol as stream NAME (NAME/2, NAME/3… for more \
+                     connections): resume where the application says after a disconnection or \
+                     a restart, and end once it has applied every message",
+                ),
+        )
+        .arg(
             Arg::new("connect-timeout")
                 .long("connect-timeout")
                 .value_name("SECS")
@@ -225,6 +238,7 @@ fn config(matches: &ArgMatches) -> Config {
         connect_timeout: *matches
             .get_one::<Duration>("connect-timeout")
             .expect("has a default"),
+        stream: matches.get_one::<String>("stream").cloned(),
     }
 }
 
@@ -406,10 +420,12 @@ fn connect(to: &str, timeout: Duration) -> Result<TcpStream, String> {
     }
 }
 
-/// Sends `total` messages (`messages` over and over) on `stream`, at most `rate` a second.
+/// Sends messages `from..total` (`messages` over and over) on `stream`, at most `rate` a
+/// second.
 fn send(
     mut stream: TcpStream,
     messages: &Messages,
+    from: u64,
     total: u64,
     rate: Option<f64>,
     counters: &Counters,
@@ -417,15 +433,16 @@ fn send(
     let _ = stream.set_nodelay(true);
     let mut batch = Vec::with_capacity(BATCH_BYTES * 2);
     let start = Instant::now();
-    let mut sent = 0u64;
+    let mut sent = from;
     while sent < total {
         // The messages due by now: all of them without a rate.
         let due = match rate {
             None => total,
-            Some(rate) => ((start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total),
+            Some(rate) => (from + (start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total),
         };
         if due <= sent {
-            let next = Duration::from_secs_f64(sent as f64 / rate.unwrap_or(f64::INFINITY));
+            let next =
+                Duration::from_secs_f64((sent - from) as f64 / rate.unwrap_or(f64::INFINITY));
             if let Some(wait) = (start + next).checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
@@ -449,6 +466,47 @@ fn send(
     Ok(())
 }
 
+/// Sends `total` messages as the resumable stream `name`: each connection starts where the
+/// application says, a lost connection is made again, and it ends once the application
+/// has applied every message (or `timeout` passes without it getting any further).
+fn send_resumable(
+    config: &Config,
+    name: &str,
+    messages: &Messages,
+    total: u64,
+    rate: Option<f64>,
+    counters: &Counters,
+) -> Result<(), String> {
+    let mut applied = 0;
+    let mut progress_at = Instant::now();
+    loop {
+        if progress_at.elapsed() > config.connect_timeout {
+            return Err(format!(
+                "stream {name}: the application applied {applied} of {total} messages and got no \
+                 further for {:.1} s (does the pipeline keep state? only state partitions report progress)",
+                config.connect_timeout.as_secs_f64()
+            ));
+        }
+        let mut stream = connect(&config.to, config.connect_timeout)?;
+        let next = match crate::source::resume::connect(&mut stream, name) {
+            Ok(next) => next,
+            // The application went away during the handshake: try again.
+            Err(_) => continue,
+        };
+        if next - 1 > applied {
+            applied = next - 1;
+            progress_at = Instant::now();
+        }
+        if next > total {
+            return Ok(());
+        }
+        if send(stream, messages, next - 1, total, rate, counters).is_ok() {
+            // All sent: ask again shortly, until every message is applied.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Sends as `config` says, calling `progress` with a line every second while it runs.
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, String> {
     let messages = Arc::new(Messages::load(&config.input)?);
@@ -464,9 +522,20 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, S
             Arc::clone(&counters),
             done_tx.clone(),
         );
+        let config = config.clone();
         std::thread::spawn(move || {
-            let result = send(stream, &messages, total, rate, &counters)
-                .map_err(|e| format!("connection {connection}: {e}"));
+            let result = match &config.stream {
+                Some(name) => {
+                    drop(stream);
+                    let name = match connection {
+                        1 => name.clone(),
+                        n => format!("{name}/{n}"),
+                    };
+                    send_resumable(&config, &name, &messages, total, rate, &counters)
+                }
+                None => send(stream, &messages, 0, total, rate, &counters)
+                    .map_err(|e| format!("connection {connection}: {e}")),
+            };
             let _ = done_tx.send(result);
         });
     }
