@@ -54,7 +54,8 @@ use proc_macro::TokenStream;
 /// - an implementation of `State` whose `build()` makes the state of a key seen for the first
 ///   time: with `Default` (derive or implement it), or with `builder = path`, a `fn() -> Self`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
 /// #[state]
 /// #[derive(Default)]
 /// pub struct Total { votes: u64 }
@@ -62,6 +63,9 @@ use proc_macro::TokenStream;
 /// #[state(builder = Window::new)]
 /// pub struct Window { last: Vec<u64>, size: usize }
 /// impl Window { fn new() -> Self { Window { last: Vec::new(), size: 10 } } }
+/// # use wallaroo::State;
+/// # assert_eq!(Window::build().size, 10);
+/// # assert_eq!(Total::build().votes, 0);
 /// ```
 #[proc_macro_attribute]
 pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -83,11 +87,15 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Generates the unit struct `step` (see the crate docs) implementing `Computation<In>`
 /// with `type Out = Out`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
+/// # #[derive(Debug, PartialEq)]
+/// # struct Order { quantity: u32 }
 /// #[computation(name = "keep big orders")]
 /// fn keep_big(order: Order) -> Option<Order> {
 ///     (order.quantity > 100).then_some(order)
 /// }
+/// assert_eq!(keep_big(Order { quantity: 5 }), None);
 /// ```
 #[proc_macro_attribute]
 pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -109,12 +117,21 @@ pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `type Out = Out` and `type State = S`. A pipeline places it with
 /// `.to_state_partition(step, "state name", partition)`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
+/// # #[derive(Debug, PartialEq)]
+/// # struct Vote { letter: u8, count: u64 }
+/// # #[state]
+/// # #[derive(Default)]
+/// # struct Total { votes: u64 }
 /// #[state_computation(name = "add votes")]
 /// fn add_votes(v: Vote, total: &mut Total) -> (Vote, bool) {
 ///     total.votes += v.count;
 ///     (Vote { letter: v.letter, count: total.votes }, true)
 /// }
+/// let mut total = Total::default();
+/// add_votes(Vote { letter: b'a', count: 2 }, &mut total);
+/// assert_eq!(add_votes(Vote { letter: b'a', count: 3 }, &mut total), (Vote { letter: b'a', count: 5 }, true));
 /// ```
 #[proc_macro_attribute]
 pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -140,12 +157,14 @@ pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Generates the unit struct `decode` implementing `Decoder` with the message type as `Out`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
 /// #[decoder(lines)]
 /// fn parse(line: &[u8]) -> Result<u64, DecodeError> {
 ///     std::str::from_utf8(line).ok().and_then(|s| s.trim().parse().ok())
 ///         .ok_or_else(|| DecodeError::new("not a number"))
 /// }
+/// assert_eq!(parse(b" 42"), Ok(42));
 /// ```
 #[proc_macro_attribute]
 pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -165,11 +184,16 @@ pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Generates the unit struct `encode` implementing `Encoder<T>`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
+/// # struct Vote { letter: u8, count: u64 }
 /// #[encoder]
 /// fn encode(v: &Vote) -> String {
 ///     format!("{} => {}\n", v.letter as char, v.count)
 /// }
+/// let mut out = Vec::new();
+/// wallaroo::Encoder::encode(&encode, &Vote { letter: b'a', count: 3 }, &mut out);
+/// assert_eq!(out, b"a => 3\n");
 /// ```
 #[proc_macro_attribute]
 pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -190,9 +214,13 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Generates the unit struct `by_key` implementing `Partition<In>` with `type Key = Key`.
 ///
-/// ```ignore
+/// ```
+/// # use wallaroo::prelude::*;
+/// # struct Vote { letter: u8 }
 /// #[partition(keys = b'a'..=b'z')]
 /// fn by_letter(v: &Vote) -> u8 { v.letter }
+/// assert_eq!(by_letter(&Vote { letter: b'q' }), b'q');
+/// assert_eq!(wallaroo::Partition::<Vote>::initial_keys(&by_letter).len(), 26);
 /// ```
 #[proc_macro_attribute]
 pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -211,7 +239,21 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `fn main() -> ExitCode`, which parses the command line, calls `setup`, and runs the
 /// application until its sources end or the process is interrupted.
 ///
-/// ```ignore
+/// ```no_run
+/// # use wallaroo::prelude::*;
+/// # #[derive(Clone, Copy)]
+/// # pub struct Vote { letter: u8, count: u64 }
+/// # #[state]
+/// # #[derive(Default)]
+/// # pub struct Total { votes: u64 }
+/// # #[decoder]
+/// # fn decode(p: &[u8]) -> Result<Vote, DecodeError> { Ok(Vote { letter: p[0], count: 1 }) }
+/// # #[encoder]
+/// # fn encode(v: &Vote) -> String { format!("{} => {}\n", v.letter as char, v.count) }
+/// # #[partition]
+/// # fn by_letter(v: &Vote) -> u8 { v.letter }
+/// # #[state_computation(name = "add votes")]
+/// # fn add_votes(v: Vote, t: &mut Total) -> (Vote, bool) { t.votes += v.count; (Vote { count: t.votes, ..v }, true) }
 /// #[wallaroo::main]
 /// fn alphabet(args: &Args) -> Application {
 ///     Application::new("Alphabet")
