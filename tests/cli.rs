@@ -14,20 +14,7 @@ use std::time::{Duration, Instant};
 use support::{connect, vote_frame, Receiver};
 
 fn alphabet_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/alphabet
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("alphabet{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        bin.display()
-    );
-    bin
+    support::example_bin("alphabet")
 }
 
 fn run(args: &[&str]) -> Output {

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,19 +18,7 @@ use support::{parse_line, vote_frame, Rng};
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz!ABC";
 
 fn alphabet_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("examples")
-        .join(format!("alphabet{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test`, which builds the examples",
-        bin.display()
-    );
-    bin
+    support::example_bin("alphabet")
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -43,6 +31,54 @@ fn env_or(name: &str, default: u64) -> u64 {
 struct Model {
     /// Per letter, every running total a correct run prints, in order.
     prefix_sums: HashMap<u8, Vec<u64>>,
+}
+
+impl Model {
+    /// Checks the runs' outputs and the final states against the model: every whole line a
+    /// run wrote is a running total of its letter (no vote counted twice), and a probe of
+    /// zero votes per letter on the directory shows the crash-free final totals.
+    fn check(&self, outputs: &[PathBuf], state: &Path, extra: &[&str], dir: &Path, killed: usize) {
+        for output in outputs {
+            // A killed run may leave its last line cut short: only whole lines count.
+            let text = fs::read_to_string(output).unwrap_or_default();
+            let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+            for line in whole.lines() {
+                let (letter, total) = parse_line(line);
+                assert!(
+                    self.prefix_sums[&letter].contains(&total),
+                    "{}: {line:?} is not a running total of {:?}",
+                    output.display(),
+                    letter as char
+                );
+            }
+        }
+        let probe = dir.join("probe.frames");
+        let bytes: Vec<u8> = LETTERS.iter().flat_map(|&l| vote_frame(l, 0)).collect();
+        fs::write(&probe, bytes).unwrap();
+        let probe_out = dir.join("probe.txt");
+        let out = wait(
+            start(&probe, &probe_out, state, extra),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut finals = HashMap::new();
+        for line in fs::read_to_string(&probe_out).unwrap().lines() {
+            let (letter, total) = parse_line(line);
+            finals.insert(letter, total);
+        }
+        for (letter, sums) in &self.prefix_sums {
+            assert_eq!(
+                finals.get(letter),
+                sums.last(),
+                "letter {:?} after {killed} crashes",
+                *letter as char
+            );
+        }
+    }
 }
 
 /// Writes `parts` files of `per_part` random votes, read one after the other.
@@ -149,54 +185,7 @@ fn crash_and_recover(name: &str, extra: &[&str]) -> usize {
         part += 1;
     }
 
-    // No total printed by any run counts a vote twice: each is a prefix sum of its letter.
-    let valid: HashMap<u8, HashSet<u64>> = model
-        .prefix_sums
-        .iter()
-        .map(|(l, sums)| (*l, sums.iter().copied().collect()))
-        .collect();
-    for output in &outputs {
-        // A killed run may leave its last line cut short: only whole lines count.
-        let text = fs::read_to_string(output).unwrap_or_default();
-        let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
-        for line in whole.lines() {
-            let (letter, total) = parse_line(line);
-            assert!(
-                valid[&letter].contains(&total),
-                "{}: {line:?} is not a running total of {:?}",
-                output.display(),
-                letter as char
-            );
-        }
-    }
-
-    // The final states, shown by a probe of zero votes per letter.
-    let probe = dir.join("probe.frames");
-    let bytes: Vec<u8> = LETTERS.iter().flat_map(|&l| vote_frame(l, 0)).collect();
-    fs::write(&probe, bytes).unwrap();
-    let probe_out = dir.join("probe.txt");
-    let out = wait(
-        start(&probe, &probe_out, &state, extra),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut finals = HashMap::new();
-    for line in fs::read_to_string(&probe_out).unwrap().lines() {
-        let (letter, total) = parse_line(line);
-        finals.insert(letter, total);
-    }
-    for (letter, sums) in &model.prefix_sums {
-        assert_eq!(
-            finals.get(letter),
-            sums.last(),
-            "letter {:?} after {killed} crashes (seed {seed})",
-            *letter as char
-        );
-    }
+    model.check(&outputs, &state, extra, &dir, killed);
     fs::remove_dir_all(&dir).unwrap();
     killed
 }
@@ -309,50 +298,10 @@ fn sigkill_with_a_resumable_tcp_sender() {
     assert!(status.success());
     assert!(app.wait().unwrap().success());
 
-    for r in 0..=run {
-        let text = fs::read_to_string(dir.join(format!("run-{r}.txt"))).unwrap_or_default();
-        let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
-        for line in whole.lines() {
-            let (letter, total) = parse_line(line);
-            assert!(
-                model.prefix_sums[&letter].contains(&total),
-                "run {r}: {line:?} is not a running total of {:?}",
-                letter as char
-            );
-        }
-    }
-    let probe = dir.join("probe.frames");
-    fs::write(
-        &probe,
-        LETTERS
-            .iter()
-            .flat_map(|&l| vote_frame(l, 0))
-            .collect::<Vec<u8>>(),
-    )
-    .unwrap();
-    let probe_out = dir.join("probe.txt");
-    let out = wait(
-        start(&probe, &probe_out, &state, &[]),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut finals = HashMap::new();
-    for line in fs::read_to_string(&probe_out).unwrap().lines() {
-        let (letter, total) = parse_line(line);
-        finals.insert(letter, total);
-    }
-    for (letter, sums) in &model.prefix_sums {
-        assert_eq!(
-            finals.get(letter),
-            sums.last(),
-            "letter {:?} after {killed} crashes",
-            *letter as char
-        );
-    }
+    let outputs: Vec<PathBuf> = (0..=run)
+        .map(|r| dir.join(format!("run-{r}.txt")))
+        .collect();
+    model.check(&outputs, &state, &[], &dir, killed);
     assert!(killed >= 8, "only {killed} kills");
     eprintln!("crash points tried: {killed} (sender connections: {connections})");
     fs::remove_dir_all(&dir).unwrap();

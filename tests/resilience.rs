@@ -11,28 +11,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::{parse_line, send_votes, Receiver};
+use support::{parse_line, send_votes, Receiver, TempDir};
 use wallaroo::resilience::{ResilienceError, SyncPolicy};
 use wallaroo::{Args, RunError};
 
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("wallaroo-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn file_args(input: &str, out: &Path, state: &Path, sync: SyncPolicy) -> Args {
     Args::new()

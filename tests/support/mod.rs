@@ -178,3 +178,21 @@ impl Drop for TempDir {
 pub fn data_file(name: &str) -> String {
     format!("file:{}/examples/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The binary of example `name`, which `cargo test` builds before it runs the tests; found
+/// beside the test's own executable (`target/<profile>/deps/..` -> `target/<profile>/examples/`).
+pub fn example_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's executable");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        bin.display()
+    );
+    bin
+}

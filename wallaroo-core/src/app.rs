@@ -19,7 +19,7 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use crate::codec::{Decoder, Encoder};
-use crate::component::type_name_of;
+use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::{Input, Output};
 use crate::link::{Discard, Downstream, SinkLink, StepLink, TeeLink};
 use crate::routing::Router;
@@ -301,6 +301,20 @@ impl Application {
     }
 }
 
+/// A step's entry in the topology; `state` is the state partition's and the partition
+/// function's names, for a state computation.
+fn step_topology<In, Out>(info: &ComponentInfo, state: Option<(&str, &str)>) -> StepTopology {
+    StepTopology {
+        name: info.name.to_string(),
+        kind: info.kind.as_str().to_string(),
+        input: type_name_of::<In>(),
+        output: type_name_of::<Out>(),
+        state: state.map(|(name, _)| name.to_string()),
+        partition: state.map(|(_, partition)| partition.to_string()),
+        location: info.location(),
+    }
+}
+
 /// Connects a pipeline's chain once what follows it is known.
 type Attach<T> = Box<dyn FnOnce(&mut Wiring, Downstream<T>)>;
 
@@ -315,16 +329,9 @@ pub struct Pipeline<T> {
 impl<T: Send + 'static> Pipeline<T> {
     /// Adds a stateless step.
     pub fn to<C: Computation<T>>(mut self, step: C) -> Pipeline<C::Out> {
-        let info = step.info();
-        self.topology.steps.push(StepTopology {
-            name: info.name.to_string(),
-            kind: info.kind.as_str().to_string(),
-            input: type_name_of::<T>(),
-            output: type_name_of::<C::Out>(),
-            state: None,
-            partition: None,
-            location: info.location(),
-        });
+        self.topology
+            .steps
+            .push(step_topology::<T, C::Out>(step.info(), None));
         let step = Arc::new(step);
         let prev = self.attach;
         Pipeline {
@@ -351,16 +358,10 @@ impl<T: Send + 'static> Pipeline<T> {
         C: StateComputation<T>,
         P: Partition<T>,
     {
-        let info = step.info();
-        self.topology.steps.push(StepTopology {
-            name: info.name.to_string(),
-            kind: info.kind.as_str().to_string(),
-            input: type_name_of::<T>(),
-            output: type_name_of::<C::Out>(),
-            state: Some(state_name.to_string()),
-            partition: Some(partition.info().name.to_string()),
-            location: info.location(),
-        });
+        self.topology.steps.push(step_topology::<T, C::Out>(
+            step.info(),
+            Some((state_name, partition.info().name)),
+        ));
         let index = self
             .app
             .partition::<P::Key, C::State>(state_name, &self.topology.name);

@@ -56,19 +56,7 @@ impl<K: Key, S: State> StateStore<K, S> {
 
     #[inline]
     fn slot(&mut self, hash: u64, key: K) -> &mut Slot<K, S> {
-        let hasher = &self.hasher;
-        self.table
-            .entry(
-                hash,
-                |slot| slot.key == key,
-                |slot| hasher.hash_one(&slot.key),
-            )
-            .or_insert_with(|| Slot {
-                key,
-                state: S::build(),
-                progress: Progress::default(),
-            })
-            .into_mut()
+        slot_in(&mut self.table, &self.hasher, hash, key)
     }
 
     /// The state of `key` (whose hash is `hash`), built on first use.
@@ -87,20 +75,7 @@ impl<K: Key, S: State> StateStore<K, S> {
         origin: Origin,
         compute: impl FnOnce(&mut S) -> bool,
     ) {
-        let hasher = &self.hasher;
-        let slot = self
-            .table
-            .entry(
-                hash,
-                |slot| slot.key == key,
-                |slot| hasher.hash_one(&slot.key),
-            )
-            .or_insert_with(|| Slot {
-                key,
-                state: S::build(),
-                progress: Progress::default(),
-            })
-            .into_mut();
+        let slot = slot_in(&mut self.table, &self.hasher, hash, key);
         if origin.is_some() {
             if slot.progress.seen(origin) {
                 return;
@@ -154,6 +129,28 @@ impl<K: Key, S: State> StateStore<K, S> {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
+}
+
+/// The slot of `key` (whose hash is `hash`) in `table`, with a state built on first use.
+#[inline]
+fn slot_in<'t, K: Key, S: State>(
+    table: &'t mut HashTable<Slot<K, S>>,
+    hasher: &foldhash::fast::FixedState,
+    hash: u64,
+    key: K,
+) -> &'t mut Slot<K, S> {
+    table
+        .entry(
+            hash,
+            |slot| slot.key == key,
+            |slot| hasher.hash_one(&slot.key),
+        )
+        .or_insert_with(|| Slot {
+            key,
+            state: S::build(),
+            progress: Progress::default(),
+        })
+        .into_mut()
 }
 
 /// Runs the batches of one pipeline's entry into the partition.
