@@ -204,6 +204,16 @@ fn sigkill_with_sync_before_output() {
     eprintln!("crash points tried: {killed}");
 }
 
+/// A child process that is killed if the test fails before it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A sender of one resumable stream that reconnects whenever the application goes away,
 /// and resends from the point the application names; it ends once every message is applied.
 fn resumable_sender(
@@ -286,17 +296,17 @@ fn sigkill_with_a_resumable_tcp_sender() {
         let _ = app.wait();
         killed += 1;
     }
-    let mut app = start_app(run);
+    let mut app = KillOnDrop(start_app(run));
     let connections = sender.join().expect("the sender finished");
     // The last run is up (it answers a HELLO) before it is asked to stop.
     let answered = resumable_sender(input.parse().unwrap(), Vec::new(), 0).join();
     assert!(answered.is_ok());
     let status = Command::new("kill")
-        .args(["-TERM", &app.id().to_string()])
+        .args(["-TERM", &app.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(app.wait().unwrap().success());
+    assert!(app.0.wait().unwrap().success());
 
     let outputs: Vec<PathBuf> = (0..=run)
         .map(|r| dir.join(format!("run-{r}.txt")))
