@@ -1,0 +1,235 @@
+//! Pipeline shapes a user builds: steps before and after state computations, two state
+//! partitions in one pipeline, several pipelines, and what `--topology` says about them.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::TempDir;
+use wallaroo::prelude::*;
+use wallaroo::Args;
+
+/// A line of text, and a word of it.
+#[derive(Clone, Debug)]
+pub struct Word(String);
+
+#[decoder(lines)]
+fn read_line(payload: &[u8]) -> Result<String, DecodeError> {
+    String::from_utf8(payload.to_vec()).map_err(|_| DecodeError::new("not UTF-8"))
+}
+
+#[computation(name = "split")]
+fn split(line: String) -> Vec<Word> {
+    line.split_whitespace()
+        .map(|w| Word(w.to_lowercase()))
+        .collect()
+}
+
+#[computation(name = "drop short words")]
+fn long_only(word: Word) -> Option<Word> {
+    (word.0.len() > 2).then_some(word)
+}
+
+#[state]
+#[derive(Default)]
+pub struct Count(u64);
+
+#[partition]
+fn by_word(word: &Word) -> String {
+    word.0.clone()
+}
+
+/// A word's count so far.
+#[derive(Clone, Debug)]
+pub struct WordCount {
+    word: String,
+    count: u64,
+}
+
+#[state_computation(name = "count words")]
+fn count_word(word: Word, count: &mut Count) -> (WordCount, bool) {
+    count.0 += 1;
+    let out = WordCount {
+        word: word.0,
+        count: count.0,
+    };
+    (out, true)
+}
+
+#[computation(name = "first seen")]
+fn first_seen(count: WordCount) -> Option<WordCount> {
+    (count.count == 1).then_some(count)
+}
+
+#[partition]
+fn by_first_letter(count: &WordCount) -> char {
+    count.word.chars().next().unwrap_or(' ')
+}
+
+/// How many distinct words start with a letter, so far.
+#[derive(Clone, Debug)]
+pub struct LetterCount {
+    letter: char,
+    words: u64,
+}
+
+#[state_computation(name = "count distinct words per letter")]
+fn count_letter(count: WordCount, letter: &mut Count) -> (LetterCount, bool) {
+    letter.0 += 1;
+    let letter = LetterCount {
+        letter: by_first_letter(&count),
+        words: letter.0,
+    };
+    (letter, true)
+}
+
+#[encoder]
+fn encode_letter(count: &LetterCount) -> String {
+    format!("{} {}\n", count.letter, count.words)
+}
+
+#[encoder]
+fn encode_word(count: &WordCount) -> String {
+    format!("{} {}\n", count.word, count.count)
+}
+
+fn app(args: &Args) -> Application {
+    Application::new("words")
+        .pipeline("letters", Source::new(args.input(0), read_line))
+        .to(split)
+        .to(long_only)
+        .to_state_partition(count_word, "words", by_word)
+        .also_to_sink(Sink::new(args.output(0), encode_word))
+        .to(first_seen)
+        .to_state_partition(count_letter, "letters", by_first_letter)
+        .to_sink(Sink::new(args.output(1), encode_letter))
+}
+
+#[test]
+fn two_state_partitions_with_steps_around_them() {
+    let dir = TempDir::new("api");
+    let text = "the cat and the hat\nA cat on a mat\nthe end of the tale\n";
+    std::fs::write(dir.0.join("in.txt"), text).unwrap();
+    for workers in [1, 3] {
+        let args = Args::new()
+            .with_input(dir.address("in.txt"))
+            .with_output(dir.address("words.txt"))
+            .with_output(dir.address("letters.txt"))
+            .with_workers(workers);
+        app(&args).run(&args, |_| {}).unwrap();
+
+        // Per word, the counts in order; words of two letters or fewer never arrive.
+        let mut words: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for line in dir.read("words.txt").lines() {
+            let (word, count) = line.split_once(' ').unwrap();
+            words
+                .entry(word.into())
+                .or_default()
+                .push(count.parse().unwrap());
+        }
+        assert_eq!(words["the"], [1, 2, 3, 4]);
+        assert_eq!(words["cat"], [1, 2]);
+        assert!(!words.contains_key("a") && !words.contains_key("on"));
+        assert_eq!(words.len(), 7, "{words:?}");
+
+        // Per letter, the distinct words seen so far, counted once per word.
+        let mut letters: BTreeMap<char, Vec<u64>> = BTreeMap::new();
+        for line in dir.read("letters.txt").lines() {
+            let (letter, count) = line.split_once(' ').unwrap();
+            letters
+                .entry(letter.chars().next().unwrap())
+                .or_default()
+                .push(count.parse().unwrap());
+        }
+        // t: the, tale; a: and; c: cat; h: hat; m: mat; e: end; o: (none: "of" is short).
+        assert_eq!(letters[&'t'], [1, 2]);
+        assert_eq!(letters[&'a'], [1]);
+        assert_eq!(
+            letters.values().map(Vec::len).sum::<usize>(),
+            7,
+            "{letters:?}"
+        );
+    }
+}
+
+#[test]
+fn the_topology_shows_every_step_and_both_state_partitions() {
+    let args = Args::new();
+    let application = app(&args);
+    let topology = application.topology();
+    let pipeline = &topology.pipelines[0];
+    let steps: Vec<(&str, &str, &str, &str)> = pipeline
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.kind.as_str(),
+                s.input.as_str(),
+                s.output.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("split", "computation", "String", "Word"),
+            ("drop short words", "computation", "Word", "Word"),
+            ("count words", "state_computation", "Word", "WordCount"),
+            ("first seen", "computation", "WordCount", "WordCount"),
+            (
+                "count distinct words per letter",
+                "state_computation",
+                "WordCount",
+                "LetterCount"
+            ),
+        ]
+    );
+    assert_eq!(pipeline.sinks.len(), 2);
+    assert_eq!(pipeline.sinks[0].input, "WordCount");
+    assert_eq!(pipeline.sinks[1].input, "LetterCount");
+    let states: Vec<(&str, &str, &str)> = topology
+        .states
+        .iter()
+        .map(|s| (s.name.as_str(), s.state_type.as_str(), s.key.as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [("words", "Count", "String"), ("letters", "Count", "char")]
+    );
+    assert!(application.errors().is_empty());
+    let dot = topology.to_dot();
+    assert_eq!(dot.matches("shape=cylinder").count(), 2);
+}
+
+#[test]
+fn a_state_name_used_with_another_key_type_is_an_error_before_start() {
+    let args = Args::new().with_input("-").with_output("-");
+    let application = Application::new("clash")
+        .pipeline("one", Source::new(args.input(0), read_line))
+        .to(split)
+        .to_state_partition(count_word, "counts", by_word)
+        .done()
+        .pipeline("two", Source::new(args.input(0), read_line))
+        .to(split)
+        .to_state_partition(count_word, "counts", by_word)
+        .to(first_seen)
+        .to_state_partition(count_letter, "counts", by_first_letter)
+        .done()
+        .pipeline("two", Source::new(args.input(0), read_line))
+        .done();
+    let errors = application.errors().to_vec();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].contains("state partition \"counts\"") && errors[0].contains("key char"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("two pipelines are named \"two\""),
+        "{}",
+        errors[1]
+    );
+    let err = application.start(&args).err().expect("refused");
+    assert!(err.to_string().contains("not well formed"), "{err}");
+}
