@@ -388,3 +388,18 @@ fn state_saved_by_another_version_is_refused() {
     alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
     assert_eq!(fs::read_to_string(&again).unwrap(), "");
 }
+
+#[test]
+fn a_resilience_directory_that_cannot_be_used_is_named_in_the_error() {
+    let tmp = TempDir::new("unusable");
+    let not_a_dir = tmp.0.join("file");
+    fs::write(&not_a_dir, b"not a directory").unwrap();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output("-")
+        .with_resilience(&not_a_dir, SyncPolicy::BeforeOutput);
+    let err = alphabet::alphabet(&args).start(&args).err().expect("refused");
+    assert!(matches!(err, RunError::Resilience(ResilienceError::Io { .. })), "{err:?}");
+    assert!(err.to_string().starts_with(&not_a_dir.display().to_string()), "{err}");
+    assert_eq!(fs::read(&not_a_dir).unwrap(), b"not a directory");
+}
