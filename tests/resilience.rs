@@ -398,8 +398,18 @@ fn a_resilience_directory_that_cannot_be_used_is_named_in_the_error() {
         .with_input("127.0.0.1:0")
         .with_output("-")
         .with_resilience(&not_a_dir, SyncPolicy::BeforeOutput);
-    let err = alphabet::alphabet(&args).start(&args).err().expect("refused");
-    assert!(matches!(err, RunError::Resilience(ResilienceError::Io { .. })), "{err:?}");
-    assert!(err.to_string().starts_with(&not_a_dir.display().to_string()), "{err}");
+    let err = alphabet::alphabet(&args)
+        .start(&args)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, RunError::Resilience(ResilienceError::Io { .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&not_a_dir.display().to_string()),
+        "{err}"
+    );
     assert_eq!(fs::read(&not_a_dir).unwrap(), b"not a directory");
 }
