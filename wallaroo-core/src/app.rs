@@ -22,7 +22,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::{Input, Output};
 use crate::link::{Discard, Downstream, SinkLink, StepLink, TeeLink};
-use crate::routing::Router;
+use crate::routing::{self, Router};
 use crate::source::framing::DEFAULT_MAX_FRAME;
 use crate::source::{AnySource, SourceRuntime};
 use crate::state::{Partition, State};
@@ -383,8 +383,13 @@ impl<T: Send + 'static> Pipeline<T> {
                     prev(wiring, Arc::new(|_| Box::new(Discard)));
                     return;
                 };
+                let (give_back, take_back) = routing::spares::<P::Key, T>();
                 let make_entry: EntryFactory<P::Key, C::State> = Arc::new(move |ctx| {
-                    Box::new(Entry::<C, T, P::Key>::new(Arc::clone(&step), down(ctx)))
+                    Box::new(Entry::<C, T, P::Key>::new(
+                        Arc::clone(&step),
+                        down(ctx),
+                        give_back.clone(),
+                    ))
                 });
                 let entry =
                     Application::plan::<P::Key, C::State>(wiring, index).add_entry(make_entry);
@@ -393,6 +398,7 @@ impl<T: Send + 'static> Pipeline<T> {
                         Arc::clone(&partition),
                         entry,
                         ctx.partitions[index].clone(),
+                        take_back.clone(),
                     ))
                 });
                 prev(wiring, here);

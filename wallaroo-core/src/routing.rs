@@ -30,6 +30,21 @@ pub(crate) const MARKER: usize = usize::MAX;
 /// How often a router tells its workers how far a replayable stream has come.
 const MARKER_INTERVAL: Duration = Duration::from_millis(5);
 
+/// Emptied batches the workers of one pipeline entry hand back to its routers, so that
+/// routing does not allocate a batch per send.
+pub(crate) type Spares<K, T> = (
+    flume::Sender<Box<Vec<Keyed<K, T>>>>,
+    flume::Receiver<Box<Vec<Keyed<K, T>>>>,
+);
+
+/// Emptied batches kept per pipeline entry.
+const SPARE_BATCHES: usize = 64;
+
+/// The channel that emptied batches come back on.
+pub(crate) fn spares<K, T>() -> Spares<K, T> {
+    flume::bounded(SPARE_BATCHES)
+}
+
 /// A message with its key, the key's hash, and where it came from.
 pub(crate) struct Keyed<K, T> {
     pub(crate) hash: u64,
@@ -69,12 +84,16 @@ pub(crate) fn worker_of(hash: u64, workers: usize) -> usize {
 }
 
 /// Routes messages to the workers of one state partition.
+// Why the alignment: links are built on one thread and used on another; a link sharing a
+// cache line with other hot data slows every message down (false sharing).
+#[repr(align(128))]
 pub(crate) struct Router<P: Partition<In>, In> {
     partition: Arc<P>,
     entry: usize,
     hasher: foldhash::fast::FixedState,
     senders: Vec<flume::Sender<WorkerMsg>>,
     buffers: Vec<Vec<Keyed<P::Key, In>>>,
+    spares: flume::Receiver<Box<Vec<Keyed<P::Key, In>>>>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
     /// The last marker sent, and when.
@@ -87,6 +106,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         partition: Arc<P>,
         entry: usize,
         senders: Vec<flume::Sender<WorkerMsg>>,
+        spares: flume::Receiver<Box<Vec<Keyed<P::Key, In>>>>,
     ) -> Self {
         let buffers = senders.iter().map(|_| Vec::new()).collect();
         Router {
@@ -95,6 +115,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             hasher: key_hasher(),
             senders,
             buffers,
+            spares,
             last: Origin::NONE,
             marked: (0, Instant::now()),
             _in: PhantomData,
@@ -102,11 +123,15 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     }
 
     fn send(&mut self, worker: usize) {
-        let batch = std::mem::replace(&mut self.buffers[worker], Vec::with_capacity(BATCH));
+        let mut batch = self
+            .spares
+            .try_recv()
+            .unwrap_or_else(|_| Box::new(Vec::with_capacity(BATCH)));
+        std::mem::swap(&mut *batch, &mut self.buffers[worker]);
         // A send blocks while the worker's channel is full: that is the backpressure that
         // slows the source down to what the workers can take.
         if self.senders[worker]
-            .send((self.entry, Box::new(batch)))
+            .send((self.entry, batch))
             .is_err()
         {
             tracing::error!(worker, "partition worker stopped; batch dropped");

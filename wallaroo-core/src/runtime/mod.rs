@@ -29,7 +29,7 @@ const SINK_QUEUE: usize = 64;
 /// The channel ends a thread's chain can send to, by partition and by sink.
 pub struct Ctx {
     pub(crate) partitions: Vec<Vec<flume::Sender<WorkerMsg>>>,
-    pub(crate) sinks: Vec<flume::Sender<Vec<u8>>>,
+    pub(crate) sinks: Vec<crate::sink::ChunkSender>,
     /// Output leaves only when a worker flushes (after its state log is synced).
     pub(crate) hold_output: bool,
     /// How far each replayable stream has been applied.
@@ -205,7 +205,7 @@ impl Application {
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
         for output in &wiring.sinks {
-            let (tx, rx) = flume::bounded(SINK_QUEUE);
+            let (tx, rx) = crate::sink::chunk_channel(SINK_QUEUE);
             sinks.push(crate::sink::start(output, rx, Arc::clone(&control))?);
             sink_senders.push(tx);
         }

@@ -17,10 +17,51 @@ use crate::runtime::{Control, RunError};
 /// A started sink's thread; it ends when every producer is gone and its output is written.
 pub(crate) type SinkThread = JoinHandle<Result<(), RunError>>;
 
+/// Emptied chunk buffers kept for reuse, per sink.
+const SPARE_CHUNKS: usize = 64;
+
+/// A producer's end of a sink: where chunks go, and where emptied buffers come back, so
+/// that encoding into a new chunk does not allocate.
+#[derive(Clone)]
+pub(crate) struct ChunkSender {
+    pub(crate) tx: flume::Sender<Vec<u8>>,
+    pub(crate) spare: flume::Receiver<Vec<u8>>,
+}
+
+/// The sink thread's end.
+pub(crate) struct ChunkReceiver {
+    pub(crate) rx: flume::Receiver<Vec<u8>>,
+    spare: flume::Sender<Vec<u8>>,
+}
+
+impl ChunkReceiver {
+    /// Hands a written chunk's buffer back to the producers.
+    pub(crate) fn give_back(&self, mut chunk: Vec<u8>) {
+        chunk.clear();
+        let _ = self.spare.try_send(chunk);
+    }
+}
+
+/// The channel of a sink, holding at most `queue` chunks (backpressure).
+pub(crate) fn chunk_channel(queue: usize) -> (ChunkSender, ChunkReceiver) {
+    let (tx, rx) = flume::bounded(queue);
+    let (spare_tx, spare_rx) = flume::bounded(SPARE_CHUNKS);
+    (
+        ChunkSender {
+            tx,
+            spare: spare_rx,
+        },
+        ChunkReceiver {
+            rx,
+            spare: spare_tx,
+        },
+    )
+}
+
 /// Starts the sink for `output`, fed by `rx`.
 pub(crate) fn start(
     output: &Output,
-    rx: flume::Receiver<Vec<u8>>,
+    rx: ChunkReceiver,
     control: Arc<Control>,
 ) -> Result<SinkThread, RunError> {
     let spawn = |name: &str, f: Box<dyn FnOnce() -> Result<(), RunError> + Send>| {
@@ -58,17 +99,16 @@ pub(crate) fn start(
 }
 
 /// Takes what is ready on `rx` after `first`, up to about `limit` bytes, into `batch`.
-pub(crate) fn gather(
-    first: Vec<u8>,
-    rx: &flume::Receiver<Vec<u8>>,
-    batch: &mut Vec<u8>,
-    limit: usize,
-) {
+pub(crate) fn gather(first: Vec<u8>, rx: &ChunkReceiver, batch: &mut Vec<u8>, limit: usize) {
     batch.clear();
     batch.extend_from_slice(&first);
+    rx.give_back(first);
     while batch.len() < limit {
-        match rx.try_recv() {
-            Ok(chunk) => batch.extend_from_slice(&chunk),
+        match rx.rx.try_recv() {
+            Ok(chunk) => {
+                batch.extend_from_slice(&chunk);
+                rx.give_back(chunk);
+            }
             Err(_) => break,
         }
     }
@@ -80,14 +120,18 @@ mod tests {
 
     #[test]
     fn gather_takes_what_is_ready_up_to_the_limit() {
-        let (tx, rx) = flume::unbounded();
+        let (tx, rx) = chunk_channel(10);
         for chunk in [b"bb".to_vec(), b"cc".to_vec(), b"dd".to_vec()] {
-            tx.send(chunk).unwrap();
+            tx.tx.send(chunk).unwrap();
         }
         let mut batch = b"stale".to_vec();
         gather(b"aa".to_vec(), &rx, &mut batch, 5);
         assert_eq!(batch, b"aabbcc");
         gather(b"x".to_vec(), &rx, &mut batch, 100);
         assert_eq!(batch, b"xdd");
+        // The written chunks' buffers come back, empty.
+        let spares: Vec<Vec<u8>> = tx.spare.try_iter().collect();
+        assert_eq!(spares.len(), 5);
+        assert!(spares.iter().all(Vec::is_empty));
     }
 }

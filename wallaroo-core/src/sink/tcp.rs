@@ -21,12 +21,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 pub(super) fn run(
     address: &str,
-    rx: &flume::Receiver<Vec<u8>>,
+    rx: &super::ChunkReceiver,
     control: &Control,
 ) -> Result<(), RunError> {
     let mut conn: Option<TcpStream> = None;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    while let Ok(first) = rx.recv() {
+    while let Ok(first) = rx.rx.recv() {
         super::gather(first, rx, &mut batch, WRITE_BATCH);
         let mut backoff = FIRST_BACKOFF;
         let mut warned = false;
@@ -60,7 +60,7 @@ pub(super) fn run(
             if let Some(since) = control.stopping_since() {
                 if since.elapsed() > STOP_GRACE {
                     let mut lost = batch.len() as u64;
-                    while let Ok(chunk) = rx.try_recv() {
+                    while let Ok(chunk) = rx.rx.try_recv() {
                         lost += chunk.len() as u64;
                     }
                     return Err(RunError::Undelivered {

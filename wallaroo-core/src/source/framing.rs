@@ -140,7 +140,30 @@ impl FrameReader {
     }
 
     /// The next complete payload in the buffer, or `None` when more bytes are needed.
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        // The common case: the default 4-byte header, and the whole frame at hand.
+        if let Framing::LengthPrefixed {
+            header_length: 4,
+            payload_length: None,
+        } = self.framing
+        {
+            let available = &self.buf[self.start..self.end];
+            if let Some(header) = available.first_chunk::<4>() {
+                let length = u32::from_be_bytes(*header) as usize;
+                if length <= self.max_frame && available.len() >= 4 + length {
+                    let payload = self.start + 4..self.start + 4 + length;
+                    self.consume(4 + length);
+                    return Ok(Some(&self.buf[payload]));
+                }
+            }
+        }
+        self.next_frame_general()
+    }
+
+    /// Every framing, and the frames not (yet) whole.
+    #[inline(never)]
+    fn next_frame_general(&mut self) -> Result<Option<&[u8]>, FrameError> {
         let available = &self.buf[self.start..self.end];
         match self.framing {
             Framing::LengthPrefixed {
@@ -205,6 +228,7 @@ impl FrameReader {
         }
     }
 
+    #[inline]
     fn consume(&mut self, bytes: usize) {
         self.start += bytes;
         self.offset += bytes as u64;
