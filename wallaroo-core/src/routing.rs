@@ -30,12 +30,15 @@ pub(crate) const MARKER: usize = usize::MAX;
 /// How often a router tells its workers how far a replayable stream has come.
 const MARKER_INTERVAL: Duration = Duration::from_millis(5);
 
+/// A batch as it crosses the (type-erased) worker channel.
+// Why the box around a Vec: the channel carries `Box<dyn Any>`; recycling the box with
+// the vector saves its allocation too.
+#[allow(clippy::box_collection)]
+pub(crate) type Batch<K, T> = Box<Vec<Keyed<K, T>>>;
+
 /// Emptied batches the workers of one pipeline entry hand back to its routers, so that
 /// routing does not allocate a batch per send.
-pub(crate) type Spares<K, T> = (
-    flume::Sender<Box<Vec<Keyed<K, T>>>>,
-    flume::Receiver<Box<Vec<Keyed<K, T>>>>,
-);
+pub(crate) type Spares<K, T> = (flume::Sender<Batch<K, T>>, flume::Receiver<Batch<K, T>>);
 
 /// Emptied batches kept per pipeline entry.
 const SPARE_BATCHES: usize = 64;
@@ -93,7 +96,7 @@ pub(crate) struct Router<P: Partition<In>, In> {
     hasher: foldhash::fast::FixedState,
     senders: Vec<flume::Sender<WorkerMsg>>,
     buffers: Vec<Vec<Keyed<P::Key, In>>>,
-    spares: flume::Receiver<Box<Vec<Keyed<P::Key, In>>>>,
+    spares: flume::Receiver<Batch<P::Key, In>>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
     /// The last marker sent, and when.
@@ -106,7 +109,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         partition: Arc<P>,
         entry: usize,
         senders: Vec<flume::Sender<WorkerMsg>>,
-        spares: flume::Receiver<Box<Vec<Keyed<P::Key, In>>>>,
+        spares: flume::Receiver<Batch<P::Key, In>>,
     ) -> Self {
         let buffers = senders.iter().map(|_| Vec::new()).collect();
         Router {
@@ -130,10 +133,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         std::mem::swap(&mut *batch, &mut self.buffers[worker]);
         // A send blocks while the worker's channel is full: that is the backpressure that
         // slows the source down to what the workers can take.
-        if self.senders[worker]
-            .send((self.entry, batch))
-            .is_err()
-        {
+        if self.senders[worker].send((self.entry, batch)).is_err() {
             tracing::error!(worker, "partition worker stopped; batch dropped");
         }
     }

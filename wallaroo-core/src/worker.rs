@@ -15,7 +15,7 @@ use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
 use crate::resilience::recovery::{self, encode_snapshot, Progress};
 use crate::resilience::Resilience;
-use crate::routing::{key_hasher, worker_of, Keyed, WorkerMsg, MARKER};
+use crate::routing::{key_hasher, worker_of, Batch, Keyed, WorkerMsg, MARKER};
 use crate::runtime::{Control, Ctx, RunError};
 use crate::state::{Key, State};
 use crate::step::StateComputation;
@@ -171,14 +171,14 @@ pub(crate) struct Entry<C: StateComputation<In>, In, K> {
     step: Arc<C>,
     next: BoxLink<C::Out>,
     /// Where emptied batches go back to the routers.
-    spares: flume::Sender<Box<Vec<Keyed<K, In>>>>,
+    spares: flume::Sender<Batch<K, In>>,
 }
 
 impl<C: StateComputation<In>, In, K> Entry<C, In, K> {
     pub(crate) fn new(
         step: Arc<C>,
         next: BoxLink<C::Out>,
-        spares: flume::Sender<Box<Vec<Keyed<K, In>>>>,
+        spares: flume::Sender<Batch<K, In>>,
     ) -> Self {
         Entry { step, next, spares }
     }
