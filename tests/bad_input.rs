@@ -152,11 +152,7 @@ fn an_address_in_use_is_reported_with_the_address() {
 #[test]
 fn the_sink_waits_for_a_receiver_that_starts_late() {
     // Find a free port, and leave it free for a while.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let out = format!("127.0.0.1:{port}");
     let args = Args::new()
         .with_input("127.0.0.1:0")

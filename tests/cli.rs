@@ -139,11 +139,7 @@ fn the_shipped_file_of_frames_runs_end_to_end_to_stdout() {
 #[test]
 fn sigterm_drains_in_flight_votes_flushes_and_exits_0() {
     let receiver = Receiver::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let input = format!("127.0.0.1:{port}");
     let mut child = Command::new(alphabet_bin())
         .args([

@@ -262,11 +262,7 @@ fn sigkill_with_a_resumable_tcp_sender() {
     let (parts, model) = write_votes(&dir, 1, 500_000, seed);
     let frames = fs::read(&parts[0]).unwrap();
     let state = dir.join("state");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let input = format!("127.0.0.1:{port}");
     let start_app = |run: usize| {
         Command::new(alphabet_bin())

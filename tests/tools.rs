@@ -341,11 +341,7 @@ fn the_receiver_gives_up_after_the_idle_timeout_and_says_what_was_missing() {
 #[test]
 fn the_sender_stops_when_nothing_listens() {
     // A port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::free_port();
     let to = format!("127.0.0.1:{port}");
     let sent = send(
         &["--to", &to, "--alphabet", "1", "--connect-timeout", "0.3"],

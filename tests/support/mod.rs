@@ -196,3 +196,12 @@ pub fn example_bin(name: &str) -> std::path::PathBuf {
     );
     bin
 }
+
+/// A loopback port that was free a moment ago, for an application to listen on or for a
+/// receiver that starts late.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}

@@ -369,7 +369,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let plan = Application::plan::<P::Key, C::State>(&mut self.app.wiring, index);
             plan.add_initial_keys(partition.initial_keys());
             self.app.topology.states[index].initial_keys =
-                plan_key_count(&*self.app.wiring.partitions[index]);
+                self.app.wiring.partitions[index].initial_key_count();
         }
         let step = Arc::new(step);
         let partition = Arc::new(partition);
@@ -467,8 +467,4 @@ impl<T: Send + 'static> Pipeline<T> {
         app.topology.pipelines.push(self.topology);
         app
     }
-}
-
-fn plan_key_count(partition: &dyn AnyPartition) -> usize {
-    partition.initial_key_count()
 }

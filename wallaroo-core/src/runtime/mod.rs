@@ -180,7 +180,7 @@ impl Application {
         }
         let mut wiring = self.wiring;
         for source in &wiring.sources {
-            if let crate::Input::Missing { index } = source.input() {
+            if let Some(index) = source.missing_input() {
                 return Err(RunError::Usage(format!(
                     "error: --in is missing: pipeline \"{}\" reads input #{} (give --in HOST:PORT, file:PATH or -)",
                     source.pipeline(),

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::{AnySource, SourceHandle, SourceStats};
 use crate::app::Generator;
-use crate::endpoint::Input;
 use crate::link::Downstream;
 use crate::runtime::{Control, Ctx, Event, RunError};
 use crate::step::Emit;
@@ -17,7 +16,6 @@ pub(crate) struct GeneratorRuntime<T> {
     pipeline: String,
     generator: Generator<T>,
     down: Downstream<T>,
-    input: Input,
 }
 
 impl<T: Send + 'static> GeneratorRuntime<T> {
@@ -26,7 +24,6 @@ impl<T: Send + 'static> GeneratorRuntime<T> {
             pipeline,
             generator,
             down,
-            input: Input::Stdin,
         }
     }
 }
@@ -36,9 +33,9 @@ impl<T: Send + 'static> AnySource for GeneratorRuntime<T> {
         &self.pipeline
     }
 
-    fn input(&self) -> &Input {
-        // Generators need no --in; reported as a source that is always given.
-        &self.input
+    fn missing_input(&self) -> Option<usize> {
+        // A generator needs no --in.
+        None
     }
 
     fn start(

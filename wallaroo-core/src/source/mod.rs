@@ -75,7 +75,8 @@ pub(crate) struct SourceHandle {
 /// A source whatever its decoder, as the runtime starts it.
 pub(crate) trait AnySource: Send {
     fn pipeline(&self) -> &str;
-    fn input(&self) -> &Input;
+    /// The `--in` address this source needs but was not given (0-based), if any.
+    fn missing_input(&self) -> Option<usize>;
     fn start(
         self: Box<Self>,
         ctx: Arc<Ctx>,
@@ -109,8 +110,11 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
         &self.pipeline
     }
 
-    fn input(&self) -> &Input {
-        &self.input
+    fn missing_input(&self) -> Option<usize> {
+        match self.input {
+            Input::Missing { index } => Some(index),
+            _ => None,
+        }
     }
 
     fn start(
