@@ -8,6 +8,7 @@
 mod stream;
 mod tcp;
 
+use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -98,19 +99,51 @@ pub(crate) fn start(
     }
 }
 
+/// Chunks written with one call at most (a `writev`'s vector).
+const MAX_GATHERED: usize = 64;
+
 /// Takes what is ready on `rx` after `first`, up to about `limit` bytes, into `batch`.
-pub(crate) fn gather(first: Vec<u8>, rx: &ChunkReceiver, batch: &mut Vec<u8>, limit: usize) {
-    batch.clear();
-    batch.extend_from_slice(&first);
-    rx.give_back(first);
-    while batch.len() < limit {
+// Why chunks and not one buffer: the bytes are written where the encoders put them, with
+// one vectored write, never copied again on this thread.
+pub(crate) fn gather(first: Vec<u8>, rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>>, limit: usize) {
+    let mut bytes = first.len();
+    batch.push(first);
+    while bytes < limit && batch.len() < MAX_GATHERED {
         match rx.rx.try_recv() {
             Ok(chunk) => {
-                batch.extend_from_slice(&chunk);
-                rx.give_back(chunk);
+                bytes += chunk.len();
+                batch.push(chunk);
             }
             Err(_) => break,
         }
+    }
+}
+
+/// Writes every byte of `chunks`, in order, with as few (vectored) writes as it takes.
+pub(crate) fn write_chunks(out: &mut impl Write, chunks: &[Vec<u8>]) -> io::Result<()> {
+    let mut vector = [IoSlice::new(&[]); MAX_GATHERED];
+    for chunks in chunks.chunks(MAX_GATHERED) {
+        for (slot, chunk) in vector.iter_mut().zip(chunks) {
+            *slot = IoSlice::new(chunk);
+        }
+        let mut slices = &mut vector[..chunks.len()];
+        IoSlice::advance_slices(&mut slices, 0);
+        while !slices.is_empty() {
+            match out.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands the buffers of written chunks back to the producers; leaves `batch` empty.
+pub(crate) fn give_back_all(rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>>) {
+    for chunk in batch.drain(..) {
+        rx.give_back(chunk);
     }
 }
 
@@ -124,14 +157,65 @@ mod tests {
         for chunk in [b"bb".to_vec(), b"cc".to_vec(), b"dd".to_vec()] {
             tx.tx.send(chunk).unwrap();
         }
-        let mut batch = b"stale".to_vec();
+        let mut batch = Vec::new();
         gather(b"aa".to_vec(), &rx, &mut batch, 5);
-        assert_eq!(batch, b"aabbcc");
+        assert_eq!(batch, [b"aa", b"bb", b"cc"]);
+        give_back_all(&rx, &mut batch);
+        assert!(batch.is_empty());
         gather(b"x".to_vec(), &rx, &mut batch, 100);
-        assert_eq!(batch, b"xdd");
+        assert_eq!(batch, [b"x".to_vec(), b"dd".to_vec()]);
+        give_back_all(&rx, &mut batch);
         // The written chunks' buffers come back, empty.
         let spares: Vec<Vec<u8>> = tx.spare.try_iter().collect();
         assert_eq!(spares.len(), 5);
         assert!(spares.iter().all(Vec::is_empty));
+    }
+
+    /// A writer that takes at most `max` bytes per call, and fails once when asked to.
+    struct Trickle {
+        written: Vec<u8>,
+        max: usize,
+        interrupt: bool,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if std::mem::take(&mut self.interrupt) {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(self.max);
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_chunks_writes_every_byte_in_order_across_short_writes() {
+        // More chunks than one vector holds, some empty, written 3 bytes at a time.
+        let chunks: Vec<Vec<u8>> = (0..MAX_GATHERED as u8 + 10)
+            .map(|i| vec![i; usize::from(i % 4)])
+            .collect();
+        let mut out = Trickle {
+            written: Vec::new(),
+            max: 3,
+            interrupt: true,
+        };
+        write_chunks(&mut out, &chunks).unwrap();
+        assert_eq!(out.written, chunks.concat());
+    }
+
+    #[test]
+    fn write_chunks_reports_a_writer_that_takes_nothing() {
+        let mut out = Trickle {
+            written: Vec::new(),
+            max: 0,
+            interrupt: false,
+        };
+        let e = write_chunks(&mut out, &[b"abc".to_vec()]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WriteZero);
     }
 }

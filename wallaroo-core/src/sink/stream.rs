@@ -4,21 +4,27 @@ use std::io::Write;
 
 use crate::runtime::RunError;
 
+/// Bytes gathered into one write.
+const WRITE_BATCH: usize = 256 * 1024;
+
 /// Writes every chunk from `rx` to `out`, flushing when the channel runs dry.
-pub(super) fn run(name: &str, out: impl Write, rx: &super::ChunkReceiver) -> Result<(), RunError> {
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
+pub(super) fn run(
+    name: &str,
+    mut out: impl Write,
+    rx: &super::ChunkReceiver,
+) -> Result<(), RunError> {
     let fail = |source: std::io::Error| RunError::Write {
         output: name.to_string(),
         source,
     };
-    while let Ok(chunk) = rx.rx.recv() {
-        out.write_all(&chunk).map_err(fail)?;
-        rx.give_back(chunk);
-        while let Ok(chunk) = rx.rx.try_recv() {
-            out.write_all(&chunk).map_err(fail)?;
-            rx.give_back(chunk);
+    let mut batch = Vec::new();
+    while let Ok(first) = rx.rx.recv() {
+        super::gather(first, rx, &mut batch, WRITE_BATCH);
+        super::write_chunks(&mut out, &batch).map_err(fail)?;
+        super::give_back_all(rx, &mut batch);
+        if rx.rx.is_empty() {
+            out.flush().map_err(fail)?;
         }
-        out.flush().map_err(fail)?;
     }
     out.flush().map_err(fail)
 }

@@ -6,7 +6,6 @@
 //! once. While the application stops, the sink keeps trying for [`STOP_GRACE`], then gives
 //! up and reports how many bytes it could not deliver.
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ pub(super) fn run(
     control: &Control,
 ) -> Result<(), RunError> {
     let mut conn: Option<TcpStream> = None;
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut batch = Vec::new();
     while let Ok(first) = rx.rx.recv() {
         super::gather(first, rx, &mut batch, WRITE_BATCH);
         let mut backoff = FIRST_BACKOFF;
@@ -48,8 +47,11 @@ pub(super) fn run(
                 }
             }
             if let Some(stream) = conn.as_mut() {
-                match stream.write_all(&batch) {
-                    Ok(()) => break,
+                match super::write_chunks(stream, &batch) {
+                    Ok(()) => {
+                        super::give_back_all(rx, &mut batch);
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!("sink {address}: write failed ({e}); reconnecting to write the batch again");
                         conn = None;
@@ -59,7 +61,7 @@ pub(super) fn run(
             }
             if let Some(since) = control.stopping_since() {
                 if since.elapsed() > STOP_GRACE {
-                    let mut lost = batch.len() as u64;
+                    let mut lost: u64 = batch.iter().map(|c| c.len() as u64).sum();
                     while let Ok(chunk) = rx.rx.try_recv() {
                         lost += chunk.len() as u64;
                     }
