@@ -383,12 +383,13 @@ impl<T: Send + 'static> Pipeline<T> {
                     prev(wiring, Arc::new(|_| Box::new(Discard)));
                     return;
                 };
-                let (give_back, take_back) = routing::spares::<P::Key, T>();
+                let spares = routing::spares::<P::Key, T>();
+                let take_back = spares.clone();
                 let make_entry: EntryFactory<P::Key, C::State> = Arc::new(move |ctx| {
                     Box::new(Entry::<C, T, P::Key>::new(
                         Arc::clone(&step),
                         down(ctx),
-                        give_back.clone(),
+                        spares.clone(),
                     ))
                 });
                 let entry =

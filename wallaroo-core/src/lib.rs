@@ -20,6 +20,7 @@ pub mod component;
 pub mod endpoint;
 mod link;
 pub mod main_entry;
+mod pool;
 pub mod resilience;
 mod routing;
 pub mod runtime;

@@ -14,7 +14,14 @@ use crate::sink::ChunkSender;
 use crate::step::{Computation, Emit};
 
 /// One link of a chain: takes messages, and passes on what it buffered when flushed.
+///
+/// Links sit behind pointers ([`BoxLink`]), so each call is an indirect one that the
+/// compiler cannot inline; threads that have many messages at hand pass them all with one
+/// [`Link::emit_all`] call, inside which the link's own work (the router's, the encoder's)
+/// is inlined into one loop.
 pub(crate) trait Link<T>: Emit<T> + Send {
+    /// Takes every message of `msgs`, in order, leaving it empty (its capacity is kept).
+    fn emit_all(&mut self, msgs: &mut Vec<T>);
     /// Sends on whatever this link or the links after it have buffered.
     fn flush(&mut self);
 }
@@ -29,6 +36,8 @@ pub(crate) type Downstream<T> = Arc<dyn Fn(&Ctx) -> BoxLink<T> + Send + Sync>;
 pub(crate) struct StepLink<C: Computation<In>, In> {
     step: Arc<C>,
     next: BoxLink<C::Out>,
+    /// The outputs of one [`Link::emit_all`], passed on together.
+    out: Vec<C::Out>,
     _in: PhantomData<fn(In)>,
 }
 
@@ -37,6 +46,7 @@ impl<C: Computation<In>, In> StepLink<C, In> {
         StepLink {
             step,
             next,
+            out: Vec::new(),
             _in: PhantomData,
         }
     }
@@ -50,6 +60,13 @@ impl<C: Computation<In>, In> Emit<In> for StepLink<C, In> {
 }
 
 impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
+    fn emit_all(&mut self, msgs: &mut Vec<In>) {
+        for msg in msgs.drain(..) {
+            self.step.compute(msg, &mut self.out);
+        }
+        self.next.emit_all(&mut self.out);
+    }
+
     fn flush(&mut self) {
         self.next.flush();
     }
@@ -64,6 +81,10 @@ impl<T> Emit<T> for Discard {
 }
 
 impl<T> Link<T> for Discard {
+    fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        msgs.clear();
+    }
+
     fn flush(&mut self) {}
 }
 
@@ -128,6 +149,12 @@ impl<E: Encoder<T>, T> Emit<T> for SinkLink<E, T> {
 }
 
 impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
+    fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        for msg in msgs.drain(..) {
+            self.encode(&msg);
+        }
+    }
+
     fn flush(&mut self) {
         if !self.buf.is_empty() {
             self.hand_off();
@@ -156,6 +183,13 @@ impl<E: Encoder<T>, T> Emit<T> for TeeLink<E, T> {
 }
 
 impl<E: Encoder<T>, T: Send> Link<T> for TeeLink<E, T> {
+    fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        for msg in msgs.iter() {
+            self.sink.encode(msg);
+        }
+        self.next.emit_all(msgs);
+    }
+
     fn flush(&mut self) {
         self.sink.flush();
         self.next.flush();

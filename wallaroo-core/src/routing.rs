@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::link::Link;
+use crate::pool::Pool;
 use crate::resilience::record::Origin;
 use crate::state::Partition;
 use crate::step::Emit;
 
 /// Messages gathered per worker before a send.
-pub(crate) const BATCH: usize = 1024;
+pub(crate) const BATCH: usize = 4096;
 
 /// What a worker receives: the index of the pipeline entry into its partition, and a
-/// `Vec<Keyed<K, In>>` of that entry's input type.
+/// `Batch<K, In>` of that entry's input type.
 pub(crate) type WorkerMsg = (usize, Box<dyn Any + Send>);
 
 /// The entry index of a marker: a `(stream, seq)` saying that every message of a replayable
@@ -30,29 +31,59 @@ pub(crate) const MARKER: usize = usize::MAX;
 /// How often a router tells its workers how far a replayable stream has come.
 const MARKER_INTERVAL: Duration = Duration::from_millis(5);
 
-/// A batch as it crosses the (type-erased) worker channel.
-// Why the box around a Vec: the channel carries `Box<dyn Any>`; recycling the box with
-// the vector saves its allocation too.
-#[allow(clippy::box_collection)]
-pub(crate) type Batch<K, T> = Box<Vec<Keyed<K, T>>>;
+/// Messages on their way to one worker, as they cross the (type-erased) worker channel.
+///
+/// A message carries only what the worker needs: 32 bits of its key's hash, the key and
+/// the message (24 bytes for Alphabet's). Origins ride beside them, and only for messages
+/// of replayable sources: every byte of a message crosses from one core's cache to
+/// another's.
+pub(crate) struct Batch<K, T> {
+    pub(crate) msgs: Vec<Keyed<K, T>>,
+    /// Where each message came from, in step with `msgs`; empty when none of them came
+    /// from a source that can replay.
+    pub(crate) origins: Vec<Origin>,
+}
+
+impl<K, T> Batch<K, T> {
+    fn with_capacity(capacity: usize) -> Self {
+        Batch {
+            msgs: Vec::with_capacity(capacity),
+            origins: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    #[inline]
+    fn push(&mut self, keyed: Keyed<K, T>, origin: Origin) {
+        if origin.is_some() || !self.origins.is_empty() {
+            if self.origins.len() < self.msgs.len() {
+                self.origins.resize(self.msgs.len(), Origin::NONE);
+            }
+            self.origins.push(origin);
+        }
+        self.msgs.push(keyed);
+    }
+}
 
 /// Emptied batches the workers of one pipeline entry hand back to its routers, so that
 /// routing does not allocate a batch per send.
-pub(crate) type Spares<K, T> = (flume::Sender<Batch<K, T>>, flume::Receiver<Batch<K, T>>);
+pub(crate) type Spares<K, T> = Pool<Box<Batch<K, T>>>;
 
 /// Emptied batches kept per pipeline entry.
 const SPARE_BATCHES: usize = 64;
 
-/// The channel that emptied batches come back on.
+/// The pool that emptied batches come back to.
 pub(crate) fn spares<K, T>() -> Spares<K, T> {
-    flume::bounded(SPARE_BATCHES)
+    Pool::new(SPARE_BATCHES)
 }
 
-/// A message with its key, the key's hash, and where it came from.
+/// A message with its key and the part of the key's hash its worker's table uses.
 pub(crate) struct Keyed<K, T> {
-    pub(crate) hash: u64,
+    pub(crate) hash: u32,
     pub(crate) key: K,
-    pub(crate) origin: Origin,
     pub(crate) msg: T,
 }
 
@@ -79,6 +110,37 @@ pub(crate) fn stream_id(name: &str) -> u64 {
     key_hasher().hash_one(name).max(1)
 }
 
+/// The hash of a key, as routing uses it: the high bits pick the worker
+/// ([`worker_of`]), the low 32 bits travel with the message for the worker's table
+/// ([`table_hash`]).
+#[inline]
+pub(crate) fn key_hash<K: std::hash::Hash>(hasher: &foldhash::fast::FixedState, key: &K) -> u64 {
+    hasher.hash_one(key)
+}
+
+/// The part of a key's hash that travels with a message.
+#[inline]
+pub(crate) fn short_hash(hash: u64) -> u32 {
+    hash as u32
+}
+
+/// The hash a worker's state table files a key under, from the part that travelled: a
+/// multiply spreads its bits over the 64 that the table looks at (the top ones pick the
+/// control byte, the low ones the bucket).
+#[inline]
+pub(crate) fn table_hash(short: u32) -> u64 {
+    u64::from(short).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The hash a worker's state table files `key` under, computed from the key.
+#[inline]
+pub(crate) fn key_table_hash<K: std::hash::Hash>(
+    hasher: &foldhash::fast::FixedState,
+    key: &K,
+) -> u64 {
+    table_hash(short_hash(key_hash(hasher, key)))
+}
+
 /// The worker that owns a key's hash, out of `workers` (multiply-shift: no division, and
 /// it uses the hash's high bits).
 #[inline]
@@ -95,8 +157,11 @@ pub(crate) struct Router<P: Partition<In>, In> {
     entry: usize,
     hasher: foldhash::fast::FixedState,
     senders: Vec<flume::Sender<WorkerMsg>>,
-    buffers: Vec<Vec<Keyed<P::Key, In>>>,
-    spares: flume::Receiver<Batch<P::Key, In>>,
+    // Why boxed: the box is what crosses the channel (as `Box<dyn Any>`) and comes back
+    // through the spares; keeping it saves an allocation per send.
+    #[allow(clippy::vec_box)]
+    buffers: Vec<Box<Batch<P::Key, In>>>,
+    spares: Spares<P::Key, In>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
     /// The last marker sent, and when.
@@ -109,9 +174,12 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         partition: Arc<P>,
         entry: usize,
         senders: Vec<flume::Sender<WorkerMsg>>,
-        spares: flume::Receiver<Batch<P::Key, In>>,
+        spares: Spares<P::Key, In>,
     ) -> Self {
-        let buffers = senders.iter().map(|_| Vec::new()).collect();
+        let buffers = senders
+            .iter()
+            .map(|_| Box::new(Batch::with_capacity(0)))
+            .collect();
         Router {
             partition,
             entry,
@@ -126,11 +194,11 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     }
 
     fn send(&mut self, worker: usize) {
-        let mut batch = self
+        let spare = self
             .spares
-            .try_recv()
-            .unwrap_or_else(|_| Box::new(Vec::with_capacity(BATCH)));
-        std::mem::swap(&mut *batch, &mut self.buffers[worker]);
+            .take()
+            .unwrap_or_else(|| Box::new(Batch::with_capacity(BATCH)));
+        let batch = std::mem::replace(&mut self.buffers[worker], spare);
         // A send blocks while the worker's channel is full: that is the backpressure that
         // slows the source down to what the workers can take.
         if self.senders[worker].send((self.entry, batch)).is_err() {
@@ -139,12 +207,34 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     }
 }
 
-impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
-    #[inline]
-    fn emit(&mut self, msg: In) {
+impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
+    /// Files `msg`, of `origin`, into the batch of the worker that owns its key.
+    #[inline(always)]
+    fn route(&mut self, msg: In, origin: Origin) {
         let key = self.partition.key(&msg);
-        let hash = self.hasher.hash_one(&key);
+        let hash = key_hash(&self.hasher, &key);
         let worker = worker_of(hash, self.senders.len());
+        let buffer = &mut self.buffers[worker];
+        if buffer.msgs.capacity() == 0 {
+            buffer.msgs.reserve_exact(BATCH);
+        }
+        buffer.push(
+            Keyed {
+                hash: short_hash(hash),
+                key,
+                msg,
+            },
+            origin,
+        );
+        if buffer.msgs.len() >= BATCH {
+            self.send(worker);
+        }
+    }
+
+    /// The origin of the next message this thread routes: the current input's, numbered
+    /// after the messages it has fanned out into so far.
+    #[inline]
+    fn next_origin(&mut self) -> Origin {
         let mut origin = CURRENT_ORIGIN.with(Cell::get);
         if origin.is_some() {
             // One input can fan out into several messages: number them, so that each is
@@ -154,19 +244,15 @@ impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
             }
             self.last = origin;
         }
-        let buffer = &mut self.buffers[worker];
-        if buffer.capacity() == 0 {
-            buffer.reserve_exact(BATCH);
-        }
-        buffer.push(Keyed {
-            hash,
-            key,
-            origin,
-            msg,
-        });
-        if buffer.len() >= BATCH {
-            self.send(worker);
-        }
+        origin
+    }
+}
+
+impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
+    #[inline]
+    fn emit(&mut self, msg: In) {
+        let origin = self.next_origin();
+        self.route(msg, origin);
     }
 }
 
@@ -189,6 +275,19 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
 }
 
 impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
+    fn emit_all(&mut self, msgs: &mut Vec<In>) {
+        if CURRENT_ORIGIN.with(Cell::get).is_some() {
+            for msg in msgs.drain(..) {
+                self.emit(msg);
+            }
+        } else {
+            // Messages of a source that cannot replay: no numbering, one loop.
+            for msg in msgs.drain(..) {
+                self.route(msg, Origin::NONE);
+            }
+        }
+    }
+
     fn flush(&mut self) {
         for worker in 0..self.buffers.len() {
             if !self.buffers[worker].is_empty() {
@@ -233,6 +332,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn origins_ride_beside_messages_only_once_a_batch_has_one() {
+        let keyed = |key: u8| Keyed {
+            hash: 0,
+            key,
+            msg: (),
+        };
+        let mut batch = Batch::with_capacity(4);
+        batch.push(keyed(1), Origin::NONE);
+        batch.push(keyed(2), Origin::NONE);
+        assert!(batch.origins.is_empty(), "no origin, no space spent");
+        let replayed = Origin {
+            stream: 7,
+            seq: 3,
+            sub: 0,
+        };
+        batch.push(keyed(3), replayed);
+        batch.push(keyed(4), Origin::NONE);
+        assert_eq!(batch.msgs.len(), batch.origins.len());
+        let seqs: Vec<u64> = batch.origins.iter().map(|o| o.seq).collect();
+        assert_eq!(
+            seqs,
+            [Origin::NONE.seq, Origin::NONE.seq, 3, Origin::NONE.seq]
+        );
+        assert!(batch.origins[2].is_some() && !batch.origins[3].is_some());
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -15,7 +14,10 @@ use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
 use crate::resilience::recovery::{self, encode_snapshot, Progress};
 use crate::resilience::Resilience;
-use crate::routing::{key_hasher, worker_of, Batch, Keyed, WorkerMsg, MARKER};
+use crate::routing::{
+    key_hash, key_hasher, key_table_hash, short_hash, table_hash, worker_of, Batch, Keyed, Spares,
+    WorkerMsg, MARKER,
+};
 use crate::runtime::{Control, Ctx, RunError};
 use crate::state::{Key, State};
 use crate::step::StateComputation;
@@ -58,14 +60,15 @@ impl<K: Key, S: State> StateStore<K, S> {
         slot_in(&mut self.table, &self.hasher, hash, key)
     }
 
-    /// The state of `key` (whose hash is `hash`), built on first use.
+    /// The state of `key` (filed under `hash`, its [`table_hash`]), built on first use.
     #[cfg(test)]
     pub(crate) fn get_or_build(&mut self, hash: u64, key: K) -> &mut S {
         &mut self.slot(hash, key).state
     }
 
-    /// Runs `compute` on the state of `key`, unless the message (of `origin`) is a replay
-    /// that the key has applied already; logs the state when `compute` says it changed.
+    /// Runs `compute` on the state of `key` (filed under `hash`, its [`table_hash`]),
+    /// unless the message (of `origin`) is a replay that the key has applied already; logs
+    /// the state when `compute` says it changed.
     #[inline]
     pub(crate) fn apply(
         &mut self,
@@ -130,7 +133,8 @@ impl<K: Key, S: State> StateStore<K, S> {
     }
 }
 
-/// The slot of `key` (whose hash is `hash`) in `table`, with a state built on first use.
+/// The slot of `key` (filed under `hash`, its [`table_hash`]) in `table`, with a state built
+/// on first use.
 #[inline]
 fn slot_in<'t, K: Key, S: State>(
     table: &'t mut HashTable<Slot<K, S>>,
@@ -142,7 +146,7 @@ fn slot_in<'t, K: Key, S: State>(
         .entry(
             hash,
             |slot| slot.key == key,
-            |slot| hasher.hash_one(&slot.key),
+            |slot| key_table_hash(hasher, &slot.key),
         )
         .or_insert_with(|| Slot {
             key,
@@ -154,7 +158,7 @@ fn slot_in<'t, K: Key, S: State>(
 
 /// Runs the batches of one pipeline's entry into the partition.
 pub(crate) trait EntryRunner<K, S>: Send {
-    /// Runs a batch (a `Vec<Keyed<K, In>>` of this entry's input type).
+    /// Runs a batch (a `Batch<K, In>` of this entry's input type).
     fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<K, S>);
     /// Sends on what the steps after the state computation buffered.
     fn flush(&mut self);
@@ -170,17 +174,20 @@ pub(crate) type EntryFactory<K, S> = Arc<dyn Fn(&Ctx) -> Box<dyn EntryRunner<K, 
 pub(crate) struct Entry<C: StateComputation<In>, In, K> {
     step: Arc<C>,
     next: BoxLink<C::Out>,
+    /// The outputs of one batch, passed on together once its states are updated.
+    out: Vec<C::Out>,
     /// Where emptied batches go back to the routers.
-    spares: flume::Sender<Batch<K, In>>,
+    spares: Spares<K, In>,
 }
 
 impl<C: StateComputation<In>, In, K> Entry<C, In, K> {
-    pub(crate) fn new(
-        step: Arc<C>,
-        next: BoxLink<C::Out>,
-        spares: flume::Sender<Batch<K, In>>,
-    ) -> Self {
-        Entry { step, next, spares }
+    pub(crate) fn new(step: Arc<C>, next: BoxLink<C::Out>, spares: Spares<K, In>) -> Self {
+        Entry {
+            step,
+            next,
+            out: Vec::new(),
+            spares,
+        }
     }
 }
 
@@ -191,23 +198,28 @@ where
     K: Key,
 {
     fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<K, C::State>) {
-        let mut batch = match batch.downcast::<Vec<Keyed<K, In>>>() {
+        let mut batch = match batch.downcast::<Batch<K, In>>() {
             Ok(batch) => batch,
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
-        for Keyed {
-            hash,
-            key,
-            origin,
-            msg,
-        } in batch.drain(..)
-        {
-            let (step, next) = (&self.step, &mut self.next);
-            store.apply(hash, key, origin, |state| step.compute(msg, state, next));
+        let (step, next) = (&self.step, &mut self.out);
+        if batch.origins.is_empty() {
+            for Keyed { hash, key, msg } in batch.msgs.drain(..) {
+                store.apply(table_hash(hash), key, Origin::NONE, |state| {
+                    step.compute(msg, state, next)
+                });
+            }
+        } else {
+            let Batch { msgs, origins } = &mut *batch;
+            for (Keyed { hash, key, msg }, origin) in msgs.drain(..).zip(origins.drain(..)) {
+                store.apply(table_hash(hash), key, origin, |state| {
+                    step.compute(msg, state, next)
+                });
+            }
         }
-        // Full of spares already: this one is freed.
-        let _ = self.spares.try_send(batch);
+        self.next.emit_all(&mut self.out);
+        self.spares.give(batch);
     }
 
     fn flush(&mut self) {
@@ -304,8 +316,8 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
             let recovered = recovery::recover::<K, S>(&resilience.dir, &self.name)?;
             let keys = recovered.states.len();
             for (key, (state, progress)) in recovered.states {
-                let hash = hasher.hash_one(&key);
-                let slot = stores[worker_of(hash, workers)].slot(hash, key);
+                let hash = key_hash(&hasher, &key);
+                let slot = stores[worker_of(hash, workers)].slot(table_hash(short_hash(hash)), key);
                 slot.state = state;
                 slot.progress = progress;
             }
@@ -324,8 +336,8 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
             recovered_streams = recovered.streams;
         }
         for key in &self.initial_keys {
-            let hash = hasher.hash_one(key);
-            stores[worker_of(hash, workers)].slot(hash, key.clone());
+            let hash = key_hash(&hasher, key);
+            stores[worker_of(hash, workers)].slot(table_hash(short_hash(hash)), key.clone());
         }
         if let (Some(resilience), Some(last)) = (resilience, recovered_generation) {
             let generation = last + 1;
@@ -478,11 +490,11 @@ mod tests {
         let mut store: StateStore<String, Count> = StateStore::new();
         let hasher = key_hasher();
         for (key, add) in [("a", 1), ("b", 2), ("a", 3)] {
-            let hash = hasher.hash_one(key);
+            let hash = key_table_hash(&hasher, &key);
             store.get_or_build(hash, key.to_string()).0 += add;
         }
         assert_eq!(store.len(), 2);
-        let a = hasher.hash_one("a");
+        let a = key_table_hash(&hasher, &"a");
         assert_eq!(store.get_or_build(a, "a".to_string()).0, 104);
         // A replayed message is applied once.
         let origin = Origin {
