@@ -21,8 +21,9 @@ use crate::routing::WorkerMsg;
 use crate::sink::SinkThread;
 use crate::source::{SourceCounts, SourceHandle, SourceStats};
 
-/// Batches a worker's channel holds before senders wait (backpressure).
-const WORKER_QUEUE: usize = 16;
+/// Batches a worker's channel holds before senders wait (backpressure): with batches of
+/// [`crate::routing::BATCH`] messages, 16 Ki messages per worker.
+const WORKER_QUEUE: usize = 4;
 /// Chunks a sink's channel holds before producers wait (backpressure).
 const SINK_QUEUE: usize = 64;
 
