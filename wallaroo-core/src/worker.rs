@@ -142,17 +142,29 @@ fn slot_in<'t, K: Key, S: State>(
     hash: u64,
     key: K,
 ) -> &'t mut Slot<K, S> {
+    match table.find_entry(hash, |slot| slot.key == key) {
+        Ok(slot) => slot.into_mut(),
+        Err(absent) => new_slot(absent.into_table(), hasher, hash, key),
+    }
+}
+
+/// Builds the state of a key seen for the first time: out of line, so that the lookup of
+/// a known key (every message but the first of each key) stays small enough to inline.
+#[cold]
+#[inline(never)]
+fn new_slot<'t, K: Key, S: State>(
+    table: &'t mut HashTable<Slot<K, S>>,
+    hasher: &foldhash::fast::FixedState,
+    hash: u64,
+    key: K,
+) -> &'t mut Slot<K, S> {
+    let slot = Slot {
+        key,
+        state: S::build(),
+        progress: Progress::default(),
+    };
     table
-        .entry(
-            hash,
-            |slot| slot.key == key,
-            |slot| key_table_hash(hasher, &slot.key),
-        )
-        .or_insert_with(|| Slot {
-            key,
-            state: S::build(),
-            progress: Progress::default(),
-        })
+        .insert_unique(hash, slot, |slot| key_table_hash(hasher, &slot.key))
         .into_mut()
 }
 
