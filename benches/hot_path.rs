@@ -243,27 +243,26 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-/// A message as the router batches it: hash, key, origin-sized padding, message (the
-/// runtime's `Keyed` is crate-private; this has its size and layout class).
+/// A message as the router batches it: 32 bits of the key's hash, the key, the message
+/// (the runtime's `Keyed` is crate-private; this has its size, 24 bytes for Alphabet's).
 #[derive(Clone, Copy)]
 #[allow(dead_code)]
 struct Keyed {
-    hash: u64,
+    hash: u32,
     key: u8,
-    origin: [u64; 2],
     msg: LetterAndVotes,
 }
 
 /// Channel hand-off: a producer thread sends `MESSAGES` messages to a consumer thread over a
-/// bounded flume channel of 16 slots, one message per send or batches of 1024 boxed as the
-/// router boxes them (`Box<dyn Any + Send>`, downcast on the other side).
+/// bounded flume channel that holds `IN_FLIGHT` messages, one message per send or in
+/// batches boxed as the router boxes them (`Box<dyn Any + Send>`, downcast on the other
+/// side); 4096 is the router's batch.
 fn handoff(c: &mut Criterion) {
     const MESSAGES: u64 = 1 << 20;
-    const QUEUE: usize = 16;
+    const IN_FLIGHT: usize = 16 * 1024;
     let template = Keyed {
         hash: 0,
         key: b'a',
-        origin: [0; 2],
         msg: LetterAndVotes {
             letter: b'a',
             votes: 1,
@@ -277,7 +276,7 @@ fn handoff(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iters {
-                let (tx, rx) = flume::bounded::<Keyed>(QUEUE * 1024);
+                let (tx, rx) = flume::bounded::<Keyed>(IN_FLIGHT);
                 let start = Instant::now();
                 let consumer = std::thread::spawn(move || {
                     let mut sum = 0u64;
@@ -288,7 +287,7 @@ fn handoff(c: &mut Criterion) {
                 });
                 for i in 0..MESSAGES {
                     let mut m = template;
-                    m.hash = i;
+                    m.hash = i as u32;
                     tx.send(m).expect("consumer alive");
                 }
                 drop(tx);
@@ -298,12 +297,13 @@ fn handoff(c: &mut Criterion) {
             elapsed
         })
     });
-    for batch in [64usize, 1024] {
+    for batch in [64usize, 1024, 4096] {
         group.bench_function(format!("flume bounded, batches of {batch}"), |b| {
             b.iter_custom(|iters| {
                 let mut elapsed = Duration::ZERO;
                 for _ in 0..iters {
-                    let (tx, rx) = flume::bounded::<(usize, Box<dyn Any + Send>)>(QUEUE);
+                    let (tx, rx) =
+                        flume::bounded::<(usize, Box<dyn Any + Send>)>(IN_FLIGHT / batch);
                     let start = Instant::now();
                     let consumer = std::thread::spawn(move || {
                         let mut sum = 0u64;
@@ -318,7 +318,7 @@ fn handoff(c: &mut Criterion) {
                     let mut buffer = Vec::with_capacity(batch);
                     for i in 0..MESSAGES {
                         let mut m = template;
-                        m.hash = i;
+                        m.hash = i as u32;
                         buffer.push(m);
                         if buffer.len() == batch {
                             let full = std::mem::replace(&mut buffer, Vec::with_capacity(batch));
