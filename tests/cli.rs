@@ -137,6 +137,44 @@ fn the_shipped_file_of_frames_runs_end_to_end_to_stdout() {
 }
 
 #[test]
+fn standard_input_of_many_reads_runs_end_to_end_in_order_per_letter() {
+    // 60 000 frames of 9 bytes: eight reads of standard input, so its buffers are reused.
+    const VOTES: u32 = 60_000;
+    let letters = b"abcdefghijklmnopqrstuvwxyz!";
+    let mut input = Vec::new();
+    for i in 0..VOTES {
+        input.extend_from_slice(&vote_frame(letters[i as usize % letters.len()], 2));
+    }
+    let mut child = Command::new(alphabet_bin())
+        .args(["--in", "-", "--out", "-", "--workers", "2"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the alphabet example");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&input).expect("write stdin"));
+    let out = child.wait_with_output().expect("the example ends");
+    writer.join().expect("writer");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), VOTES as usize);
+    // Per letter, the n-th line is the total after n votes of 2.
+    for &letter in letters {
+        let prefix = format!("{} => ", letter as char);
+        let totals: Vec<u64> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let expected: Vec<u64> = (1..=totals.len() as u64).map(|n| 2 * n).collect();
+        assert_eq!(totals, expected, "letter {}", letter as char);
+        assert!(totals.len() >= (VOTES as usize) / letters.len());
+    }
+}
+
+#[test]
 fn sigterm_drains_in_flight_votes_flushes_and_exits_0() {
     let receiver = Receiver::start();
     let port = support::free_port();

@@ -57,10 +57,18 @@ pub(super) fn start_stdin<D: Decoder>(
     spawn(origin, stdin, reader, down, ctx, control, None)
 }
 
+/// Bytes of standard input read at once.
+const STDIN_CHUNK: usize = 64 * 1024;
+/// Chunks read ahead of the source, and spares kept.
+const STDIN_CHUNKS: usize = 4;
+
 /// Standard input read on a thread of its own: a blocked read of stdin cannot be
 /// interrupted, so the source reads it through a channel that it can stop waiting on.
 struct StdinChunks {
     rx: flume::Receiver<Vec<u8>>,
+    /// Where read chunks go back to the reading thread, so that it does not allocate one
+    /// per read.
+    spare: flume::Sender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
     control: Arc<Control>,
@@ -68,13 +76,15 @@ struct StdinChunks {
 
 impl StdinChunks {
     fn start(control: Arc<Control>) -> Self {
-        let (tx, rx) = flume::bounded::<Vec<u8>>(4);
+        let (tx, rx) = flume::bounded::<Vec<u8>>(STDIN_CHUNKS);
+        let (spare, spares) = flume::bounded::<Vec<u8>>(STDIN_CHUNKS);
         let spawned = std::thread::Builder::new()
             .name("wallaroo-stdin".into())
             .spawn(move || {
                 let mut stdin = std::io::stdin().lock();
                 loop {
-                    let mut chunk = vec![0; 64 * 1024];
+                    let mut chunk = spares.try_recv().unwrap_or_default();
+                    chunk.resize(STDIN_CHUNK, 0);
                     match stdin.read(&mut chunk) {
                         Ok(0) => break,
                         Ok(n) => {
@@ -96,6 +106,7 @@ impl StdinChunks {
         }
         StdinChunks {
             rx,
+            spare,
             chunk: Vec::new(),
             at: 0,
             control,
@@ -111,7 +122,9 @@ impl Read for StdinChunks {
             }
             match self.rx.recv_timeout(std::time::Duration::from_millis(100)) {
                 Ok(chunk) => {
-                    self.chunk = chunk;
+                    let read = std::mem::replace(&mut self.chunk, chunk);
+                    // Full of spares (or the reader is gone): this one is freed.
+                    let _ = self.spare.try_send(read);
                     self.at = 0;
                 }
                 Err(flume::RecvTimeoutError::Timeout) => {}
