@@ -222,6 +222,8 @@ where
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
+        // Why two loops: zipping the messages with a repeated `Origin::NONE` when no
+        // origins ride along costs 9 instructions a message more (callgrind).
         if batch.origins.is_empty() {
             for Keyed { hash, key, msg } in batch.msgs.drain(..) {
                 store.apply(table_hash(hash), key, Origin::NONE, |state| {
