@@ -134,6 +134,7 @@ pub struct Started {
 }
 
 /// What one run measured.
+#[derive(Clone)]
 pub struct Outcome {
     /// Output lines per second, from the first write to the last line read.
     pub rate: f64,

@@ -8,6 +8,7 @@
 //! cargo bench --bench e2e -- --messages 20000000 --rate 1000000 --seconds 5 --repeat 3
 //! cargo bench --bench e2e -- --systems hand,wallaroo-2,wallaroo-1,timely-2,timely-1
 //! cargo bench --bench e2e -- --keys alphabet,27,10000,1000000 --connections 1,8
+//! cargo bench --bench e2e -- --section scaling --plot docs/scaling.svg
 //! cargo bench --bench e2e -- --overload-seconds 30         # the memory section's length
 //! cargo bench --bench e2e -- --quick                       # a smoke run of every section
 //! ```
@@ -24,6 +25,7 @@ mod cpu;
 mod handwritten;
 mod harness;
 mod memory;
+mod plot;
 mod timely_job;
 
 use std::net::SocketAddr;
@@ -44,6 +46,8 @@ struct Options {
     alphabet_row: bool,
     /// The sender connection counts of the scaling table.
     connections: Vec<usize>,
+    /// Where the scaling section draws its curve (SVG).
+    plot: std::path::PathBuf,
 }
 
 fn options() -> Options {
@@ -64,6 +68,7 @@ fn options() -> Options {
         keys: vec![27, 10_000, 1_000_000],
         alphabet_row: true,
         connections: vec![1, 8],
+        plot: "target/e2e-scaling.svg".into(),
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -96,6 +101,7 @@ fn options() -> Options {
             "--overload-seconds" => {
                 o.overload_seconds = value().parse().expect("--overload-seconds S")
             }
+            "--plot" => o.plot = value().into(),
             "--section" => o.sections = value().split(',').map(str::to_string).collect(),
             "--systems" => {
                 o.systems = value()
@@ -174,22 +180,65 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Runs `load` on every system `repeat` times, the systems in turn so that a busy spell of
-/// the machine does not fall on one system alone; keeps each system's run of median
-/// throughput.
-fn median_runs(systems: &[System], load: &Load, repeat: usize) -> Vec<Outcome> {
+/// the machine does not fall on one system alone; every run, per system.
+fn all_runs(systems: &[System], load: &Load, repeat: usize) -> Vec<Vec<Outcome>> {
     let mut runs: Vec<Vec<Outcome>> = systems.iter().map(|_| Vec::new()).collect();
     for _ in 0..repeat.max(1) {
         for (system, runs) in systems.iter().zip(&mut runs) {
             runs.push(harness::run(load, |out| system.start(load.workload, out)));
         }
     }
-    runs.into_iter()
-        .map(|mut runs| {
-            runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-            let median = runs.len() / 2;
-            runs.swap_remove(median)
+    runs
+}
+
+/// Each system's run of median throughput, out of `runs`.
+fn medians(runs: &[Vec<Outcome>]) -> Vec<&Outcome> {
+    runs.iter()
+        .map(|runs| {
+            let mut sorted: Vec<&Outcome> = runs.iter().collect();
+            sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+            sorted[sorted.len() / 2]
         })
         .collect()
+}
+
+/// [`all_runs`], and each system's run of median throughput.
+fn median_runs(systems: &[System], load: &Load, repeat: usize) -> Vec<Outcome> {
+    let runs = all_runs(systems, load, repeat);
+    medians(&runs).into_iter().cloned().collect()
+}
+
+/// Wallaroo against timely with as many workers, run by run: the runs of one round ran one
+/// right after the other, so their ratio is less exposed to the machine's slow drifts than
+/// the ratio of the medians.
+fn pairs(systems: &[System], runs: &[Vec<Outcome>]) {
+    for (i, a) in systems.iter().enumerate() {
+        for (j, b) in systems.iter().enumerate() {
+            let (System::Wallaroo(wa), System::Timely(wb)) = (*a, *b) else {
+                continue;
+            };
+            if wa != wb || runs[i].len() < 2 {
+                continue;
+            }
+            let mut ratios: Vec<f64> = runs[i]
+                .iter()
+                .zip(&runs[j])
+                .map(|(x, y)| x.rate / y.rate)
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            let ahead = ratios.iter().filter(|&&r| r > 1.0).count();
+            println!(
+                "\n{} ÷ {}, round by round: median {:.2}, range {:.2}-{:.2}, wallaroo ahead in {} of {}",
+                a.name(),
+                b.name(),
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1],
+                ahead,
+                ratios.len()
+            );
+        }
+    }
 }
 
 fn micros(ns: u64) -> String {
@@ -236,7 +285,8 @@ fn compare(o: &Options) {
         systems[0].name()
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let outcomes = median_runs(systems, &saturation, o.repeat);
+    let runs = all_runs(systems, &saturation, o.repeat);
+    let outcomes = medians(&runs);
     for (system, outcome) in systems.iter().zip(&outcomes) {
         println!(
             "| {} | {} | {:.2} | {:.0} | {} |{}",
@@ -248,6 +298,7 @@ fn compare(o: &Options) {
             notes(outcome)
         );
     }
+    pairs(systems, &runs);
 
     let paced = Load {
         messages: (o.rate * o.seconds) as u64,
@@ -313,6 +364,8 @@ fn scaling(o: &Options) {
         print!(" {} |", system.name());
     }
     println!("\n| --- | ---: | ---: |{}", " ---: |".repeat(columns.len()));
+    // The u32-key rows, per system and connection count, for the plot.
+    let mut curves: Vec<plot::Series> = Vec::new();
     for &(workload, keys) in &cases {
         for &connections in &o.connections {
             let load = Load {
@@ -338,11 +391,51 @@ fn scaling(o: &Options) {
                     print!(" - |");
                 } else if let Some(outcome) = outcomes.next() {
                     print!(" {} |", mega(outcome.rate));
+                    if workload == Workload::Wide {
+                        curve(&mut curves, system, connections)
+                            .points
+                            .push((f64::from(keys), outcome.rate / 1e6));
+                    }
                 }
             }
             println!();
         }
     }
+    if curves.iter().any(|c| c.points.len() > 1) {
+        let title = format!(
+            "u32 keys: M msg/s at saturation, 2 cores, median of {}",
+            o.repeat
+        );
+        match plot::scaling(&o.plot, &title, &curves) {
+            Ok(()) => println!("\nThe curve: {}", o.plot.display()),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+}
+
+/// The plot line of `system` with `connections` senders, added on first use.
+fn curve(curves: &mut Vec<plot::Series>, system: System, connections: usize) -> &mut plot::Series {
+    let mut label = system.name();
+    if connections > 1 {
+        label += &format!(", {connections} connections");
+    }
+    let index = match curves.iter().position(|c| c.label == label) {
+        Some(index) => index,
+        None => {
+            curves.push(plot::Series {
+                family: match system {
+                    System::Wallaroo(workers) => plot::Family::Wallaroo { workers },
+                    System::Timely(workers) => plot::Family::Timely { workers },
+                    System::HandWritten => plot::Family::HandWritten,
+                },
+                many_connections: connections > 1,
+                label,
+                points: Vec::new(),
+            });
+            curves.len() - 1
+        }
+    };
+    &mut curves[index]
 }
 
 fn overload(o: &Options) {
