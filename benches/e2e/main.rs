@@ -185,7 +185,16 @@ fn all_runs(systems: &[System], load: &Load, repeat: usize) -> Vec<Vec<Outcome>>
     let mut runs: Vec<Vec<Outcome>> = systems.iter().map(|_| Vec::new()).collect();
     for _ in 0..repeat.max(1) {
         for (system, runs) in systems.iter().zip(&mut runs) {
-            runs.push(harness::run(load, |out| system.start(load.workload, out)));
+            let outcome = harness::run(load, |out| system.start(load.workload, out));
+            // Each run on standard error, so that an outlier is seen; the tables go to
+            // standard output.
+            eprintln!(
+                "  {}: {} M msg/s, {:.0} CPU ns/msg",
+                system.name(),
+                mega(outcome.rate),
+                outcome.cpu_per_message
+            );
+            runs.push(outcome);
         }
     }
     runs
