@@ -140,6 +140,75 @@ fn key_routing(c: &mut Criterion) {
     group.finish();
 }
 
+/// A message keyed by a name, and the count of its name.
+#[derive(Debug, Clone, Copy)]
+struct Named(&'static str);
+
+/// How many messages of one name were seen.
+#[state]
+#[derive(Debug, Default)]
+struct NameCount {
+    seen: u64,
+}
+
+/// The name as an owned `String`: a copy of the name per message.
+#[partition]
+fn by_owned_name(msg: &Named) -> String {
+    msg.0.to_string()
+}
+
+/// The name borrowed from the message: no key is made per message.
+#[partition]
+fn by_name(msg: &Named) -> &str {
+    msg.0
+}
+
+/// Counts a name; sends nothing on.
+#[state_computation(name = "count name")]
+fn count_name(_msg: Named, count: &mut NameCount) -> (Option<Named>, bool) {
+    count.seen += 1;
+    (None, false)
+}
+
+/// String keys through the public API: a Generator of 1 000 distinct names feeding
+/// `count name` on 2 workers, partitioned by a partition function that returns a `String`
+/// (a key made per message, dropped on the worker) or borrows a `&str` from the message.
+fn string_keys(c: &mut Criterion) {
+    const MESSAGES: u64 = 2_000_000;
+    let names: &'static [&'static str] = Vec::leak(
+        (0..1000)
+            .map(|i| &*format!("name-{i}").leak())
+            .collect::<Vec<&'static str>>(),
+    );
+    let generator =
+        move || Generator::new(move |i| (i < MESSAGES).then(|| Named(names[(i % 1000) as usize])));
+    let args = Args::new().with_workers(2);
+    let mut group = c.benchmark_group("string_keys");
+    group.throughput(Throughput::Elements(MESSAGES));
+    group.sample_size(10);
+    group.bench_function("partition -> String (a key per message)", |b| {
+        b.iter(|| {
+            Application::new("Names")
+                .pipeline("Names", generator())
+                .to_state_partition(count_name, "counts", by_owned_name)
+                .done()
+                .run(&args, |_| {})
+                .expect("runs to the end")
+        })
+    });
+    group.bench_function("partition -> &str (borrowed)", |b| {
+        b.iter(|| {
+            Application::new("Names")
+                .pipeline("Names", generator())
+                .to_state_partition(count_name, "counts", by_name)
+                .done()
+                .run(&args, |_| {})
+                .expect("runs to the end")
+        })
+    });
+    group.finish();
+}
+
 /// State update: the `add votes` state computation applied in a loop, on the states of the
 /// 27 letters, called as a function and through the runtime's trait into a buffer.
 fn state_update(c: &mut Criterion) {
@@ -343,6 +412,7 @@ criterion_group!(
     benches,
     frame_decode,
     key_routing,
+    string_keys,
     state_update,
     encode,
     handoff

@@ -139,14 +139,14 @@ pub fn decode_order(line: &[u8]) -> Result<Order, DecodeError> {
 
 /// Quotes are partitioned by symbol…
 #[partition]
-pub fn by_quote_symbol(quote: &Quote) -> String {
-    quote.symbol.clone()
+pub fn by_quote_symbol(quote: &Quote) -> &str {
+    &quote.symbol
 }
 
 /// …and so are orders, with the same key type, into the same state partition.
 #[partition]
-pub fn by_order_symbol(order: &Order) -> String {
-    order.symbol.clone()
+pub fn by_order_symbol(order: &Order) -> &str {
+    &order.symbol
 }
 
 /// Keeps the symbol's last quote. Nothing to send on: the state changed, that is all.

@@ -105,8 +105,8 @@ pub fn demo_reading(i: u64) -> Option<Reading> {
 
 /// Readings are partitioned by sensor; each sensor gets its window on its first reading.
 #[partition]
-pub fn by_sensor(reading: &Reading) -> String {
-    reading.sensor.clone()
+pub fn by_sensor(reading: &Reading) -> &str {
+    &reading.sensor
 }
 
 /// Slides the sensor's window by one reading.

@@ -50,8 +50,8 @@ pub fn split(line: String) -> Vec<Word> {
 /// Words are partitioned by the word; no keys are declared, so each word gets its state the
 /// first time it is seen.
 #[partition]
-pub fn by_word(word: &Word) -> String {
-    word.0.clone()
+pub fn by_word(word: &Word) -> &str {
+    &word.0
 }
 
 /// Counts the word.

@@ -77,7 +77,10 @@ pub mod __private {
     pub use wallaroo_core::codec::{append_bytes, DecodeResult, Decoder, Encoder, Framing};
     pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
     pub use wallaroo_core::main_entry::run_main;
-    pub use wallaroo_core::state::{collect_keys, default_state, Partition, State};
+    pub use wallaroo_core::state::{
+        collect_keys, default_state, is_borrowed_key, is_owned_key, route_borrowed, route_owned,
+        Partition, State,
+    };
     pub use wallaroo_core::step::{
         emit_many, emit_one, emit_option, Computation, Emit, StateComputation,
     };

@@ -9,6 +9,7 @@ mod word_count;
 use std::collections::BTreeMap;
 
 use support::{data_file, send_bytes, Receiver, TempDir};
+use wallaroo::resilience::SyncPolicy;
 use wallaroo::Args;
 
 /// The counts of each word, in the order they arrived.
@@ -74,6 +75,35 @@ fn the_shipped_file_with_three_workers_keeps_each_word_in_order() {
     let expected: Vec<String> = SHIPPED.lines().map(String::from).collect();
     // Words on different workers may interleave differently; each word's counts may not.
     assert_eq!(by_word(&out), by_word(&expected));
+}
+
+#[test]
+fn counts_recovered_after_a_restart_go_on_with_another_number_of_workers() {
+    // Words are partitioned by a `&str` borrowed from the message: no key travels with a
+    // word, and the recovered states, filed by their `String` keys, must be the ones the
+    // borrowed keys find, on whichever worker now owns them.
+    let dir = TempDir::new("word-count-recovery");
+    std::fs::write(dir.0.join("first.txt"), "the cat saw the dog\n").unwrap();
+    std::fs::write(dir.0.join("second.txt"), "the dog\nthe end\n").unwrap();
+    let run = |input: &str, output: &str, workers: usize| {
+        let args = Args::new()
+            .with_input(dir.address(input))
+            .with_output(dir.address(output))
+            .with_workers(workers)
+            .with_resilience(dir.0.join("state"), SyncPolicy::BeforeOutput);
+        word_count::word_count(&args).run(&args, |_| {}).unwrap();
+        let lines: Vec<String> = dir.read(output).lines().map(String::from).collect();
+        by_word(&lines)
+    };
+    let first = run("first.txt", "first.out", 2);
+    assert_eq!(first["the"], [1, 2]);
+    let second = run("second.txt", "second.out", 3);
+    let expected: BTreeMap<String, Vec<u64>> =
+        [("the", vec![3, 4]), ("dog", vec![2]), ("end", vec![1])]
+            .into_iter()
+            .map(|(word, counts)| (word.to_string(), counts))
+            .collect();
+    assert_eq!(second, expected);
 }
 
 #[test]

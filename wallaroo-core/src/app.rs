@@ -383,11 +383,13 @@ impl<T: Send + 'static> Pipeline<T> {
                     prev(wiring, Arc::new(|_| Box::new(Discard)));
                     return;
                 };
-                let spares = routing::spares::<P::Key, T>();
+                let spares = routing::spares::<P::Carried, T>();
                 let take_back = spares.clone();
+                let to_entry = Arc::clone(&partition);
                 let make_entry: EntryFactory<P::Key, C::State> = Arc::new(move |ctx| {
-                    Box::new(Entry::<C, T, P::Key>::new(
+                    Box::new(Entry::<C, P, T>::new(
                         Arc::clone(&step),
+                        Arc::clone(&to_entry),
                         down(ctx),
                         spares.clone(),
                     ))

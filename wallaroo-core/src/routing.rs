@@ -33,18 +33,19 @@ const MARKER_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Messages on their way to one worker, as they cross the (type-erased) worker channel.
 ///
-/// A message carries only what the worker needs: 32 bits of its key's hash, the key and
-/// the message (24 bytes for Alphabet's). Origins ride beside them, and only for messages
-/// of replayable sources: every byte of a message crosses from one core's cache to
-/// another's.
-pub(crate) struct Batch<K, T> {
-    pub(crate) msgs: Vec<Keyed<K, T>>,
+/// A message carries only what the worker needs: 32 bits of its key's hash, what its
+/// partition function carries (the key, or nothing when the key is borrowed from the
+/// message), and the message (24 bytes for Alphabet's). Origins ride beside them, and only
+/// for messages of replayable sources: every byte of a message crosses from one core's
+/// cache to another's.
+pub(crate) struct Batch<C, T> {
+    pub(crate) msgs: Vec<Keyed<C, T>>,
     /// Where each message came from, in step with `msgs`; empty when none of them came
     /// from a source that can replay.
     pub(crate) origins: Vec<Origin>,
 }
 
-impl<K, T> Batch<K, T> {
+impl<C, T> Batch<C, T> {
     fn with_capacity(capacity: usize) -> Self {
         Batch {
             msgs: Vec::with_capacity(capacity),
@@ -57,7 +58,7 @@ impl<K, T> Batch<K, T> {
     }
 
     #[inline]
-    fn push(&mut self, keyed: Keyed<K, T>, origin: Origin) {
+    fn push(&mut self, keyed: Keyed<C, T>, origin: Origin) {
         if origin.is_some() || !self.origins.is_empty() {
             if self.origins.len() < self.msgs.len() {
                 self.origins.resize(self.msgs.len(), Origin::NONE);
@@ -70,20 +71,21 @@ impl<K, T> Batch<K, T> {
 
 /// Emptied batches the workers of one pipeline entry hand back to its routers, so that
 /// routing does not allocate a batch per send.
-pub(crate) type Spares<K, T> = Pool<Box<Batch<K, T>>>;
+pub(crate) type Spares<C, T> = Pool<Box<Batch<C, T>>>;
 
 /// Emptied batches kept per pipeline entry.
 const SPARE_BATCHES: usize = 64;
 
 /// The pool that emptied batches come back to.
-pub(crate) fn spares<K, T>() -> Spares<K, T> {
+pub(crate) fn spares<C, T>() -> Spares<C, T> {
     Pool::new(SPARE_BATCHES)
 }
 
-/// A message with its key and the part of the key's hash its worker's table uses.
-pub(crate) struct Keyed<K, T> {
+/// A message with the part of its key's hash that its worker's table uses, and what its
+/// partition function carries to the worker ([`Partition::Carried`]).
+pub(crate) struct Keyed<C, T> {
     pub(crate) hash: u32,
-    pub(crate) key: K,
+    pub(crate) carried: C,
     pub(crate) msg: T,
 }
 
@@ -160,8 +162,8 @@ pub(crate) struct Router<P: Partition<In>, In> {
     // Why boxed: the box is what crosses the channel (as `Box<dyn Any>`) and comes back
     // through the spares; keeping it saves an allocation per send.
     #[allow(clippy::vec_box)]
-    buffers: Vec<Box<Batch<P::Key, In>>>,
-    spares: Spares<P::Key, In>,
+    buffers: Vec<Box<Batch<P::Carried, In>>>,
+    spares: Spares<P::Carried, In>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
     /// The last marker sent, and when.
@@ -174,7 +176,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         partition: Arc<P>,
         entry: usize,
         senders: Vec<flume::Sender<WorkerMsg>>,
-        spares: Spares<P::Key, In>,
+        spares: Spares<P::Carried, In>,
     ) -> Self {
         let buffers = senders
             .iter()
@@ -211,8 +213,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     /// Files `msg`, of `origin`, into the batch of the worker that owns its key.
     #[inline(always)]
     fn route(&mut self, msg: In, origin: Origin) {
-        let key = self.partition.key(&msg);
-        let hash = key_hash(&self.hasher, &key);
+        let (hash, carried) = self.partition.route(&msg, &self.hasher);
         let worker = worker_of(hash, self.senders.len());
         let buffer = &mut self.buffers[worker];
         if buffer.msgs.capacity() == 0 {
@@ -221,7 +222,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         buffer.push(
             Keyed {
                 hash: short_hash(hash),
-                key,
+                carried,
                 msg,
             },
             origin,
@@ -338,7 +339,7 @@ mod tests {
     fn origins_ride_beside_messages_only_once_a_batch_has_one() {
         let keyed = |key: u8| Keyed {
             hash: 0,
-            key,
+            carried: key,
             msg: (),
         };
         let mut batch = Batch::with_capacity(4);

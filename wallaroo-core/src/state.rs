@@ -1,7 +1,8 @@
 //! Partitioned state: the [`State`] a state computation owns per key, the [`Partition`]
 //! function that gives a message its key, and the [`Key`] bounds.
 
-use std::hash::Hash;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -42,23 +43,66 @@ impl<K> Key for K where K: Hash + Eq + Clone + Send + Sync + Serialize + Deseria
 /// A partition function: the key of a message, and the keys to create up front.
 ///
 /// Implemented by `#[partition]` on `fn(&In) -> K`, with `#[partition(keys = expr)]` to
-/// declare keys whose state is built at start.
+/// declare keys whose state is built at start. A partition function may also return a
+/// borrow of the key, `fn(&In) -> &Q` (`&str` for a `String` key): then no key is built per
+/// message, and the key's owned form (`Q::Owned`) is made only for a key seen the first time.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a partition function of `{In}`",
     label = "the state computation takes `{In}`, which this partition function does not",
     note = "write `#[partition] fn by_key(msg: &{In}) -> Key`"
 )]
 pub trait Partition<In>: Send + Sync + 'static {
-    /// The partition key.
+    /// The partition key: what states are filed and saved under.
     type Key: Key;
+    /// What travels with a message to the worker that owns its key, so that the worker
+    /// finds the key's state: the key itself, or `()` when the worker can borrow the key
+    /// from the message again.
+    type Carried: Send + 'static;
     /// The function's registry entry.
     fn info(&self) -> &'static ComponentInfo;
-    /// The key of `msg`.
+    /// The key of `msg`, owned.
     fn key(&self, msg: &In) -> Self::Key;
+    /// The hash of `msg`'s key by `hasher` (the hash of [`Partition::key`]'s result), and
+    /// what travels with `msg`.
+    fn route<H: BuildHasher>(&self, msg: &In, hasher: &H) -> (u64, Self::Carried);
+    /// Whether `key` is the key of `msg`, which travelled with `carried`.
+    fn is_key(&self, msg: &In, carried: &Self::Carried, key: &Self::Key) -> bool;
     /// Keys whose state is built when the application starts.
     fn initial_keys(&self) -> Vec<Self::Key> {
         Vec::new()
     }
+}
+
+/// [`Partition::route`] of a partition function that returns its key: the key travels.
+// Why through `P`: the bounds come from the trait, so a key type that is not a `Key` gets
+// the one error at the partition function's return type, not one more per use.
+#[inline]
+pub fn route_owned<P, In, H>(partition: &P, msg: &In, hasher: &H) -> (u64, P::Key)
+where
+    P: Partition<In>,
+    H: BuildHasher,
+{
+    let key = partition.key(msg);
+    (hasher.hash_one(&key), key)
+}
+
+/// [`Partition::is_key`] of a partition function that returns its key.
+#[inline]
+pub fn is_owned_key<P: Partition<In>, In>(carried: &P::Key, key: &P::Key) -> bool {
+    carried == key
+}
+
+/// [`Partition::route`] of a partition function that returns a borrow of its key: nothing
+/// travels but the hash.
+#[inline]
+pub fn route_borrowed<Q: Hash + ?Sized, H: BuildHasher>(key: &Q, hasher: &H) -> (u64, ()) {
+    (hasher.hash_one(key), ())
+}
+
+/// [`Partition::is_key`] of a partition function that returns a borrow of its key.
+#[inline]
+pub fn is_borrowed_key<K: Borrow<Q>, Q: Eq + ?Sized>(key: &K, borrowed: &Q) -> bool {
+    key.borrow() == borrowed
 }
 
 /// Builds a state with its `Default`; the builder `#[state]` uses unless told otherwise.
@@ -103,6 +147,23 @@ mod tests {
         assert_eq!(keys, vec![1, 2, 3]);
         let names: Vec<String> = collect_keys(["a", "b"]);
         assert_eq!(names, vec!["a".to_string(), "b".to_string()]);
+    }
+
+    #[test]
+    fn a_borrowed_key_hashes_and_compares_as_its_owned_form() {
+        // States are filed (and recovered) under the owned key's hash; messages are routed by
+        // the borrowed key's: the two must agree, or a key would have two states.
+        let hasher = crate::routing::key_hasher();
+        for name in ["", "ant", "a longer name than sixteen bytes"] {
+            assert_eq!(
+                route_borrowed(name, &hasher).0,
+                hasher.hash_one(name.to_string())
+            );
+            assert!(is_borrowed_key(&name.to_string(), name));
+        }
+        assert!(!is_borrowed_key(&"ant".to_string(), "bee"));
+        let bytes: &[u8] = b"ab";
+        assert_eq!(route_borrowed(bytes, &hasher).0, hasher.hash_one(bytes.to_vec()));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::routing::{
     WorkerMsg, MARKER,
 };
 use crate::runtime::{Control, Ctx, RunError};
-use crate::state::{Key, State};
+use crate::state::{Key, Partition, State};
 use crate::step::StateComputation;
 
 /// Batches a worker takes from its channel before it flushes what it produced, so that a
@@ -61,9 +61,15 @@ impl<K: Key, S: State> StateStore<K, S> {
         }
     }
 
-    #[inline]
+    /// The slot of `key` (filed under `hash`, its [`table_hash`]), built on first use.
     fn slot(&mut self, hash: u64, key: K) -> &mut Slot<K, S> {
-        slot_in(&mut self.table, &self.hasher, hash, key)
+        slot_in(
+            &mut self.table,
+            &self.hasher,
+            hash,
+            |k| *k == key,
+            || key.clone(),
+        )
     }
 
     /// The state of `key` (filed under `hash`, its [`table_hash`]), built on first use.
@@ -72,25 +78,34 @@ impl<K: Key, S: State> StateStore<K, S> {
         &mut self.slot(hash, key).state
     }
 
-    /// Runs `compute` on the state of `key` (filed under `hash`, its [`table_hash`]),
-    /// unless the message (of `origin`) is a replay that the key has applied already; logs
-    /// the state when `compute` says it changed.
+    /// Runs `compute` on `msg` and the state of its key (filed under `hash`, its
+    /// [`table_hash`]; `is_key` tells whether a key is `msg`'s, `new_key` makes it for a key
+    /// seen the first time), unless the message (of `origin`) is a replay that the key has
+    /// applied already; logs the state when `compute` says it changed.
     #[inline]
-    pub(crate) fn apply(
+    pub(crate) fn apply<M>(
         &mut self,
         hash: u64,
-        key: K,
+        msg: M,
+        is_key: impl Fn(&M, &K) -> bool,
+        new_key: impl FnOnce(&M) -> K,
         origin: Origin,
-        compute: impl FnOnce(&mut S) -> bool,
+        compute: impl FnOnce(M, &mut S) -> bool,
     ) {
-        let slot = slot_in(&mut self.table, &self.hasher, hash, key);
+        let slot = slot_in(
+            &mut self.table,
+            &self.hasher,
+            hash,
+            |k| is_key(&msg, k),
+            || new_key(&msg),
+        );
         if origin.is_some() {
             if slot.progress.seen(origin) {
                 return;
             }
             slot.progress.record(origin);
         }
-        if compute(&mut slot.state) {
+        if compute(msg, &mut slot.state) {
             if let Some(log) = &mut self.log {
                 log.put(&slot.key, &slot.state, origin);
             }
@@ -139,18 +154,21 @@ impl<K: Key, S: State> StateStore<K, S> {
     }
 }
 
-/// The slot of `key` (filed under `hash`, its [`table_hash`]) in `table`, with a state built
-/// on first use.
+/// The slot of the key (filed under `hash`, its [`table_hash`]) for which `is_key` holds, in
+/// `table`, with a state built on first use for the key that `new_key` makes.
+// Why a test and a maker rather than a key: a partition function that borrows its key from
+// the message makes no key per message, only one per key seen the first time.
 #[inline]
 fn slot_in<'t, K: Key, S: State>(
     table: &'t mut HashTable<Slot<K, S>>,
     hasher: &foldhash::fast::FixedState,
     hash: u64,
-    key: K,
+    is_key: impl Fn(&K) -> bool,
+    new_key: impl FnOnce() -> K,
 ) -> &'t mut Slot<K, S> {
-    match table.find_entry(hash, |slot| slot.key == key) {
+    match table.find_entry(hash, |slot| is_key(&slot.key)) {
         Ok(slot) => slot.into_mut(),
-        Err(absent) => new_slot(absent.into_table(), hasher, hash, key),
+        Err(absent) => new_slot(absent.into_table(), hasher, hash, new_key()),
     }
 }
 
@@ -189,19 +207,27 @@ pub(crate) type EntryFactory<K, S> = Arc<dyn Fn(&Ctx) -> Box<dyn EntryRunner<K, 
 // Why the alignment: links are built on one thread and used on another; a link sharing a
 // cache line with other hot data slows every message down (false sharing).
 #[repr(align(128))]
-pub(crate) struct Entry<C: StateComputation<In>, In, K> {
+pub(crate) struct Entry<C: StateComputation<In>, P: Partition<In>, In> {
     step: Arc<C>,
+    /// The partition function, to find each message's key in the worker's table.
+    partition: Arc<P>,
     next: BoxLink<C::Out>,
     /// Outputs gathered, up to [`OUTPUTS_AT_ONCE`], to be passed on together.
     out: Vec<C::Out>,
     /// Where emptied batches go back to the routers.
-    spares: Spares<K, In>,
+    spares: Spares<P::Carried, In>,
 }
 
-impl<C: StateComputation<In>, In, K> Entry<C, In, K> {
-    pub(crate) fn new(step: Arc<C>, next: BoxLink<C::Out>, spares: Spares<K, In>) -> Self {
+impl<C: StateComputation<In>, P: Partition<In>, In> Entry<C, P, In> {
+    pub(crate) fn new(
+        step: Arc<C>,
+        partition: Arc<P>,
+        next: BoxLink<C::Out>,
+        spares: Spares<P::Carried, In>,
+    ) -> Self {
         Entry {
             step,
+            partition,
             next,
             out: Vec::new(),
             spares,
@@ -209,36 +235,47 @@ impl<C: StateComputation<In>, In, K> Entry<C, In, K> {
     }
 }
 
-impl<C, In, K> EntryRunner<K, C::State> for Entry<C, In, K>
+impl<C, P, In> EntryRunner<P::Key, C::State> for Entry<C, P, In>
 where
     C: StateComputation<In>,
+    P: Partition<In>,
     In: Send + 'static,
-    K: Key,
 {
-    fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<K, C::State>) {
-        let mut batch = match batch.downcast::<Batch<K, In>>() {
+    fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<P::Key, C::State>) {
+        let mut batch = match batch.downcast::<Batch<P::Carried, In>>() {
             Ok(batch) => batch,
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
+        let partition = &*self.partition;
         // Why two loops: zipping the messages with a repeated `Origin::NONE` when no
         // origins ride along costs 9 instructions a message more (callgrind).
         if batch.origins.is_empty() {
-            for Keyed { hash, key, msg } in batch.msgs.drain(..) {
-                store.apply(table_hash(hash), key, Origin::NONE, |state| {
-                    step.compute(msg, state, out)
-                });
+            for Keyed { hash, carried, msg } in batch.msgs.drain(..) {
+                store.apply(
+                    table_hash(hash),
+                    msg,
+                    |msg, key| partition.is_key(msg, &carried, key),
+                    |msg| partition.key(msg),
+                    Origin::NONE,
+                    |msg, state| step.compute(msg, state, out),
+                );
                 if out.len() >= OUTPUTS_AT_ONCE {
                     down.emit_all(out);
                 }
             }
         } else {
             let Batch { msgs, origins } = &mut *batch;
-            for (Keyed { hash, key, msg }, origin) in msgs.drain(..).zip(origins.drain(..)) {
-                store.apply(table_hash(hash), key, origin, |state| {
-                    step.compute(msg, state, out)
-                });
+            for (Keyed { hash, carried, msg }, origin) in msgs.drain(..).zip(origins.drain(..)) {
+                store.apply(
+                    table_hash(hash),
+                    msg,
+                    |msg, key| partition.is_key(msg, &carried, key),
+                    |msg| partition.key(msg),
+                    origin,
+                    |msg, state| step.compute(msg, state, out),
+                );
                 if out.len() >= OUTPUTS_AT_ONCE {
                     down.emit_all(out);
                 }
@@ -529,10 +566,17 @@ mod tests {
             sub: 0,
         };
         for _ in 0..2 {
-            store.apply(a, "a".to_string(), origin, |c| {
-                c.0 += 1;
-                true
-            });
+            store.apply(
+                a,
+                "a",
+                |msg, key| key == msg,
+                |msg| msg.to_string(),
+                origin,
+                |_, c| {
+                    c.0 += 1;
+                    true
+                },
+            );
         }
         assert_eq!(store.get_or_build(a, "a".to_string()).0, 105);
     }

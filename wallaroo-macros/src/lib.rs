@@ -208,9 +208,13 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Makes a function the partition function of a state partition: a message to its key.
 ///
 /// Accepts `fn(msg: &In) -> Key`, where the key is hashable, comparable, cloneable and
-/// serializable (integers, `String`, `char`, tuples of them, …). `keys = expr` names keys
-/// whose state is built when the application starts: any `IntoIterator` whose items
-/// convert `Into<Key>`, such as `b'a'..=b'z'` or `["eu", "us"]`.
+/// serializable (integers, `String`, `char`, tuples of them, …), or `fn(msg: &In) -> &Q`,
+/// a borrow of the key from the message (`&str` for a `String` key), whose key type is
+/// `Q::Owned`. A borrowed key makes nothing per message: only the key's hash travels to the
+/// worker, which borrows the key from the message again to find its state, and the owned
+/// key is made once, for a key seen the first time. `keys = expr` names keys whose state is
+/// built when the application starts: any `IntoIterator` whose items convert
+/// `Into<Key>`, such as `b'a'..=b'z'` or `["eu", "us"]`.
 ///
 /// Generates the unit struct `by_key` implementing `Partition<In>` with `type Key = Key`.
 ///
@@ -221,6 +225,12 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn by_letter(v: &Vote) -> u8 { v.letter }
 /// assert_eq!(by_letter(&Vote { letter: b'q' }), b'q');
 /// assert_eq!(wallaroo::Partition::<Vote>::initial_keys(&by_letter).len(), 26);
+///
+/// # struct Word(String);
+/// #[partition]
+/// fn by_word(w: &Word) -> &str { &w.0 }
+/// let key: String = wallaroo::Partition::<Word>::key(&by_word, &Word("ant".into()));
+/// assert_eq!(key, "ant");
 /// ```
 #[proc_macro_attribute]
 pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {

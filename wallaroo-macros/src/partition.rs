@@ -1,4 +1,5 @@
-//! `#[partition]`: `fn(&In) -> Key`, with `keys = expr` for the keys whose state is built at
+//! `#[partition]`: `fn(&In) -> Key`, or `fn(&In) -> &Q` for a key borrowed from the message
+//! (its key type is `Q::Owned`), with `keys = expr` for the keys whose state is built at
 //! start.
 
 use proc_macro2::{Span, TokenStream};
@@ -78,7 +79,37 @@ fn generate(p: &Partition) -> TokenStream {
     let call_site = Span::call_site();
     let partition = paths::partition_trait(call_site);
     let info = component::info_method();
-    let key_type = quote_spanned!(key.span()=> type Key = #key;);
+    let build_hasher = paths::build_hasher(call_site);
+    let (u64_, bool_) = (paths::u64(call_site), paths::bool(call_site));
+    // A partition function returns its key, which then travels with the message, or a
+    // borrow of it (`&str`), which the worker borrows from the message again: no key is
+    // made per message.
+    let (key_type, carried, route, is_key, owned_key) = match key {
+        Type::Reference(borrowed) if borrowed.mutability.is_none() => {
+            let borrowed = &*borrowed.elem;
+            let to_owned = paths::to_owned(borrowed.span());
+            let route_borrowed = paths::route_borrowed(call_site);
+            let is_borrowed_key = paths::is_borrowed_key(call_site);
+            (
+                quote_spanned!(borrowed.span()=> type Key = <#borrowed as #to_owned>::Owned;),
+                quote!(()),
+                quote!(#route_borrowed(#ident::call(msg), hasher)),
+                quote!(#is_borrowed_key(key, #ident::call(msg))),
+                quote!(#to_owned::to_owned(#ident::call(msg))),
+            )
+        }
+        _ => {
+            let route_owned = paths::route_owned(call_site);
+            let is_owned_key = paths::is_owned_key(call_site);
+            (
+                quote_spanned!(key.span()=> type Key = #key;),
+                quote!(Self::Key),
+                quote!(#route_owned(self, msg, hasher)),
+                quote!(#is_owned_key::<Self, #message>(carried, key)),
+                quote!(#ident::call(msg)),
+            )
+        }
+    };
     let initial_keys = p.keys.as_ref().map(|keys| {
         let vec = paths::vec(call_site);
         let collect_keys = paths::collect_keys(keys.span());
@@ -93,10 +124,20 @@ fn generate(p: &Partition) -> TokenStream {
         #[automatically_derived]
         impl #partition<#message> for #ident {
             #key_type
+            type Carried = #carried;
             #info
             #[inline]
             fn key(&self, msg: &#message) -> Self::Key {
-                #ident::call(msg)
+                #owned_key
+            }
+            #[inline]
+            fn route<H: #build_hasher>(&self, msg: &#message, hasher: &H) -> (#u64_, Self::Carried) {
+                #route
+            }
+            #[inline]
+            fn is_key(&self, msg: &#message, carried: &Self::Carried, key: &Self::Key) -> #bool_ {
+                let _ = (msg, carried);
+                #is_key
             }
             #initial_keys
         }

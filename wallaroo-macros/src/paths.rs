@@ -65,6 +65,19 @@ paths! {
     append_bytes => { ::wallaroo::__private::append_bytes }
     /// The `Partition<In>` trait.
     partition_trait => { ::wallaroo::__private::Partition }
+    /// `route_owned(partition, msg, hasher)`: the hash of a returned key, and the key to
+    /// carry.
+    route_owned => { ::wallaroo::__private::route_owned }
+    /// `is_owned_key::<P, In>(carried, key)`: whether a carried key is the key.
+    is_owned_key => { ::wallaroo::__private::is_owned_key }
+    /// `route_borrowed(key, hasher)`: the hash of a borrowed key; nothing to carry.
+    route_borrowed => { ::wallaroo::__private::route_borrowed }
+    /// `is_borrowed_key(key, borrowed)`: whether an owned key is the borrowed one.
+    is_borrowed_key => { ::wallaroo::__private::is_borrowed_key }
+    /// The `ToOwned` trait.
+    to_owned => { ::std::borrow::ToOwned }
+    /// The `BuildHasher` trait.
+    build_hasher => { ::core::hash::BuildHasher }
     /// `collect_keys(keys)`: the `keys = …` of a partition as a `Vec<Key>`.
     collect_keys => { ::wallaroo::__private::collect_keys }
     /// `run_main(name, version, setup)`: the generated `main`'s one call.
@@ -85,6 +98,8 @@ paths! {
     vec => { ::std::vec::Vec }
     /// `u8`.
     u8 => { ::core::primitive::u8 }
+    /// `u64`.
+    u64 => { ::core::primitive::u64 }
     /// `usize`.
     usize => { ::core::primitive::usize }
     /// `bool`.
