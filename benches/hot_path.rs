@@ -174,39 +174,34 @@ fn count_name(_msg: Named, count: &mut NameCount) -> (Option<Named>, bool) {
 /// `count name` on 2 workers, partitioned by a partition function that returns a `String`
 /// (a key made per message, dropped on the worker) or borrows a `&str` from the message.
 fn string_keys(c: &mut Criterion) {
-    const MESSAGES: u64 = 2_000_000;
-    let names: &'static [&'static str] = Vec::leak(
-        (0..1000)
-            .map(|i| &*format!("name-{i}").leak())
-            .collect::<Vec<&'static str>>(),
-    );
-    let generator =
-        move || Generator::new(move |i| (i < MESSAGES).then(|| Named(names[(i % 1000) as usize])));
-    let args = Args::new().with_workers(2);
     let mut group = c.benchmark_group("string_keys");
-    group.throughput(Throughput::Elements(MESSAGES));
+    group.throughput(Throughput::Elements(NAMED_MESSAGES));
     group.sample_size(10);
     group.bench_function("partition -> String (a key per message)", |b| {
-        b.iter(|| {
-            Application::new("Names")
-                .pipeline("Names", generator())
-                .to_state_partition(count_name, "counts", by_owned_name)
-                .done()
-                .run(&args, |_| {})
-                .expect("runs to the end")
-        })
+        b.iter(|| count_names(by_owned_name))
     });
     group.bench_function("partition -> &str (borrowed)", |b| {
-        b.iter(|| {
-            Application::new("Names")
-                .pipeline("Names", generator())
-                .to_state_partition(count_name, "counts", by_name)
-                .done()
-                .run(&args, |_| {})
-                .expect("runs to the end")
-        })
+        b.iter(|| count_names(by_name))
     });
     group.finish();
+}
+
+/// Messages of one `string_keys` run.
+const NAMED_MESSAGES: u64 = 2_000_000;
+
+/// One `string_keys` run: the names through `count name`, partitioned by `partition`.
+fn count_names<P: wallaroo::Partition<Named, Key = String>>(partition: P) {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| (0..1000).map(|i| &*format!("name-{i}").leak()).collect());
+    let generator =
+        Generator::new(move |i| (i < NAMED_MESSAGES).then(|| Named(names[(i % 1000) as usize])));
+    let args = Args::new().with_workers(2);
+    Application::new("Names")
+        .pipeline("Names", generator)
+        .to_state_partition(count_name, "counts", partition)
+        .done()
+        .run(&args, |_| {})
+        .expect("runs to the end");
 }
 
 /// State update: the `add votes` state computation applied in a loop, on the states of the

@@ -163,7 +163,10 @@ mod tests {
         }
         assert!(!is_borrowed_key(&"ant".to_string(), "bee"));
         let bytes: &[u8] = b"ab";
-        assert_eq!(route_borrowed(bytes, &hasher).0, hasher.hash_one(bytes.to_vec()));
+        assert_eq!(
+            route_borrowed(bytes, &hasher).0,
+            hasher.hash_one(bytes.to_vec())
+        );
     }
 
     #[test]
