@@ -6,6 +6,7 @@
 //! cargo bench --bench e2e                                  # everything, about 3 minutes
 //! cargo bench --bench e2e -- --section compare             # or scaling, memory
 //! cargo bench --bench e2e -- --messages 20000000 --rate 1000000 --seconds 5 --repeat 3
+//! cargo bench --bench e2e -- --section compare --rate 0      # saturation only
 //! cargo bench --bench e2e -- --systems hand,wallaroo-2,wallaroo-1,timely-2,timely-1
 //! cargo bench --bench e2e -- --keys alphabet,27,10000,1000000 --connections 1,8
 //! cargo bench --bench e2e -- --section scaling --plot docs/scaling.svg
@@ -309,6 +310,10 @@ fn compare(o: &Options) {
     }
     pairs(systems, &runs);
 
+    if o.rate <= 0.0 {
+        // `--rate 0`: saturation only.
+        return;
+    }
     let paced = Load {
         messages: (o.rate * o.seconds) as u64,
         rate: Some(o.rate),
