@@ -150,6 +150,38 @@ pub(crate) fn worker_of(hash: u64, workers: usize) -> usize {
     ((u128::from(hash) * workers as u128) >> 64) as usize
 }
 
+/// Entries ahead of the next write that [`prefetch_ahead`] asks the cache for.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Asks for the cache line of the entry [`PREFETCH_AHEAD`] places past the end of `entries`,
+/// which the router is about to fill.
+// Why: an emptied batch comes back from the worker that read it, on another core; each of
+// its lines must come over before the router can write to it, and writing without asking
+// ahead stalls the source thread on every line (the hottest instruction of the router in
+// the profile). Asked ahead, the transfers overlap the routing of the messages before.
+// Measured with `cargo bench --bench e2e -- --section compare --systems wallaroo-2
+// --rate 0`, alternating builds with and without, both built with
+// `-C llvm-args=-align-loops=64` so that code placement does not decide: medians
+// 20.3-20.4 -> 22.5 M msg/s (8 runs each).
+#[inline(always)]
+fn prefetch_ahead<T>(entries: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // A prefetch never faults, so an address past the allocation is harmless; the
+        // address is only computed, never read through.
+        let ahead = entries
+            .as_ptr()
+            .wrapping_add(entries.len() + PREFETCH_AHEAD)
+            .cast::<i8>();
+        // SAFETY: `prefetcht0` reads nothing and cannot fault; SSE is part of x86_64.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ahead);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = entries;
+}
+
 /// Routes messages to the workers of one state partition.
 // Why the alignment: links are built on one thread and used on another; a link sharing a
 // cache line with other hot data slows every message down (false sharing).
@@ -219,6 +251,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         if buffer.msgs.capacity() == 0 {
             buffer.msgs.reserve_exact(BATCH);
         }
+        prefetch_ahead(&buffer.msgs);
         buffer.push(
             Keyed {
                 hash: short_hash(hash),
