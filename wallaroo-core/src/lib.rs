@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod args;
+mod cache;
 pub mod codec;
 pub mod component;
 pub mod endpoint;

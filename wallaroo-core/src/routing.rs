@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cache::prefetch_ahead;
 use crate::link::Link;
 use crate::pool::Pool;
 use crate::resilience::record::Origin;
@@ -150,11 +151,7 @@ pub(crate) fn worker_of(hash: u64, workers: usize) -> usize {
     ((u128::from(hash) * workers as u128) >> 64) as usize
 }
 
-/// Entries ahead of the next write that [`prefetch_ahead`] asks the cache for.
-const PREFETCH_AHEAD: usize = 16;
-
-/// Asks for the cache line of the entry [`PREFETCH_AHEAD`] places past the end of `entries`,
-/// which the router is about to fill.
+/// Entries ahead of the next write whose cache line the router asks for.
 // Why: an emptied batch comes back from the worker that read it, on another core; each of
 // its lines must come over before the router can write to it, and writing without asking
 // ahead stalls the source thread on every line (the hottest instruction of the router in
@@ -162,25 +159,8 @@ const PREFETCH_AHEAD: usize = 16;
 // Measured with `cargo bench --bench e2e -- --section compare --systems wallaroo-2
 // --rate 0`, alternating builds with and without, both built with
 // `-C llvm-args=-align-loops=64` so that code placement does not decide: medians
-// 20.3-20.4 -> 22.5 M msg/s (8 runs each).
-#[inline(always)]
-fn prefetch_ahead<T>(entries: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // A prefetch never faults, so an address past the allocation is harmless; the
-        // address is only computed, never read through.
-        let ahead = entries
-            .as_ptr()
-            .wrapping_add(entries.len() + PREFETCH_AHEAD)
-            .cast::<i8>();
-        // SAFETY: `prefetcht0` reads nothing and cannot fault; SSE is part of x86_64.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ahead);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = entries;
-}
+// 20.3-20.4 -> 22.5 M msg/s (8 runs each); 8 and 48 ahead did no better than 16.
+const PREFETCH_AHEAD: usize = 16;
 
 /// Routes messages to the workers of one state partition.
 // Why the alignment: links are built on one thread and used on another; a link sharing a
@@ -251,7 +231,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         if buffer.msgs.capacity() == 0 {
             buffer.msgs.reserve_exact(BATCH);
         }
-        prefetch_ahead(&buffer.msgs);
+        prefetch_ahead(&buffer.msgs, PREFETCH_AHEAD);
         buffer.push(
             Keyed {
                 hash: short_hash(hash),
