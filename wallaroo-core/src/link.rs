@@ -130,8 +130,8 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
         let spare = self
             .tx
             .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(SINK_CHUNK));
+            .take()
+            .unwrap_or_else(|| Vec::with_capacity(SINK_CHUNK));
         let chunk = std::mem::replace(&mut self.buf, spare);
         // The sink thread only goes away when the application stops; what is left then is
         // reported by the sink itself.

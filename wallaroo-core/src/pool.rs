@@ -1,8 +1,9 @@
 //! Emptied buffers that threads hand back for reuse, so that the hot path does not allocate.
 //!
 //! A stack, not a queue: the buffer handed back last is the one most likely still in the
-//! caches, and reusing few buffers keeps the working set small. The routers' batches come
-//! back through it: one lock per batch of messages, never per message.
+//! caches, and reusing few buffers keeps the working set small. The routers' batches, the
+//! sinks' chunks and standard input's read buffers come back through it: one lock per
+//! batch, chunk or read, never per message.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

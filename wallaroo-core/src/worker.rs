@@ -249,8 +249,10 @@ where
         };
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
         let partition = &*self.partition;
-        // Why two loops: zipping the messages with a repeated `Origin::NONE` when no
-        // origins ride along costs 9 instructions a message more (callgrind).
+        // Why two loops with the same body: zipping the messages with a repeated
+        // `Origin::NONE` when no origins ride along costs 9 instructions a message more,
+        // and the body as a closure that both loops call is not inlined: 37 more
+        // (callgrind, 1 M frames).
         if batch.origins.is_empty() {
             for Keyed { hash, carried, msg } in batch.msgs.drain(..) {
                 store.apply(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::endpoint::Output;
+use crate::pool::Pool;
 use crate::runtime::{Control, RunError};
 
 /// A started sink's thread; it ends when every producer is gone and its output is written.
@@ -26,36 +27,33 @@ const SPARE_CHUNKS: usize = 64;
 #[derive(Clone)]
 pub(crate) struct ChunkSender {
     pub(crate) tx: flume::Sender<Vec<u8>>,
-    pub(crate) spare: flume::Receiver<Vec<u8>>,
+    pub(crate) spare: Pool<Vec<u8>>,
 }
 
 /// The sink thread's end.
 pub(crate) struct ChunkReceiver {
     pub(crate) rx: flume::Receiver<Vec<u8>>,
-    spare: flume::Sender<Vec<u8>>,
+    spare: Pool<Vec<u8>>,
 }
 
 impl ChunkReceiver {
     /// Hands a written chunk's buffer back to the producers.
     pub(crate) fn give_back(&self, mut chunk: Vec<u8>) {
         chunk.clear();
-        let _ = self.spare.try_send(chunk);
+        self.spare.give(chunk);
     }
 }
 
 /// The channel of a sink, holding at most `queue` chunks (backpressure).
 pub(crate) fn chunk_channel(queue: usize) -> (ChunkSender, ChunkReceiver) {
     let (tx, rx) = flume::bounded(queue);
-    let (spare_tx, spare_rx) = flume::bounded(SPARE_CHUNKS);
+    let spare = Pool::new(SPARE_CHUNKS);
     (
         ChunkSender {
             tx,
-            spare: spare_rx,
+            spare: spare.clone(),
         },
-        ChunkReceiver {
-            rx,
-            spare: spare_tx,
-        },
+        ChunkReceiver { rx, spare },
     )
 }
 
@@ -166,7 +164,7 @@ mod tests {
         assert_eq!(batch, [b"x".to_vec(), b"dd".to_vec()]);
         give_back_all(&rx, &mut batch);
         // The written chunks' buffers come back, empty.
-        let spares: Vec<Vec<u8>> = tx.spare.try_iter().collect();
+        let spares: Vec<Vec<u8>> = std::iter::from_fn(|| tx.spare.take()).collect();
         assert_eq!(spares.len(), 5);
         assert!(spares.iter().all(Vec::is_empty));
     }

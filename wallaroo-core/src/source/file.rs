@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::{Reader, SourceHandle};
 use crate::codec::Decoder;
 use crate::link::Downstream;
+use crate::pool::Pool;
 use crate::runtime::{Control, Ctx, Event, RunError};
 
 /// Stops a read as soon as the application is stopping.
@@ -68,7 +69,7 @@ struct StdinChunks {
     rx: flume::Receiver<Vec<u8>>,
     /// Where read chunks go back to the reading thread, so that it does not allocate one
     /// per read.
-    spare: flume::Sender<Vec<u8>>,
+    spare: Pool<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
     control: Arc<Control>,
@@ -77,13 +78,14 @@ struct StdinChunks {
 impl StdinChunks {
     fn start(control: Arc<Control>) -> Self {
         let (tx, rx) = flume::bounded::<Vec<u8>>(STDIN_CHUNKS);
-        let (spare, spares) = flume::bounded::<Vec<u8>>(STDIN_CHUNKS);
+        let spare: Pool<Vec<u8>> = Pool::new(STDIN_CHUNKS);
+        let spares = spare.clone();
         let spawned = std::thread::Builder::new()
             .name("wallaroo-stdin".into())
             .spawn(move || {
                 let mut stdin = std::io::stdin().lock();
                 loop {
-                    let mut chunk = spares.try_recv().unwrap_or_default();
+                    let mut chunk = spares.take().unwrap_or_default();
                     chunk.resize(STDIN_CHUNK, 0);
                     match stdin.read(&mut chunk) {
                         Ok(0) => break,
@@ -123,8 +125,7 @@ impl Read for StdinChunks {
             match self.rx.recv_timeout(std::time::Duration::from_millis(100)) {
                 Ok(chunk) => {
                     let read = std::mem::replace(&mut self.chunk, chunk);
-                    // Full of spares (or the reader is gone): this one is freed.
-                    let _ = self.spare.try_send(read);
+                    self.spare.give(read);
                     self.at = 0;
                 }
                 Err(flume::RecvTimeoutError::Timeout) => {}
