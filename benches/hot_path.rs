@@ -52,7 +52,7 @@ fn frame_decode(c: &mut Criterion) {
     let stream = alphabet_frames(FRAMES);
     let mut group = c.benchmark_group("frame_decode");
     group.throughput(Throughput::Elements(FRAMES as u64));
-    group.bench_function("FrameReader", |b| {
+    group.bench_function("FrameReader::next_frame", |b| {
         b.iter(|| {
             let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
             let mut source = black_box(&stream[..]);
@@ -68,15 +68,34 @@ fn frame_decode(c: &mut Criterion) {
             bytes
         })
     });
-    group.bench_function("FrameReader + alphabet decode", |b| {
+    group.bench_function("FrameReader::for_each_frame", |b| {
+        b.iter(|| {
+            let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+            let mut source = black_box(&stream[..]);
+            let mut bytes = 0usize;
+            loop {
+                reader
+                    .for_each_frame(|payload, _| bytes += payload.len())
+                    .expect("well-formed");
+                if reader.fill(&mut source).expect("a slice reads") == Fill::End {
+                    break;
+                }
+            }
+            bytes
+        })
+    });
+    // What a source does with each read.
+    group.bench_function("FrameReader::for_each_frame + alphabet decode", |b| {
         b.iter(|| {
             let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
             let mut source = black_box(&stream[..]);
             let mut sum = 0u64;
             loop {
-                while let Some(payload) = reader.next_frame().expect("well-formed") {
-                    sum += alphabet::decode(payload).map_or(0, |v| v.votes);
-                }
+                reader
+                    .for_each_frame(|payload, _| {
+                        sum += alphabet::decode(payload).map_or(0, |v| v.votes);
+                    })
+                    .expect("well-formed");
                 if reader.fill(&mut source).expect("a slice reads") == Fill::End {
                     break;
                 }

@@ -6,6 +6,7 @@
 //! before any of it is read into memory.
 
 use std::io::{self, Read};
+use std::ops::Range;
 
 use crate::codec::{read_be, Framing};
 
@@ -53,6 +54,15 @@ pub enum Fill {
     Data(usize),
     /// The end of the stream.
     End,
+}
+
+/// Where a frame lies on its stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FramePos {
+    /// The frame's number on the stream, from 1.
+    pub number: u64,
+    /// The stream offset just past the frame.
+    pub end: u64,
 }
 
 /// Reads frames from a byte stream into one reused buffer.
@@ -142,28 +152,106 @@ impl FrameReader {
     /// The next complete payload in the buffer, or `None` when more bytes are needed.
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        match self.next_range()? {
+            Some(payload) => Ok(Some(&self.buf[payload])),
+            None => Ok(None),
+        }
+    }
+
+    /// Hands `each` every complete payload in the buffer, with where it lies on the stream;
+    /// returns when more bytes are needed. On a framing error, the frames before it have
+    /// been handed out.
+    ///
+    /// The same frames as [`FrameReader::next_frame`] gives one by one, but frames with the
+    /// default 4-byte header are cut in one loop that keeps its place in registers (a
+    /// third of the instructions a frame).
+    #[inline]
+    pub fn for_each_frame(
+        &mut self,
+        mut each: impl FnMut(&[u8], FramePos),
+    ) -> Result<(), FrameError> {
+        loop {
+            self.whole_default_frames(&mut each);
+            // Another framing, a frame not yet whole, or one over the limit.
+            let Some(payload) = self.next_range()? else {
+                return Ok(());
+            };
+            let pos = FramePos {
+                number: self.frames,
+                end: self.offset,
+            };
+            each(&self.buf[payload], pos);
+        }
+    }
+
+    /// The loop of [`FrameReader::for_each_frame`] for the default 4-byte header: stops
+    /// at the first frame that is not whole or is over the limit.
+    #[inline(always)]
+    fn whole_default_frames(&mut self, each: &mut impl FnMut(&[u8], FramePos)) {
+        if !self.default_header() {
+            return;
+        }
+        let (first, base, max_frame) = (self.start, self.offset, self.max_frame);
+        let buf = &self.buf[..self.end];
+        let mut start = first;
+        let mut number = self.frames;
+        while let Some(header) = buf.get(start..).and_then(<[u8]>::first_chunk::<4>) {
+            let length = u32::from_be_bytes(*header) as usize;
+            let end = start + 4 + length;
+            if length > max_frame || end > buf.len() {
+                break;
+            }
+            number += 1;
+            each(
+                &buf[start + 4..end],
+                FramePos {
+                    number,
+                    end: base + (end - first) as u64,
+                },
+            );
+            start = end;
+        }
+        if start != first {
+            self.start = start;
+            self.offset = base + (start - first) as u64;
+            self.frames = number;
+            self.need = 0;
+        }
+    }
+
+    /// Whether frames have the default header: 4 bytes, the payload's length.
+    #[inline(always)]
+    fn default_header(&self) -> bool {
+        matches!(
+            self.framing,
+            Framing::LengthPrefixed {
+                header_length: 4,
+                payload_length: None,
+            }
+        )
+    }
+
+    /// Where the next complete payload lies in the buffer; consumes its frame.
+    #[inline]
+    fn next_range(&mut self) -> Result<Option<Range<usize>>, FrameError> {
         // The common case: the default 4-byte header, and the whole frame at hand.
-        if let Framing::LengthPrefixed {
-            header_length: 4,
-            payload_length: None,
-        } = self.framing
-        {
+        if self.default_header() {
             let available = &self.buf[self.start..self.end];
             if let Some(header) = available.first_chunk::<4>() {
                 let length = u32::from_be_bytes(*header) as usize;
                 if length <= self.max_frame && available.len() >= 4 + length {
                     let payload = self.start + 4..self.start + 4 + length;
                     self.consume(4 + length);
-                    return Ok(Some(&self.buf[payload]));
+                    return Ok(Some(payload));
                 }
             }
         }
-        self.next_frame_general()
+        self.next_range_general()
     }
 
     /// Every framing, and the frames not (yet) whole.
     #[inline(never)]
-    fn next_frame_general(&mut self) -> Result<Option<&[u8]>, FrameError> {
+    fn next_range_general(&mut self) -> Result<Option<Range<usize>>, FrameError> {
         let available = &self.buf[self.start..self.end];
         match self.framing {
             Framing::LengthPrefixed {
@@ -194,7 +282,7 @@ impl FrameReader {
                 }
                 let payload = self.start + header_length..self.start + total;
                 self.consume(total);
-                Ok(Some(&self.buf[payload]))
+                Ok(Some(payload))
             }
             Framing::Lines => {
                 let Some(newline) = memchr::memchr(b'\n', available) else {
@@ -223,7 +311,7 @@ impl FrameReader {
                         limit: self.max_frame,
                     });
                 }
-                Ok(Some(&self.buf[line]))
+                Ok(Some(line))
             }
         }
     }
@@ -276,6 +364,7 @@ mod tests {
     use super::*;
 
     /// Hands out at most `step` bytes per read, to cut frames at every position.
+    #[derive(Clone)]
     struct Trickle<'a> {
         data: &'a [u8],
         step: usize,
@@ -296,23 +385,60 @@ mod tests {
         out
     }
 
+    /// Reads `source` to its end with `reader`, frame by frame; checks on the way that
+    /// [`FrameReader::for_each_frame`] cuts a copy of the stream into the same frames, at
+    /// the same places, with the same error.
     fn read_all(
         reader: &mut FrameReader,
-        source: &mut impl Read,
+        source: &mut (impl Read + Clone),
     ) -> (Vec<Vec<u8>>, Option<FrameError>) {
+        let mut batched = FrameReader::new(reader.framing, reader.max_frame);
+        let (batched_frames, batched_err) = drain(&mut batched, &mut source.clone(), true);
+        let (frames, err) = drain(reader, source, false);
+        assert_eq!(
+            batched_frames, frames,
+            "for_each_frame cuts the same frames"
+        );
+        assert_eq!(batched_err, err, "and fails the same way");
+        assert_eq!(batched.offset(), reader.offset());
+        (frames.into_iter().map(|(p, _)| p).collect(), err)
+    }
+
+    type Drained = (Vec<(Vec<u8>, FramePos)>, Option<FrameError>);
+
+    /// Every frame with where it lies: from `for_each_frame` if `batched`, else from
+    /// `next_frame` and the reader's counters after it.
+    fn drain(reader: &mut FrameReader, source: &mut impl Read, batched: bool) -> Drained {
         let mut frames = Vec::new();
         loop {
-            loop {
-                match reader.next_frame() {
-                    Ok(Some(p)) => frames.push(p.to_vec()),
-                    Ok(None) => break,
-                    Err(e) => return (frames, Some(e)),
+            if batched {
+                let result = reader.for_each_frame(|p, at| frames.push((p.to_vec(), at)));
+                if let Err(e) = result {
+                    return (frames, Some(e));
+                }
+            } else {
+                loop {
+                    let payload = match reader.next_frame() {
+                        Ok(Some(p)) => p.to_vec(),
+                        Ok(None) => break,
+                        Err(e) => return (frames, Some(e)),
+                    };
+                    let at = FramePos {
+                        number: reader.frames(),
+                        end: reader.offset(),
+                    };
+                    frames.push((payload, at));
                 }
             }
             if reader.fill(source).unwrap() == Fill::End {
+                let at = |r: &FrameReader| FramePos {
+                    number: r.frames(),
+                    end: r.offset(),
+                };
                 return match reader.finish() {
                     Ok(Some(p)) => {
-                        frames.push(p.to_vec());
+                        let p = p.to_vec();
+                        frames.push((p, at(reader)));
                         (frames, None)
                     }
                     Ok(None) => (frames, None),

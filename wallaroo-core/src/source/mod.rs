@@ -23,7 +23,7 @@ use crate::resilience::record::Origin;
 use crate::routing::set_origin;
 use crate::runtime::{Control, Ctx, RunError};
 use crate::step::Emit;
-use framing::{Fill, FrameReader};
+use framing::{Fill, FramePos, FrameReader};
 
 /// Counters of one source, shared with [`crate::Running`].
 #[derive(Debug, Default)]
@@ -188,6 +188,20 @@ impl<D: Decoder> Reader<D> {
     /// that can be read again after a restart (a file, a resumable connection) and the
     /// number of its first message here: messages carry their numbers, so that state
     /// partitions apply each once.
+    /// Counts a frame the decoder refused, and logs it (the first few on each stream, then
+    /// one in [`DECODE_ERROR_LOG_EVERY`]).
+    #[cold]
+    fn decode_failed(&self, origin: &str, at: FramePos, so_far: u64, e: &D::Error) {
+        self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+        if so_far <= DECODE_ERRORS_LOGGED || so_far.is_multiple_of(DECODE_ERROR_LOG_EVERY) {
+            tracing::warn!(
+                "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({so_far} so far on this stream)",
+                at.number,
+                at.end
+            );
+        }
+    }
+
     pub(crate) fn pump(
         &self,
         stream: &mut impl Read,
@@ -201,49 +215,38 @@ impl<D: Decoder> Reader<D> {
             Vec::with_capacity(if replay.is_some() { 0 } else { DECODED_BATCH });
         loop {
             let mut decoded = 0u64;
-            let end = loop {
-                match frames.next_frame() {
-                    Ok(Some(payload)) => match self.decoder.decode(payload) {
-                        Ok(msg) => {
-                            decoded += 1;
-                            if let Some((stream, first)) = replay {
-                                // The same message has the same number in every run.
-                                set_origin(Origin {
-                                    stream,
-                                    seq: first + frames.frames() - 1,
-                                    sub: 0,
-                                });
-                                chain.emit(msg);
-                            } else {
-                                // Why gathered: one call down the chain per
-                                // `DECODED_BATCH` messages, not one indirect call per
-                                // message, so the next link's loop is compiled as one.
-                                pending.push(msg);
-                                if pending.len() >= DECODED_BATCH {
-                                    chain.emit_all(&mut pending);
-                                }
-                            }
+            let framed = frames.for_each_frame(|payload, at| match self.decoder.decode(payload) {
+                Ok(msg) => {
+                    decoded += 1;
+                    if let Some((stream, first)) = replay {
+                        // The same message has the same number in every run.
+                        set_origin(Origin {
+                            stream,
+                            seq: first + at.number - 1,
+                            sub: 0,
+                        });
+                        chain.emit(msg);
+                    } else {
+                        // Why gathered: one call down the chain per `DECODED_BATCH`
+                        // messages, not one indirect call per message, so the next link's
+                        // loop is compiled as one.
+                        pending.push(msg);
+                        if pending.len() >= DECODED_BATCH {
+                            chain.emit_all(&mut pending);
                         }
-                        Err(e) => {
-                            decode_errors += 1;
-                            self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            if decode_errors <= DECODE_ERRORS_LOGGED
-                                || decode_errors.is_multiple_of(DECODE_ERROR_LOG_EVERY)
-                            {
-                                tracing::warn!(
-                                    "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({decode_errors} so far on this stream)",
-                                    frames.frames(),
-                                    frames.offset()
-                                );
-                            }
-                        }
-                    },
-                    Ok(None) => break None,
-                    Err(e) => {
-                        self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!("{origin}: {e}; closing the stream");
-                        break Some(StreamEnd::Broken);
                     }
+                }
+                Err(e) => {
+                    decode_errors += 1;
+                    self.decode_failed(origin, at, decode_errors, &e);
+                }
+            });
+            let end = match framed {
+                Ok(()) => None,
+                Err(e) => {
+                    self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("{origin}: {e}; closing the stream");
+                    Some(StreamEnd::Broken)
                 }
             };
             if !pending.is_empty() {
