@@ -245,6 +245,28 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         }
     }
 
+    /// [`Router::route`] for a message without an origin into batches without origins.
+    // Why apart: the general path checks for origins and for a batch without memory on
+    // every message; here a batch's first push allocates it, and the message count is
+    // kept in a register across the push. 49 -> 37 instructions a message (callgrind,
+    // Alphabet, 1 M frames).
+    #[inline(always)]
+    fn route_plain(&mut self, msg: In) {
+        let (hash, carried) = self.partition.route(&msg, &self.hasher);
+        let worker = worker_of(hash, self.senders.len());
+        let msgs = &mut self.buffers[worker].msgs;
+        prefetch_ahead(msgs, PREFETCH_AHEAD);
+        let len = msgs.len();
+        msgs.push(Keyed {
+            hash: short_hash(hash),
+            carried,
+            msg,
+        });
+        if len + 1 >= BATCH {
+            self.send(worker);
+        }
+    }
+
     /// The origin of the next message this thread routes: the current input's, numbered
     /// after the messages it has fanned out into so far.
     #[inline]
@@ -294,8 +316,14 @@ impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
             for msg in msgs.drain(..) {
                 self.emit(msg);
             }
+        } else if self.buffers.iter().all(|b| b.origins.is_empty()) {
+            // Messages of a source that cannot replay, into batches without origins (the
+            // spares that replace sent batches have none either): no numbering, and
+            // nothing beside each message.
+            for msg in msgs.drain(..) {
+                self.route_plain(msg);
+            }
         } else {
-            // Messages of a source that cannot replay: no numbering, one loop.
             for msg in msgs.drain(..) {
                 self.route(msg, Origin::NONE);
             }
