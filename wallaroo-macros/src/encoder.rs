@@ -147,7 +147,15 @@ fn generate(e: &Encoder) -> TokenStream {
         }
     };
     let attrs = component::Attrs::sort(&e.item.attrs);
-    let unit = component::unit_struct(&e.item);
+    // Why: the sink calls the encoder from one generic loop per pipeline, where the call
+    // itself costs; inlined, the Alphabet encoder saves 7.7 instructions a message of 615
+    // (callgrind, 1 M frames). Decoders are left to the compiler: inlining the Alphabet
+    // decoder into the source's loop cost 3 more. The user's own `#[inline(...)]` wins.
+    let mut item = e.item.clone();
+    if !item.attrs.iter().any(|a| a.path().is_ident("inline")) {
+        item.attrs.push(syn::parse_quote!(#[inline]));
+    }
+    let unit = component::unit_struct(&item);
     let registered = component::registered(&attrs, &e.info, trait_impl);
     quote!(#unit #registered)
 }

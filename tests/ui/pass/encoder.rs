@@ -33,13 +33,21 @@ pub fn encode_any(s: &String) -> impl AsRef<[u8]> {
     s.clone().into_bytes()
 }
 
+/// The user's own inline hint replaces the one the macro gives encoders.
+#[encoder]
+#[inline(never)]
+pub fn encode_out_of_line(n: &u8, out: &mut Vec<u8>) {
+    out.push(*n);
+}
+
 fn main() {
     let mut out = Vec::new();
     encode.encode(&1, &mut out);
     encode_text.encode(&2, &mut out);
     encode_flag.encode(&true, &mut out);
     encode_any.encode(&"!".to_owned(), &mut out);
-    assert_eq!(out, b"\0\0\0\0\0\0\0\x012\nyes\n!");
+    encode_out_of_line.encode(&b'.', &mut out);
+    assert_eq!(out, b"\0\0\0\0\0\0\0\x012\nyes\n!.");
     assert_eq!(encode_text(&3), "3\n");
     assert_eq!(encode_any::call(&"x".to_owned()).as_ref(), b"x");
 }
