@@ -19,6 +19,7 @@ mod cache;
 pub mod codec;
 pub mod component;
 pub mod endpoint;
+mod gather;
 mod link;
 pub mod main_entry;
 mod pool;
