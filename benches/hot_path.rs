@@ -45,6 +45,19 @@ fn votes(count: usize) -> Vec<LetterAndVotes> {
         .collect()
 }
 
+/// Cuts `stream` into frames as a source does, read by read, handing `each` every payload.
+fn cut_frames(mut stream: &[u8], mut each: impl FnMut(&[u8])) {
+    let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+    loop {
+        reader
+            .for_each_frame(|payload, _| each(payload))
+            .expect("well-formed");
+        if reader.fill(&mut stream).expect("a slice reads") == Fill::End {
+            break;
+        }
+    }
+}
+
 /// Frame decode: the source's FrameReader cutting a buffer of Alphabet frames, with and
 /// without the decoder, next to a hand-written loop over the same bytes.
 fn frame_decode(c: &mut Criterion) {
@@ -70,36 +83,18 @@ fn frame_decode(c: &mut Criterion) {
     });
     group.bench_function("FrameReader::for_each_frame", |b| {
         b.iter(|| {
-            let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
-            let mut source = black_box(&stream[..]);
             let mut bytes = 0usize;
-            loop {
-                reader
-                    .for_each_frame(|payload, _| bytes += payload.len())
-                    .expect("well-formed");
-                if reader.fill(&mut source).expect("a slice reads") == Fill::End {
-                    break;
-                }
-            }
+            cut_frames(black_box(&stream[..]), |payload| bytes += payload.len());
             bytes
         })
     });
     // What a source does with each read.
     group.bench_function("FrameReader::for_each_frame + alphabet decode", |b| {
         b.iter(|| {
-            let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
-            let mut source = black_box(&stream[..]);
             let mut sum = 0u64;
-            loop {
-                reader
-                    .for_each_frame(|payload, _| {
-                        sum += alphabet::decode(payload).map_or(0, |v| v.votes);
-                    })
-                    .expect("well-formed");
-                if reader.fill(&mut source).expect("a slice reads") == Fill::End {
-                    break;
-                }
-            }
+            cut_frames(black_box(&stream[..]), |payload| {
+                sum += alphabet::decode(payload).map_or(0, |v| v.votes);
+            });
             sum
         })
     });
