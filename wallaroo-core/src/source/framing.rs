@@ -197,7 +197,9 @@ impl FrameReader {
         let mut number = self.frames;
         while let Some(header) = buf.get(start..).and_then(<[u8]>::first_chunk::<4>) {
             let length = u32::from_be_bytes(*header) as usize;
-            let end = start + 4 + length;
+            // Cannot wrap on a 64-bit target (`start` is within the buffer, `length` under
+            // 2^32); where it could, the slice below panics rather than read past the end.
+            let end = start.wrapping_add(4).wrapping_add(length);
             if length > max_frame || end > buf.len() {
                 break;
             }
