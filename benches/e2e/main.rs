@@ -3,7 +3,7 @@
 //! then how throughput grows with keys, workers and connections; then memory under overload.
 //!
 //! ```sh
-//! cargo bench --bench e2e                                  # everything, about 3 minutes
+//! cargo bench --bench e2e                                  # everything, about 6 minutes
 //! cargo bench --bench e2e -- --section compare             # or scaling, memory
 //! cargo bench --bench e2e -- --messages 20000000 --rate 1000000 --seconds 5 --repeat 3
 //! cargo bench --bench e2e -- --section compare --rate 0      # saturation only

@@ -254,12 +254,11 @@ where
         // `Origin::NONE` when no origins ride along costs 9 instructions a message more,
         // and the body as a closure that both loops call is not inlined: 37 more
         // (callgrind, 1 M frames).
+        // Why a gatherer: the outputs' count stays in a register instead of making a store
+        // and a load per message; Entry::run 8.1 -> 6.5 ns a message (medians of 3
+        // alternating `perf` runs of the e2e bench).
+        let mut gather = Gather::new(out);
         if batch.origins.is_empty() {
-            // Why a gatherer: the outputs' count stays in a register instead of making a
-            // store and a load per message; Entry::run 8.1 -> 6.5 ns a message (medians of
-            // 3 alternating `perf` runs of the e2e bench). The loop with origins (replays,
-            // resilient sources) keeps the plain vector.
-            let mut gather = Gather::new(out);
             for Keyed { hash, carried, msg } in batch.msgs.drain(..) {
                 store.apply(
                     table_hash(hash),
@@ -282,14 +281,14 @@ where
                     |msg, key| partition.is_key(msg, &carried, key),
                     |msg| partition.key(msg),
                     origin,
-                    |msg, state| step.compute(msg, state, out),
+                    |msg, state| step.compute(msg, state, &mut gather),
                 );
-                if out.len() >= OUTPUTS_AT_ONCE {
-                    down.emit_all(out);
+                if gather.len() >= OUTPUTS_AT_ONCE {
+                    gather.pass_on(down);
                 }
             }
         }
-        down.emit_all(out);
+        gather.pass_on(down);
         self.spares.give(batch);
     }
 

@@ -182,12 +182,6 @@ pub(crate) enum StreamEnd {
 }
 
 impl<D: Decoder> Reader<D> {
-    /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
-    /// whenever the bytes at hand are used up so that output leaves without waiting for a
-    /// full batch. `origin` names the stream in log lines. `replay` is the id of a stream
-    /// that can be read again after a restart (a file, a resumable connection) and the
-    /// number of its first message here: messages carry their numbers, so that state
-    /// partitions apply each once.
     /// Counts a frame the decoder refused, and logs it (the first few on each stream, then
     /// one in [`DECODE_ERROR_LOG_EVERY`]).
     #[cold]
@@ -202,6 +196,12 @@ impl<D: Decoder> Reader<D> {
         }
     }
 
+    /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
+    /// whenever the bytes at hand are used up so that output leaves without waiting for a
+    /// full batch. `origin` names the stream in log lines. `replay` is the id of a stream
+    /// that can be read again after a restart (a file, a resumable connection) and the
+    /// number of its first message here: messages carry their numbers, so that state
+    /// partitions apply each once.
     pub(crate) fn pump(
         &self,
         stream: &mut impl Read,
