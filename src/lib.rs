@@ -49,13 +49,12 @@
 
 #![warn(missing_docs)]
 
-/// serde, as `#[state]` uses it. A type kept inside a state needs its traits too:
-/// `#[derive(wallaroo::serde::Serialize, wallaroo::serde::Deserialize)]` with
-/// `#[serde(crate = "wallaroo::serde")]`, so that the application needs no serde of its own.
+/// serde, as `#[state]` and `#[data]` use it. A type kept inside a state needs its traits
+/// too: annotate it with [`macro@data`], so that the application needs no serde of its own.
 pub use wallaroo_core::__private::serde;
 pub use wallaroo_core::*;
 pub use wallaroo_macros::{
-    computation, decoder, encoder, main, partition, state, state_computation,
+    computation, data, decoder, encoder, main, partition, state, state_computation,
 };
 
 /// Everything an application needs: `use wallaroo::prelude::*;`.
@@ -64,7 +63,9 @@ pub mod prelude {
         Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline, Sink,
         Source,
     };
-    pub use wallaroo_macros::{computation, decoder, encoder, partition, state, state_computation};
+    pub use wallaroo_macros::{
+        computation, data, decoder, encoder, partition, state, state_computation,
+    };
 }
 
 #[doc(hidden)]
@@ -78,8 +79,9 @@ pub mod __private {
     pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
     pub use wallaroo_core::main_entry::run_main;
     pub use wallaroo_core::state::{
-        collect_keys, default_state, is_borrowed_key, is_owned_key, route_borrowed, route_owned,
-        Partition, State,
+        collect_keys, default_state, is_borrowed_key, is_owned_key, load_field, read_upgraded,
+        route_borrowed, route_owned, save_field, Partition, ReadSaved, SavedVersion, State,
+        VersionMismatch,
     };
     pub use wallaroo_core::step::{
         emit_many, emit_one, emit_option, Computation, Emit, StateComputation,

@@ -256,7 +256,7 @@ fn state_saved_by_another_state_or_key_type_is_refused() {
         "{message}"
     );
     assert!(
-        message.contains("written for state RunningVoteTotal version 0 keyed by u8, but this build has state RunningVoteTotal version 0 keyed by u16"),
+        message.contains("written for state RunningVoteTotal keyed by u8, but this build keys state RunningVoteTotal by u16"),
         "{message}"
     );
     assert!(message.contains("snapshot-"), "{message}");
@@ -379,7 +379,7 @@ fn state_saved_by_another_version_is_refused() {
     let err = version_1::app(&args).start(&args).err().expect("refused");
     let message = err.to_string();
     assert!(
-        message.contains("written for state RunningVoteTotal version 0 keyed by u8, but this build has state RunningVoteTotal version 1 keyed by u8"),
+        message.contains("state RunningVoteTotal: states were saved by version 0, and this build reads version 1 (`RunningVoteTotal`)"),
         "{message}"
     );
     // The directory is left as it was: the version that wrote it still starts.

@@ -196,6 +196,8 @@ pub(crate) struct StateArgs {
     pub(crate) builder: Option<Expr>,
     /// The version of the serialized form; 0 when absent.
     pub(crate) version: Option<LitInt>,
+    /// `upgrade = path`: a `fn(Previous) -> Self` from the previous version's state.
+    pub(crate) upgrade: Option<Expr>,
 }
 
 impl StateArgs {
@@ -210,16 +212,32 @@ impl StateArgs {
             takes_value: true,
             example: "version = 2",
         },
+        Key {
+            name: "upgrade",
+            takes_value: true,
+            example: "upgrade = path::to::fn",
+        },
     ];
 
     pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Self {
         let mut out = StateArgs::default();
+        let mut upgrade_key = None;
         for arg in parse("#[state]", Self::KEYS, tokens, errors) {
             if arg.key == "version" {
                 out.version = version(&arg, errors);
+            } else if arg.key == "upgrade" {
+                out.upgrade = function(&arg, "upgrade = from_v1", errors);
+                upgrade_key = Some(arg.key);
             } else {
                 out.builder = function(&arg, "builder = Total::new", errors);
             }
+        }
+        if let (Some(key), None) = (&upgrade_key, &out.version) {
+            errors.spanned(
+                key,
+                "`upgrade` converts the previous version's state into this one, so this state needs a \
+                 version above it: `#[state(version = 2, upgrade = from_v1)]`",
+            );
         }
         out
     }

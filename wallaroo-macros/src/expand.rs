@@ -5,6 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 pub(crate) use crate::computation::expand as computation;
+pub(crate) use crate::data::expand as data;
 pub(crate) use crate::decoder::expand as decoder;
 pub(crate) use crate::encoder::expand as encoder;
 pub(crate) use crate::entry::expand as main;

@@ -1,4 +1,4 @@
-//! The attribute macros of [wallaroo](https://docs.rs/wallaroo): `#[state]`,
+//! The attribute macros of [wallaroo](https://docs.rs/wallaroo): `#[state]`, `#[data]`,
 //! `#[computation]`, `#[state_computation]`, `#[decoder]`, `#[encoder]`, `#[partition]` and
 //! `#[wallaroo::main]`.
 //!
@@ -32,12 +32,14 @@ mod attr;
 mod component;
 mod computation;
 mod ctxt;
+mod data;
 mod decoder;
 mod encoder;
 mod entry;
 mod expand;
 mod partition;
 mod paths;
+mod serial;
 mod signature;
 mod state;
 mod state_computation;
@@ -52,7 +54,14 @@ use proc_macro::TokenStream;
 ///   serde dependency), unless the struct already derives them: the state is saved with
 ///   postcard, so every field must be serializable;
 /// - an implementation of `State` whose `build()` makes the state of a key seen for the first
-///   time: with `Default` (derive or implement it), or with `builder = path`, a `fn() -> Self`.
+///   time: with `Default` (derive or implement it), or with `builder = path`, a `fn() -> Self`;
+/// - the layout of the saved form, the fields' names and types as written, which resilience
+///   files record: a state whose fields change is refused, not misread.
+///
+/// A field whose type is not serializable is reported at that field: annotate its type with
+/// `#[data]`. `version = N` (default 0) numbers the saved form; `upgrade = path` names a
+/// `fn(Previous) -> Self` from the state of an earlier version (itself a `#[state]`, with a
+/// lower version), so that files saved by that version are read and upgraded.
 ///
 /// ```
 /// # use wallaroo::prelude::*;
@@ -63,7 +72,17 @@ use proc_macro::TokenStream;
 /// #[state(builder = Window::new)]
 /// pub struct Window { last: Vec<u64>, size: usize }
 /// impl Window { fn new() -> Self { Window { last: Vec::new(), size: 10 } } }
+/// #[state]
+/// #[derive(Default)]
+/// pub struct AverageV0 { sum: f64 }
+///
+/// #[state(version = 1, upgrade = average_from_v0)]
+/// #[derive(Default)]
+/// pub struct Average { sum: f64, count: u64 }
+///
+/// fn average_from_v0(old: AverageV0) -> Average { Average { sum: old.sum, count: 1 } }
 /// # use wallaroo::State;
+/// # assert_eq!(Average::LAYOUT, "{ sum: f64, count: u64 }");
 /// # assert_eq!(Window::build().size, 10);
 /// # assert_eq!(Total::build().votes, 0);
 /// ```
@@ -72,6 +91,39 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[state]",
         expand::state(args.into(), item.clone().into()),
+        item.into(),
+    )
+    .into()
+}
+
+/// Makes a struct or an enum serializable through wallaroo's serde, so that a state can keep
+/// it in a field (and the application needs no serde dependency of its own).
+///
+/// Derives `Serialize` and `Deserialize` (those the item does not derive already) with
+/// `#[serde(crate = …)]` pointing at the serde that wallaroo re-exports; serde's own field
+/// attributes (`#[serde(skip)]`, …) work as usual after it. A field whose type is not
+/// serializable is one error at that field, saying what to write.
+///
+/// ```
+/// # use wallaroo::prelude::*;
+/// #[data]
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// pub struct Reading { pub sensor: String, pub celsius: f64 }
+///
+/// #[data]
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// pub enum Trend { #[default] Flat, Rising(f64), Falling { by: f64 } }
+///
+/// /// The last reading of a sensor and where it is heading.
+/// #[state]
+/// #[derive(Default)]
+/// pub struct Sensor { last: Option<Reading>, trend: Trend }
+/// ```
+#[proc_macro_attribute]
+pub fn data(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish(
+        "#[data]",
+        expand::data(args.into(), item.clone().into()),
         item.into(),
     )
     .into()

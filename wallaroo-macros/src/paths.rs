@@ -39,6 +39,15 @@ paths! {
     serde => { ::wallaroo::__private::serde }
     /// The `State` trait.
     state_trait => { ::wallaroo::__private::State }
+    /// `read_upgraded(saved, reader, upgrade)`: `State::read_saved` of a state with an
+    /// upgrade function.
+    read_upgraded => { ::wallaroo::__private::read_upgraded }
+    /// The `ReadSaved<S>` trait.
+    read_saved => { ::wallaroo::__private::ReadSaved }
+    /// `SavedVersion`: the version and layout a file was saved with.
+    saved_version => { ::wallaroo::__private::SavedVersion }
+    /// `VersionMismatch`: why saved states cannot be read.
+    version_mismatch => { ::wallaroo::__private::VersionMismatch }
     /// `default_state::<S>()`: builds a state with its `Default`.
     default_state => { ::wallaroo::__private::default_state }
     /// The `Computation<In>` trait.

@@ -1,15 +1,15 @@
 //! `#[state]`: a struct whose instances are the per-key state of a state partition.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, Item, ItemStruct, Path, Token};
+use syn::{Expr, Item, ItemStruct};
 
 use crate::attr::StateArgs;
 use crate::component::{self, Info};
 use crate::ctxt::Errors;
 use crate::paths;
+use crate::serial::{self, Serial};
 use crate::signature::item_head;
 
 /// A `#[state]` as wallaroo understands it.
@@ -18,10 +18,10 @@ struct State {
     info: Info,
     builder: Option<Expr>,
     version: Option<syn::LitInt>,
-    /// The serde traits to derive: those the item does not derive already.
-    derive: Vec<&'static str>,
-    /// Whether to add `#[serde(crate = "…")]`.
-    serde_crate: bool,
+    upgrade: Option<Expr>,
+    serial: Serial,
+    /// The layout of the serialized form, as the struct was written.
+    layout: String,
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -54,12 +54,11 @@ impl State {
         } else if let Some(clause) = &item.generics.where_clause {
             errors.spanned(clause, "#[state] cannot have a `where` clause: remove it");
         }
-        let derived = derived_traits(&item.attrs);
-        let derive: Vec<&'static str> = ["Serialize", "Deserialize"]
-            .into_iter()
-            .filter(|t| !derived.iter().any(|d| d == t))
-            .collect();
-        let serde_crate = !derive.is_empty() && !has_serde_crate(&item.attrs);
+        let mut item = item;
+        let serial = Serial::of(&item.attrs);
+        // Before `check_fields`, whose attributes change nothing that is saved.
+        let layout = serial::layout(&item.fields);
+        serial.check_fields(&mut item.fields);
         let mut info = Info::new("State", &item.ident);
         let ident = &item.ident;
         info.state = Some(quote!(#ident));
@@ -67,56 +66,19 @@ impl State {
             info,
             builder: args.builder,
             version: args.version,
-            derive,
-            serde_crate,
+            upgrade: args.upgrade,
+            serial,
+            layout,
             item,
         })
     }
-}
-
-/// The last segments of every path in the item's `#[derive(…)]` attributes.
-fn derived_traits(attrs: &[Attribute]) -> Vec<String> {
-    attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("derive"))
-        .filter_map(|attr| {
-            attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
-                .ok()
-        })
-        .flatten()
-        .filter_map(|path| path.segments.last().map(|s| s.ident.to_string()))
-        .collect()
-}
-
-/// Whether the item already says `#[serde(crate = "…")]`.
-fn has_serde_crate(attrs: &[Attribute]) -> bool {
-    attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("serde"))
-        .any(|attr| match &attr.meta {
-            syn::Meta::List(list) => list
-                .tokens
-                .clone()
-                .into_iter()
-                .any(|tt| matches!(tt, TokenTree::Ident(ident) if ident == "crate")),
-            _ => false,
-        })
 }
 
 fn generate(s: &State) -> TokenStream {
     let item = &s.item;
     let ident = &item.ident;
     let call_site = Span::call_site();
-    let serde = paths::serde(call_site);
-    let derives = s.derive.iter().map(|t| {
-        let t = syn::Ident::new(t, call_site);
-        quote!(#serde::#t)
-    });
-    let derive = (!s.derive.is_empty()).then(|| quote!(#[derive(#(#derives),*)]));
-    let serde_crate = s.serde_crate.then(|| {
-        let path = syn::LitStr::new(paths::SERDE_CRATE, call_site);
-        quote!(#[serde(crate = #path)])
-    });
+    let serde_attrs = s.serial.attrs();
 
     let state = paths::state_trait(call_site);
     let component_info = paths::component_info(call_site);
@@ -137,10 +99,30 @@ fn generate(s: &State) -> TokenStream {
         let v = syn::LitInt::new(&format!("{}u32", v.base10_digits()), v.span());
         quote!(const VERSION: ::core::primitive::u32 = #v;)
     });
+    let layout = syn::LitStr::new(&s.layout, call_site);
+    // Spanned at the path, so that a function of the wrong type is reported there.
+    let read_saved = s.upgrade.as_ref().map(|upgrade| {
+        let read_upgraded = paths::read_upgraded(upgrade.span());
+        let read_saved = paths::read_saved(call_site);
+        let saved_version = paths::saved_version(call_site);
+        let result = paths::result(call_site);
+        let mismatch = paths::version_mismatch(call_site);
+        quote_spanned! {upgrade.span()=>
+            fn read_saved<R: #read_saved<Self>>(
+                saved: &#saved_version<'_>,
+                reader: R,
+            ) -> #result<R::Output, #mismatch> {
+                let upgrade: fn(_) -> Self = #upgrade;
+                #read_upgraded(saved, reader, upgrade)
+            }
+        }
+    });
     let trait_impl = quote! {
         #[automatically_derived]
         impl #state for #ident {
             #version
+            const LAYOUT: &'static ::core::primitive::str = #layout;
+            #read_saved
             #[inline]
             fn info() -> &'static #component_info {
                 &#static_name
@@ -155,8 +137,7 @@ fn generate(s: &State) -> TokenStream {
     // Ours first, so that the user's `#[serde(…)]` helpers come after the derive that
     // introduces them.
     quote! {
-        #derive
-        #serde_crate
+        #serde_attrs
         #item
         #registered
     }

@@ -16,8 +16,8 @@ pub(crate) const RECORD_HEADER: usize = 8;
 
 /// The magic at the start of every header.
 pub(crate) const MAGIC: [u8; 8] = *b"WALLAROO";
-/// The version of this file format.
-pub(crate) const FORMAT: u16 = 1;
+/// The version of this file format: 2 added the state's layout to the header.
+pub(crate) const FORMAT: u16 = 2;
 
 /// What a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +39,41 @@ pub(crate) struct FileHeader {
     pub(crate) state_type: String,
     pub(crate) state_version: u32,
     pub(crate) key_type: String,
+    /// The state's layout (`State::LAYOUT`); absent from format 1, which had none.
+    pub(crate) state_layout: Option<String>,
+}
+
+/// The header as format 1 wrote it: [`FileHeader`] without the layout, which postcard
+/// reads from the start of either format.
+#[derive(Deserialize)]
+struct FileHeaderV1 {
+    magic: [u8; 8],
+    format: u16,
+    kind: FileKind,
+    partition: String,
+    state_type: String,
+    state_version: u32,
+    key_type: String,
+}
+
+impl FileHeader {
+    /// Reads a header of any format this build reads: format 1's has no layout.
+    pub(crate) fn decode(payload: &[u8]) -> Result<FileHeader, postcard::Error> {
+        let v1: FileHeaderV1 = postcard::from_bytes(payload)?;
+        if v1.magic == MAGIC && v1.format >= 2 {
+            return postcard::from_bytes(payload);
+        }
+        Ok(FileHeader {
+            magic: v1.magic,
+            format: v1.format,
+            kind: v1.kind,
+            partition: v1.partition,
+            state_type: v1.state_type,
+            state_version: v1.state_version,
+            key_type: v1.key_type,
+            state_layout: None,
+        })
+    }
 }
 
 /// Where an input message came from: a replayable stream, its sequence number, and the
@@ -157,6 +192,39 @@ mod tests {
                 other => return (out, other),
             }
         }
+    }
+
+    #[test]
+    fn headers_of_format_1_read_without_a_layout_and_format_2_round_trips() {
+        /// Format 1's header, as it was written.
+        #[derive(Serialize)]
+        struct V1<'a>([u8; 8], u16, FileKind, &'a str, &'a str, u32, &'a str);
+        let v1 =
+            postcard::to_allocvec(&V1(MAGIC, 1, FileKind::Log, "p", "Total", 3, "u8")).unwrap();
+        let header = FileHeader::decode(&v1).unwrap();
+        assert_eq!(
+            (
+                header.format,
+                header.kind,
+                header.state_version,
+                header.state_layout
+            ),
+            (1, FileKind::Log, 3, None)
+        );
+        assert_eq!(
+            (header.state_type.as_str(), header.key_type.as_str()),
+            ("Total", "u8")
+        );
+
+        let v2 = FileHeader {
+            format: FORMAT,
+            state_layout: Some("{ votes: u64 }".into()),
+            ..header
+        };
+        assert_eq!(
+            FileHeader::decode(&postcard::to_allocvec(&v2).unwrap()).unwrap(),
+            v2
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{self, FileHeader, FileKind, Next, Origin, Records, FORMAT, MAGIC};
 use super::{io_error, partition_dir, FileName, ResilienceError};
 use crate::component::type_name_of;
-use crate::state::{Key, State};
+use crate::state::{Key, ReadSaved, SavedVersion, State, VersionMismatch};
 
 /// Per key, the last origin applied from each replayable stream.
 ///
@@ -126,6 +126,7 @@ pub(crate) fn header<K: Key, S: State>(partition: &str, kind: FileKind) -> FileH
         state_type: type_name_of::<S>(),
         state_version: S::VERSION,
         key_type: type_name_of::<K>(),
+        state_layout: Some(S::LAYOUT.to_string()),
     }
 }
 
@@ -282,12 +283,13 @@ pub(crate) fn recover<K: Key, S: State>(
     Ok(recovered)
 }
 
-/// Reads a file's header and checks it against what this build writes.
+/// Reads a file's header and checks it against what this build reads: the state's version
+/// and layout are checked by [`read_states`].
 fn check_header(
     path: &Path,
     records: &mut Records<'_>,
     expected: &FileHeader,
-) -> Result<(), ResilienceError> {
+) -> Result<FileHeader, ResilienceError> {
     let incompatible = |reason: String| ResilienceError::Incompatible {
         path: path.to_path_buf(),
         reason,
@@ -300,11 +302,11 @@ fn check_header(
             ))
         }
     };
-    let found: FileHeader = postcard::from_bytes(payload)
+    let found = FileHeader::decode(payload)
         .map_err(|_| incompatible("no valid header: not a resilience file".into()))?;
-    if found.magic != MAGIC || found.format != FORMAT {
+    if found.magic != MAGIC || !(1..=FORMAT).contains(&found.format) {
         return Err(incompatible(format!(
-            "file format {} (this build reads format {FORMAT})",
+            "file format {} (this build reads formats 1 to {FORMAT})",
             found.format
         )));
     }
@@ -314,26 +316,34 @@ fn check_header(
             found.kind, expected.kind
         )));
     }
-    if (&found.state_type, found.state_version, &found.key_type)
-        != (
-            &expected.state_type,
-            expected.state_version,
-            &expected.key_type,
-        )
-    {
+    if found.key_type != expected.key_type {
         return Err(incompatible(format!(
-            "written for state {} version {} keyed by {}, but this build has state {} version {} keyed by {}; \
-             a state saved by another version cannot be read back (postcard is not self-describing): \
+            "written for state {} keyed by {}, but this build keys state {} by {}; \
+             keys saved as another type cannot be read back (postcard is not self-describing): \
              run the version that wrote it, or move the directory away to start empty",
-            found.state_type,
-            found.state_version,
-            found.key_type,
-            expected.state_type,
-            expected.state_version,
-            expected.key_type
+            found.state_type, found.key_type, expected.state_type, expected.key_type
         )));
     }
-    Ok(())
+    Ok(found)
+}
+
+/// Has `reader` read the states of a file whose header is `found`, in the version they
+/// were saved by, upgraded to `S`.
+fn read_states<S: State, R: ReadSaved<S, Output = Result<T, ResilienceError>>, T>(
+    path: &Path,
+    found: &FileHeader,
+    reader: R,
+) -> Result<T, ResilienceError> {
+    let saved = SavedVersion {
+        version: found.state_version,
+        layout: found.state_layout.as_deref(),
+    };
+    S::read_saved(&saved, reader).map_err(|mismatch: VersionMismatch| {
+        ResilienceError::Incompatible {
+            path: path.to_path_buf(),
+            reason: format!("state {}: {mismatch}", found.state_type),
+        }
+    })?
 }
 
 /// Reads a snapshot's states into `recovered`; returns its stream table.
@@ -344,30 +354,55 @@ fn read_snapshot<K: Key, S: State>(
 ) -> Result<HashMap<u64, u64>, ResilienceError> {
     let data = fs::read(path).map_err(io_error(path))?;
     let mut records = Records::new(&data);
-    check_header(path, &mut records, expected)?;
+    let found = check_header(path, &mut records, expected)?;
     recovered.files += 1;
-    let mut streams = HashMap::new();
-    loop {
-        match records.next_record() {
-            Next::Record(offset, payload) => match decode(path, offset, payload)? {
-                SnapshotRecord::State {
-                    key,
-                    state,
-                    progress,
-                } => {
-                    recovered.states.insert(key, (state, progress));
+    read_states(
+        path,
+        &found,
+        SnapshotReader {
+            path,
+            records,
+            recovered,
+        },
+    )
+}
+
+/// Reads the records of a snapshot after its header.
+struct SnapshotReader<'a, 'r, K, S> {
+    path: &'a Path,
+    records: Records<'a>,
+    recovered: &'r mut Recovered<K, S>,
+}
+
+impl<K: Key, S: State> ReadSaved<S> for SnapshotReader<'_, '_, K, S> {
+    type Output = Result<HashMap<u64, u64>, ResilienceError>;
+
+    fn read<Saved: State, F: Fn(Saved) -> S>(mut self, upgrade: F) -> Self::Output {
+        let mut streams = HashMap::new();
+        loop {
+            match self.records.next_record() {
+                Next::Record(offset, payload) => match decode(self.path, offset, payload)? {
+                    SnapshotRecord::<K, Saved>::State {
+                        key,
+                        state,
+                        progress,
+                    } => {
+                        self.recovered
+                            .states
+                            .insert(key, (upgrade(state), progress));
+                    }
+                    SnapshotRecord::Stream { stream, seq } => {
+                        streams.insert(stream, seq);
+                    }
+                },
+                Next::End => return Ok(streams),
+                // Snapshots are renamed into place whole: any damage is damage.
+                Next::TornTail(offset) | Next::Damaged(offset) => {
+                    return Err(ResilienceError::Damaged {
+                        path: self.path.to_path_buf(),
+                        offset,
+                    })
                 }
-                SnapshotRecord::Stream { stream, seq } => {
-                    streams.insert(stream, seq);
-                }
-            },
-            Next::End => return Ok(streams),
-            // Snapshots are renamed into place whole: any damage is damage.
-            Next::TornTail(offset) | Next::Damaged(offset) => {
-                return Err(ResilienceError::Damaged {
-                    path: path.to_path_buf(),
-                    offset,
-                })
             }
         }
     }
@@ -385,39 +420,68 @@ fn read_log<K: Key, S: State>(
         // Created, then the process died before the header was written.
         return Ok(());
     }
-    check_header(path, &mut records, expected)?;
+    let found = check_header(path, &mut records, expected)?;
     recovered.files += 1;
-    loop {
-        match records.next_record() {
-            Next::Record(offset, payload) => match decode(path, offset, payload)? {
-                LogRecord::Put { key, state, origin } => {
-                    let slot = recovered
-                        .states
-                        .entry(key)
-                        .or_insert_with(|| (S::build(), Progress::default()));
-                    slot.0 = state;
-                    if let Some(origin) = origin {
-                        slot.1.record(origin);
+    read_states(
+        path,
+        &found,
+        LogReader {
+            path,
+            length: data.len() as u64,
+            records,
+            recovered,
+            streams,
+        },
+    )
+}
+
+/// Reads the records of a log segment after its header.
+struct LogReader<'a, 'r, K, S> {
+    path: &'a Path,
+    /// The file's length.
+    length: u64,
+    records: Records<'a>,
+    recovered: &'r mut Recovered<K, S>,
+    streams: &'r mut HashMap<u64, u64>,
+}
+
+impl<K: Key, S: State> ReadSaved<S> for LogReader<'_, '_, K, S> {
+    type Output = Result<(), ResilienceError>;
+
+    fn read<Saved: State, F: Fn(Saved) -> S>(mut self, upgrade: F) -> Self::Output {
+        loop {
+            match self.records.next_record() {
+                Next::Record(offset, payload) => match decode(self.path, offset, payload)? {
+                    LogRecord::<K, Saved>::Put { key, state, origin } => {
+                        let slot = self
+                            .recovered
+                            .states
+                            .entry(key)
+                            .or_insert_with(|| (S::build(), Progress::default()));
+                        slot.0 = upgrade(state);
+                        if let Some(origin) = origin {
+                            slot.1.record(origin);
+                        }
                     }
+                    LogRecord::Marker { stream, seq } => {
+                        self.streams.insert(stream, seq);
+                    }
+                },
+                Next::End => return Ok(()),
+                Next::TornTail(offset) => {
+                    tracing::warn!(
+                        "{}: the last {} bytes from byte {offset} are a record cut short by a crash; cut off",
+                        self.path.display(),
+                        self.length - offset
+                    );
+                    return Ok(());
                 }
-                LogRecord::Marker { stream, seq } => {
-                    streams.insert(stream, seq);
+                Next::Damaged(offset) => {
+                    return Err(ResilienceError::Damaged {
+                        path: self.path.to_path_buf(),
+                        offset,
+                    })
                 }
-            },
-            Next::End => return Ok(()),
-            Next::TornTail(offset) => {
-                tracing::warn!(
-                    "{}: the last {} bytes from byte {offset} are a record cut short by a crash; cut off",
-                    path.display(),
-                    data.len() as u64 - offset
-                );
-                return Ok(());
-            }
-            Next::Damaged(offset) => {
-                return Err(ResilienceError::Damaged {
-                    path: path.to_path_buf(),
-                    offset,
-                })
             }
         }
     }
