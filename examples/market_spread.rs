@@ -10,7 +10,8 @@
 //! A symbol's quotes and orders go to the same worker, which owns the symbol's state, so a
 //! check always sees the quotes that reached it before the order. The two sources are read
 //! independently: an order checked before its symbol's quote has arrived is rejected for
-//! want of a quote, so the commands below send the quotes first.
+//! want of a quote, so the commands below send the quotes first, and `--stream` makes each
+//! sender end only once the application has applied what it sent.
 //!
 //! # Wire formats
 //!
@@ -30,9 +31,10 @@
 //! 150.40)`, or `…, no quote` when the symbol has none.
 //!
 //! ```text
-//! cargo run --example market_spread -- --in 127.0.0.1:7010,127.0.0.1:7011 --out -
-//! cargo run --bin wallaroo-sender -- --to 127.0.0.1:7010 --frames examples/data/nbbo.frames --header-length 2
-//! cargo run --bin wallaroo-sender -- --to 127.0.0.1:7011 --lines examples/data/orders.txt --raw-lines
+//! cargo build --release --example market_spread --bins
+//! target/release/examples/market_spread --in 127.0.0.1:7010,127.0.0.1:7011 --out - &
+//! target/release/wallaroo-sender --to 127.0.0.1:7010 --frames examples/data/nbbo.frames --framing header:2 --stream quotes
+//! target/release/wallaroo-sender --to 127.0.0.1:7011 --lines examples/data/orders.txt --framing lines --stream orders
 //! ```
 //!
 //! `examples/data/nbbo.frames` quotes AAPL narrow (150.00/150.02), IBM narrow (180.00/180.01),

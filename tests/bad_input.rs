@@ -6,9 +6,10 @@
 mod alphabet;
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use support::{connect, send_votes, vote_frame, Receiver};
 use wallaroo::{Args, RunError, Running};
@@ -110,6 +111,73 @@ fn a_peer_that_leaves_mid_frame_loses_only_that_frame() {
     running.stop().unwrap();
     assert_eq!(counts.framing_errors, 1);
     assert_eq!(counts.messages, 2);
+}
+
+#[test]
+fn text_lines_sent_to_a_length_header_are_recognised_as_text() {
+    let port = support::free_port();
+    let input = format!("127.0.0.1:{port}");
+    let receiver = Receiver::start();
+    let mut app = Command::new(support::example_bin("alphabet"))
+        .args(["--in", &input, "--out", &receiver.addr.to_string()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(app.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+
+    // Text lines for `#[decoder(lines)]`, to the Alphabet's 4-byte length header.
+    let mut sender = Command::new(env!("CARGO_BIN_EXE_wallaroo-sender"))
+        .args(["--to", &input, "--lines", "-", "--framing", "lines"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    sender
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello world\nsecond line\n")
+        .unwrap();
+    let sent = sender.wait_with_output().unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = String::new();
+    let error = loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no framing error logged:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("declares") || line.contains("ended inside") {
+            break line;
+        }
+    };
+    let _ = app.kill();
+    let _ = app.wait();
+    // "hell" read as a length: 1 751 477 356 bytes.
+    assert!(
+        error.contains("frame #1 at byte 0 declares 1751477356 bytes"),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            "framing: 4-byte big-endian length header, but the header reads as text (\"hell\"): \
+             the input looks like newline-delimited text, which needs `#[decoder(lines)]`"
+        ),
+        "{error}"
+    );
+    assert!(error.contains(&format!("-> {input}")), "{error}");
+    assert!(receiver.lines().is_empty());
 }
 
 #[test]

@@ -113,7 +113,8 @@ fn alphabet_votes_from_two_connections_arrive_as_whole_frames() {
     let dir = TempDir::new("tools");
     let out = dir.0.join("votes.bin");
     let receiver = ReceiverProcess::start(&[
-        "--framed",
+        "--framing",
+        "header:4",
         "--expect",
         "2000",
         "--idle-timeout",
@@ -168,13 +169,24 @@ fn lines_from_standard_input_are_framed_or_sent_as_lines() {
 
     let framed = dir.0.join("framed.bin");
     let receiver = ReceiverProcess::start(&[
-        "--framed",
+        "--framing",
+        "header:4",
         "--expect",
         "4",
         "--out",
         framed.to_str().unwrap(),
     ]);
-    let sent = send(&["--to", &receiver.addr.to_string(), "--lines", "-"], input);
+    let sent = send(
+        &[
+            "--to",
+            &receiver.addr.to_string(),
+            "--lines",
+            "-",
+            "--framing",
+            "header:4",
+        ],
+        input,
+    );
     assert!(sent.status.success(), "{}", stderr(&sent));
     let (status, text) = receiver.finish();
     assert!(status.success(), "{text}");
@@ -191,7 +203,8 @@ fn lines_from_standard_input_are_framed_or_sent_as_lines() {
             &receiver.addr.to_string(),
             "--lines",
             "-",
-            "--raw-lines",
+            "--framing",
+            "lines",
         ],
         input,
     );
@@ -211,9 +224,8 @@ fn a_file_of_frames_with_two_byte_headers_is_sent_as_is_and_repeated() {
     let nbbo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/nbbo.frames");
     let out = dir.0.join("nbbo.bin");
     let receiver = ReceiverProcess::start(&[
-        "--framed",
-        "--header-length",
-        "2",
+        "--framing",
+        "header:2",
         "--expect",
         "12",
         "--out",
@@ -225,8 +237,8 @@ fn a_file_of_frames_with_two_byte_headers_is_sent_as_is_and_repeated() {
             &receiver.addr.to_string(),
             "--frames",
             nbbo,
-            "--header-length",
-            "2",
+            "--framing",
+            "header:2",
             "--repeat",
             "3",
         ],
@@ -248,7 +260,7 @@ fn a_file_of_frames_with_two_byte_headers_is_sent_as_is_and_repeated() {
 
 #[test]
 fn a_paced_run_reports_progress_every_second() {
-    let receiver = ReceiverProcess::start(&["--framed", "--expect", "1200"]);
+    let receiver = ReceiverProcess::start(&["--framing", "header:4", "--expect", "1200"]);
     let start = Instant::now();
     let sent = send(
         &[
@@ -339,6 +351,62 @@ fn the_receiver_gives_up_after_the_idle_timeout_and_says_what_was_missing() {
 }
 
 #[test]
+fn an_interrupted_receiver_prints_its_summary() {
+    let dir = TempDir::new("tools");
+    // SIGINT (Ctrl-C) without --expect ends well; SIGTERM before --expect is reached, not.
+    for (signal, expect, status) in [("INT", None, 0), ("TERM", Some("10"), 1)] {
+        let out = dir.0.join(format!("{signal}.txt"));
+        let mut args = vec!["--out", out.to_str().unwrap()];
+        args.extend(expect.iter().flat_map(|n| ["--expect", n]));
+        let receiver = ReceiverProcess::start(&args);
+        let sent = send(
+            &[
+                "--to",
+                &receiver.addr.to_string(),
+                "--lines",
+                "-",
+                "--framing",
+                "lines",
+            ],
+            b"one\ntwo\nthree\n",
+        );
+        assert!(sent.status.success(), "{}", stderr(&sent));
+        // The receiver counts a line as it writes it: once written, it is counted.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            < 3
+        {
+            assert!(Instant::now() < deadline, "the lines never arrived");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(receiver.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let (code, text) = receiver.finish();
+        assert_eq!(code.code(), Some(status), "SIG{signal}: {text}");
+        let summary = text.lines().last().unwrap_or_default();
+        assert!(
+            summary.starts_with(
+                "wallaroo-receiver: received 3 messages (14 bytes) on 1 connection in "
+            ),
+            "SIG{signal}: {text}"
+        );
+        assert!(summary.contains(" msg/s"), "{summary}");
+        assert_eq!(
+            expect.is_some(),
+            summary.ends_with("; expected 10"),
+            "{summary}"
+        );
+    }
+}
+
+#[test]
 fn the_sender_stops_when_nothing_listens() {
     // A port that was free a moment ago.
     let port = support::free_port();
@@ -360,6 +428,14 @@ fn usage_errors_exit_with_status_2() {
     let sent = send(&["--to", "127.0.0.1:1"], b"");
     assert_eq!(sent.status.code(), Some(2));
     assert!(stderr(&sent).contains("--frames"), "{}", stderr(&sent));
+    // Lines go as lines or behind a header: the sender does not guess which.
+    let sent = send(&["--to", "127.0.0.1:1", "--lines", "-"], b"one\n");
+    assert_eq!(sent.status.code(), Some(2));
+    assert!(
+        stderr(&sent).contains("--framing <lines|header:N>"),
+        "{}",
+        stderr(&sent)
+    );
     let received = Command::new(RECEIVER)
         .args(["--listen", "127.0.0.1:0", "--expect", "zero"])
         .output()
@@ -379,8 +455,7 @@ fn help_explains_every_flag() {
                 "--lines",
                 "--alphabet",
                 "--keys",
-                "--header-length",
-                "--raw-lines",
+                "--framing",
                 "--rate",
                 "--connections",
                 "--repeat",
@@ -392,8 +467,7 @@ fn help_explains_every_flag() {
             &[
                 "--listen",
                 "--out",
-                "--framed",
-                "--header-length",
+                "--framing",
                 "--expect",
                 "--idle-timeout",
             ][..],

@@ -4,16 +4,65 @@
 pub mod receiver;
 pub mod sender;
 
+use std::fmt;
 use std::io::Read;
+use std::str::FromStr;
 use std::time::Duration;
 
-/// How a byte stream is cut into messages.
+use clap::Arg;
+
+/// How a byte stream is cut into messages: `--framing lines` or `--framing header:N`, as
+/// the application's decoder reads them (`#[decoder(lines)]`, `#[decoder(header_length = N)]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
     /// Newline-terminated lines.
     Lines,
     /// A big-endian length header of this many bytes (1 to 8), then the payload.
     LengthPrefixed(usize),
+}
+
+impl FromStr for Framing {
+    type Err = String;
+
+    /// `lines` or `header:N`, N from 1 to 8.
+    ///
+    /// ```
+    /// use wallaroo::tools::Framing;
+    /// assert_eq!("lines".parse(), Ok(Framing::Lines));
+    /// assert_eq!("header:2".parse(), Ok(Framing::LengthPrefixed(2)));
+    /// assert!("header:9".parse::<Framing>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Framing, String> {
+        match text.split_once(':') {
+            None if text == "lines" => Ok(Framing::Lines),
+            Some(("header", bytes)) => match bytes.parse::<usize>() {
+                Ok(bytes @ 1..=8) => Ok(Framing::LengthPrefixed(bytes)),
+                _ => Err(format!("`{bytes}`: a length header has 1 to 8 bytes")),
+            },
+            _ => Err(format!(
+                "`{text}` is not a framing: `lines` for newline-delimited text \
+                 (`#[decoder(lines)]`), or `header:N` for an N-byte big-endian length header \
+                 (`#[decoder(header_length = N)]`; `#[decoder]` alone is `header:4`)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Framing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Framing::Lines => f.write_str("lines"),
+            Framing::LengthPrefixed(header) => write!(f, "header:{header}"),
+        }
+    }
+}
+
+/// The `--framing` flag both tools take; each adds its help and default.
+fn framing_arg() -> Arg {
+    Arg::new("framing")
+        .long("framing")
+        .value_name("lines|header:N")
+        .value_parser(Framing::from_str)
 }
 
 impl Framing {

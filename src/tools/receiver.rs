@@ -6,13 +6,13 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+use clap::{value_parser, Arg, ArgMatches, Command};
 
-use super::{per_second, seconds, Framing};
+use super::{framing_arg, per_second, seconds, Framing};
 
 /// How often the receiver checks `--expect` and `--idle-timeout`.
 const POLL: Duration = Duration::from_millis(20);
@@ -42,9 +42,10 @@ pub fn command() -> Command {
              Listens, accepts any number of connections, and writes what arrives, whole \
              messages at a time. It prints the address it listens on to standard error first, \
              then every second a progress line (messages, rate) while data arrives, and a \
-             summary when it exits. Without --expect or --idle-timeout it runs until \
-             interrupted. It exits with status 1 when --expect was not reached, 2 on a usage \
-             error.",
+             summary when it exits. It runs until --expect or --idle-timeout says to stop, or \
+             until interrupted (SIGINT, Ctrl-C, or SIGTERM); either way it prints the summary \
+             and exits with status 0, or 1 when --expect was given and not reached. A second \
+             interrupt exits at once, with status 1. A usage error exits with status 2.",
         )
         .arg(
             Arg::new("listen")
@@ -60,27 +61,19 @@ pub fn command() -> Command {
                 .default_value("-")
                 .help("Write what arrives to FILE, created or truncated (- for standard output)"),
         )
-        .arg(
-            Arg::new("framed")
-                .long("framed")
-                .action(ArgAction::SetTrue)
-                .help("Count length-prefixed frames (see --header-length) instead of lines"),
-        )
-        .arg(
-            Arg::new("header-length")
-                .long("header-length")
-                .value_name("BYTES")
-                .value_parser(value_parser!(u64).range(1..=8))
-                .default_value("4")
-                .requires("framed")
-                .help("With --framed: bytes of each frame's big-endian length header"),
-        )
+        .arg(framing_arg().default_value("lines").help(
+            "How to count messages: `lines`, or `header:N` for frames behind an N-byte \
+                     big-endian length header",
+        ))
         .arg(
             Arg::new("expect")
                 .long("expect")
                 .value_name("N")
                 .value_parser(value_parser!(u64).range(1..))
-                .help("Exit once N messages have arrived (status 1 if --idle-timeout comes first)"),
+                .help(
+                    "Exit once N messages have arrived (status 1 if --idle-timeout or an \
+                     interrupt comes first)",
+                ),
         )
         .arg(
             Arg::new("idle-timeout")
@@ -102,14 +95,6 @@ where
 }
 
 fn config(matches: &ArgMatches) -> Config {
-    let framing = if matches.get_flag("framed") {
-        let header = *matches
-            .get_one::<u64>("header-length")
-            .expect("has a default");
-        Framing::LengthPrefixed(header as usize)
-    } else {
-        Framing::Lines
-    };
     Config {
         listen: matches
             .get_one::<String>("listen")
@@ -119,7 +104,7 @@ fn config(matches: &ArgMatches) -> Config {
             .get_one::<String>("out")
             .expect("has a default")
             .clone(),
-        framing,
+        framing: *matches.get_one("framing").expect("has a default"),
         expect: matches.get_one::<u64>("expect").copied(),
         idle_timeout: matches.get_one::<Duration>("idle-timeout").copied(),
     }
@@ -248,6 +233,7 @@ fn receive(mut stream: TcpStream, shared: &Shared, mut note: impl FnMut(&str)) {
 pub struct Receiver {
     listener: TcpListener,
     config: Config,
+    stop: Arc<AtomicBool>,
 }
 
 impl Receiver {
@@ -255,7 +241,17 @@ impl Receiver {
     pub fn bind(config: Config) -> Result<Receiver, String> {
         let listener = TcpListener::bind(&config.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        Ok(Receiver { listener, config })
+        Ok(Receiver {
+            listener,
+            config,
+            stop: Arc::default(),
+        })
+    }
+
+    /// A flag that, once set, ends [`Receiver::run`] with its summary, as `--idle-timeout`
+    /// does; the binary sets it on SIGINT and SIGTERM.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
     }
 
     /// The address it listens on.
@@ -263,7 +259,8 @@ impl Receiver {
         self.listener.local_addr().ok()
     }
 
-    /// Receives until `--expect` or `--idle-timeout` says to stop (or forever), calling
+    /// Receives until `--expect`, `--idle-timeout` or the [stop flag](Receiver::stop_flag)
+    /// says to stop (or forever), calling
     /// `progress` with a line every second while data arrives, and with notes about
     /// connections.
     pub fn run(self, progress: impl Fn(&str) + Send + Sync + 'static) -> Result<Summary, String> {
@@ -309,7 +306,9 @@ impl Receiver {
             if let Some(error) = error {
                 return Err(error);
             }
-            if self.config.expect.is_some_and(|expect| messages >= expect) {
+            if self.stop.load(Ordering::Relaxed)
+                || self.config.expect.is_some_and(|expect| messages >= expect)
+            {
                 break;
             }
             if let Some(timeout) = self.config.idle_timeout {
@@ -357,9 +356,8 @@ mod tests {
         let config = parse_args(&[
             "--listen",
             "127.0.0.1:0",
-            "--framed",
-            "--header-length",
-            "2",
+            "--framing",
+            "header:2",
             "--expect",
             "7",
             "--idle-timeout",
@@ -371,7 +369,8 @@ mod tests {
         assert_eq!(config.idle_timeout, Some(Duration::from_millis(1500)));
         for bad in [
             &[][..],
-            &["--listen", "h:1", "--header-length", "2"],
+            &["--listen", "h:1", "--framing", "header:0"],
+            &["--listen", "h:1", "--framing", "frames"],
             &["--listen", "h:1", "--expect", "0"],
             &["--listen", "h:1", "--idle-timeout", "never"],
         ] {

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{value_parser, Arg, ArgAction, ArgGroup, ArgMatches, Command};
+use clap::{value_parser, Arg, ArgGroup, ArgMatches, Command};
 
-use super::{per_second, push_header, read_input, seconds, Framing};
+use super::{framing_arg, per_second, push_header, read_input, seconds, Framing};
 
 /// Bytes gathered before one write.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -23,21 +23,21 @@ const LETTERS: &[u8; 52] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 /// What to send.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// A file of frames (`-`: standard input), sent as is; `header` is the length header's
-    /// size, used to count the frames.
+    /// A file of messages already framed (`-`: standard input), sent as is; `framing` says
+    /// where each ends, to count them.
     Frames {
         /// The file.
         path: String,
-        /// Bytes of each frame's length header.
-        header: usize,
+        /// How the file's messages are framed.
+        framing: Framing,
     },
-    /// A text file (`-`: standard input), one message per line: framed with a length header
-    /// of `header` bytes, or, when `header` is `None`, sent as lines.
+    /// A text file (`-`: standard input), one message per line, each sent as `framing`
+    /// says: as a line, or behind a length header.
     Lines {
         /// The file.
         path: String,
-        /// Bytes of the length header put before each line; `None` sends lines as is.
-        header: Option<usize>,
+        /// How each line is sent.
+        framing: Framing,
     },
     /// `count` Alphabet votes: a 4-byte length header, a letter, and a big-endian `u32` vote
     /// count of 1; vote `i` goes to letter `i % keys` of `a`..`z`, `A`..`Z`.
@@ -76,8 +76,10 @@ pub fn command() -> Command {
         .about("Send messages to a wallaroo application's TCP source.")
         .long_about(
             "Send messages to a wallaroo application's TCP source.\n\n\
-             The input is a file of frames, text lines, or generated Alphabet votes. It is read \
-             whole first, then each connection sends all of it, --repeat times, in large writes. \
+             The input is a file of frames, text lines, or generated Alphabet votes. Text lines \
+             need --framing, to match the application's decoder: --framing lines for \
+             #[decoder(lines)], --framing header:N for #[decoder(header_length = N)] \
+             (#[decoder] alone reads header:4). The input is read whole first, then each connection sends all of it, --repeat times, in large writes. \
              A progress line (messages sent, rate) goes to standard error every second, and a \
              summary at the end. The sender stops by itself once everything is sent; it exits \
              with status 1 if it cannot connect or a connection fails, 2 on a usage error.",
@@ -93,15 +95,19 @@ pub fn command() -> Command {
             Arg::new("frames")
                 .long("frames")
                 .value_name("PATH")
-                .help("Send a file of length-prefixed frames as is (- for standard input)"),
+                .help(
+                    "Send a file of frames as is (- for standard input); --framing says how \
+                     they are framed [default: header:4]",
+                ),
         )
         .arg(
             Arg::new("lines")
                 .long("lines")
                 .value_name("PATH")
+                .requires("framing")
                 .help(
-                    "Send a text file (- for standard input), each line a message framed with a \
-                     length header (see --header-length), or as lines with --raw-lines",
+                    "Send a text file (- for standard input), one message per line, framed as \
+                     --framing says",
                 ),
         )
         .arg(
@@ -130,23 +136,13 @@ pub fn command() -> Command {
                 .help("With --alphabet: how many letters the votes go to, the first N of a-z then A-Z"),
         )
         .arg(
-            Arg::new("header-length")
-                .long("header-length")
-                .value_name("BYTES")
-                .value_parser(value_parser!(u64).range(1..=8))
-                .default_value("4")
+            framing_arg()
+                .conflicts_with("alphabet")
                 .help(
-                    "Bytes of the big-endian length header: of the frames of --frames (to count \
-                     them), and put before each line of --lines",
+                    "How messages are framed on the wire: `lines` (each ends in a newline, for \
+                     #[decoder(lines)]) or `header:N` (each behind an N-byte big-endian length \
+                     header, for #[decoder(header_length = N)]; #[decoder] alone is header:4)",
                 ),
-        )
-        .arg(
-            Arg::new("raw-lines")
-                .long("raw-lines")
-                .action(ArgAction::SetTrue)
-                .requires("lines")
-                .conflicts_with_all(["frames", "alphabet"])
-                .help("With --lines: send each line as is, ending in a newline, without a header"),
         )
         .arg(
             Arg::new("rate")
@@ -212,16 +208,16 @@ where
 
 fn config(matches: &ArgMatches) -> Config {
     let number = |id: &str| *matches.get_one::<u64>(id).expect("has a default");
-    let header = number("header-length") as usize;
+    let framing = matches.get_one::<Framing>("framing").copied();
     let input = if let Some(path) = matches.get_one::<String>("frames") {
         Input::Frames {
             path: path.clone(),
-            header,
+            framing: framing.unwrap_or(Framing::LengthPrefixed(4)),
         }
     } else if let Some(path) = matches.get_one::<String>("lines") {
         Input::Lines {
             path: path.clone(),
-            header: (!matches.get_flag("raw-lines")).then_some(header),
+            framing: framing.expect("--lines requires --framing"),
         }
     } else {
         Input::Alphabet {
@@ -265,13 +261,13 @@ impl Messages {
     /// Reads or prepares the input.
     pub fn load(input: &Input) -> Result<Messages, String> {
         match input {
-            Input::Frames { path, header } => {
+            Input::Frames { path, framing } => {
                 let bytes = read_input(path)?;
-                Messages::frames(bytes, *header).map_err(|e| format!("{path}: {e}"))
+                Messages::frames(bytes, *framing).map_err(|e| format!("{path}: {e}"))
             }
-            Input::Lines { path, header } => {
+            Input::Lines { path, framing } => {
                 let text = read_input(path)?;
-                Messages::lines(&text, *header).map_err(|e| format!("{path}: {e}"))
+                Messages::lines(&text, *framing).map_err(|e| format!("{path}: {e}"))
             }
             Input::Alphabet { count, keys } => Ok(Messages::Votes {
                 count: *count,
@@ -280,15 +276,14 @@ impl Messages {
         }
     }
 
-    /// The frames of `bytes`, whose length headers have `header` bytes.
-    pub fn frames(bytes: Vec<u8>, header: usize) -> Result<Messages, String> {
-        let framing = Framing::LengthPrefixed(header);
+    /// The messages of `bytes`, framed as `framing` says.
+    pub fn frames(bytes: Vec<u8>, framing: Framing) -> Result<Messages, String> {
         let mut ends = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
             let length = framing.first_message(&bytes[at..]).ok_or_else(|| {
                 format!(
-                    "frame #{} at byte {at} is cut off by the end of the input (is --header-length {header} right?)",
+                    "frame #{} at byte {at} is cut off by the end of the input (is --framing {framing} right?)",
                     ends.len() + 1
                 )
             })?;
@@ -301,9 +296,9 @@ impl Messages {
         Ok(Messages::Stored { bytes, ends })
     }
 
-    /// The lines of `text` (without `\n` or `\r\n`), each framed with a `header`-byte length
-    /// header, or sent as a line ending in `\n` when `header` is `None`.
-    pub fn lines(text: &[u8], header: Option<usize>) -> Result<Messages, String> {
+    /// The lines of `text` (without `\n` or `\r\n`), each framed as `framing` says: behind
+    /// a length header, or as a line ending in `\n`.
+    pub fn lines(text: &[u8], framing: Framing) -> Result<Messages, String> {
         let text = text.strip_suffix(b"\n").unwrap_or(text);
         if text.is_empty() {
             return Err("no lines".into());
@@ -312,8 +307,8 @@ impl Messages {
         let mut ends = Vec::new();
         for (number, line) in text.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            match header {
-                Some(header) => {
+            match framing {
+                Framing::LengthPrefixed(header) => {
                     if !push_header(&mut bytes, line.len(), header) {
                         return Err(format!(
                             "line {} has {} bytes, too long for a {header}-byte length header",
@@ -323,7 +318,7 @@ impl Messages {
                     }
                     bytes.extend_from_slice(line);
                 }
-                None => {
+                Framing::Lines => {
                     bytes.extend_from_slice(line);
                     bytes.push(b'\n');
                 }
@@ -596,31 +591,41 @@ mod tests {
             (config.connections, config.repeat, config.rate),
             (1, 1, None)
         );
-        let config = parse_args(&["--to", "h:1", "--lines", "-", "--raw-lines"]).unwrap();
+        let config = parse_args(&["--to", "h:1", "--lines", "-", "--framing", "lines"]).unwrap();
         assert_eq!(
             config.input,
             Input::Lines {
                 path: "-".into(),
-                header: None
+                framing: Framing::Lines
             }
         );
-        let config = parse_args(&["--to", "h:1", "--frames", "f", "--header-length", "2"]).unwrap();
+        let config =
+            parse_args(&["--to", "h:1", "--frames", "f", "--framing", "header:2"]).unwrap();
         assert_eq!(
             config.input,
             Input::Frames {
                 path: "f".into(),
-                header: 2
+                framing: Framing::LengthPrefixed(2)
+            }
+        );
+        let config = parse_args(&["--to", "h:1", "--frames", "f"]).unwrap();
+        assert_eq!(
+            config.input,
+            Input::Frames {
+                path: "f".into(),
+                framing: Framing::LengthPrefixed(4)
             }
         );
         for bad in [
             &["--to", "h:1"][..],
             &["--to", "h:1", "--frames", "f", "--lines", "g"],
-            &["--to", "h:1", "--frames", "f", "--raw-lines"],
+            &["--to", "h:1", "--lines", "f"],
+            &["--to", "h:1", "--alphabet", "5", "--framing", "header:4"],
             &["--to", "h:1", "--lines", "f", "--keys", "3"],
             &["--to", "h:1", "--alphabet", "0"],
             &["--to", "h:1", "--alphabet", "5", "--keys", "53"],
             &["--to", "h:1", "--alphabet", "5", "--rate", "0"],
-            &["--to", "h:1", "--lines", "f", "--header-length", "9"],
+            &["--to", "h:1", "--lines", "f", "--framing", "header:9"],
             &["--alphabet", "5"],
         ] {
             assert!(parse_args(bad).is_err(), "{bad:?}");
@@ -630,25 +635,25 @@ mod tests {
     #[test]
     fn frames_are_split_at_their_headers() {
         let bytes = vec![0, 2, b'h', b'i', 0, 0, 0, 1, b'!'];
-        let messages = Messages::frames(bytes.clone(), 2).unwrap();
+        let messages = Messages::frames(bytes.clone(), Framing::LengthPrefixed(2)).unwrap();
         assert_eq!(messages.len(), 3);
         let mut second = Vec::new();
         messages.append(1, &mut second);
         assert_eq!(second, [0, 0]);
         assert_eq!(all(&messages), bytes);
-        let err = Messages::frames(vec![0, 0, 0, 9, 1], 4).unwrap_err();
+        let err = Messages::frames(vec![0, 0, 0, 9, 1], Framing::LengthPrefixed(4)).unwrap_err();
         assert!(err.contains("frame #1 at byte 0 is cut off"), "{err}");
     }
 
     #[test]
     fn lines_are_framed_or_kept_as_lines() {
-        let framed = Messages::lines(b"ab\r\n\nc", Some(1)).unwrap();
+        let framed = Messages::lines(b"ab\r\n\nc", Framing::LengthPrefixed(1)).unwrap();
         assert_eq!(framed.len(), 3);
         assert_eq!(all(&framed), [2, b'a', b'b', 0, 1, b'c']);
-        let raw = Messages::lines(b"ab\r\n\nc\n", None).unwrap();
+        let raw = Messages::lines(b"ab\r\n\nc\n", Framing::Lines).unwrap();
         assert_eq!(all(&raw), b"ab\n\nc\n");
-        assert!(Messages::lines(&[b'x'; 256], Some(1)).is_err());
-        assert!(Messages::lines(b"", None).is_err());
+        assert!(Messages::lines(&[b'x'; 256], Framing::LengthPrefixed(1)).is_err());
+        assert!(Messages::lines(b"", Framing::Lines).is_err());
     }
 
     #[test]

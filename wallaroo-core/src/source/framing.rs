@@ -19,9 +19,9 @@ pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 /// A frame that breaks the wire format.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// The header declares a payload over the limit.
+    /// The header declares a payload over the limit (or, for lines, no newline came in time).
     #[error(
-        "frame #{frame} at byte {offset} declares {length} bytes, over the {limit}-byte limit"
+        "frame #{frame} at byte {offset} declares {length} bytes, over the {limit}-byte limit; {hint}"
     )]
     TooLong {
         /// The frame's number on this stream (from 1).
@@ -32,9 +32,11 @@ pub enum FrameError {
         length: u64,
         /// The limit.
         limit: usize,
+        /// The framing expected, and a guess at what arrived instead ([`expected_framing`]).
+        hint: String,
     },
     /// The stream ended inside a frame.
-    #[error("stream ended inside frame #{frame} at byte {offset}: {received} of {expected} bytes received")]
+    #[error("stream ended inside frame #{frame} at byte {offset}: {received} of {expected} bytes received; {hint}")]
     Truncated {
         /// The frame's number on this stream (from 1).
         frame: u64,
@@ -44,7 +46,63 @@ pub enum FrameError {
         received: usize,
         /// Bytes the frame needs (header and payload), if the header was complete.
         expected: String,
+        /// The framing expected, and a guess at what arrived instead ([`expected_framing`]).
+        hint: String,
     },
+}
+
+/// The framing a reader expects, for a log line about input that does not fit it, with a
+/// guess at what was sent instead: a length header that reads as text (`"abcd"` taken for a
+/// length) suggests newline-delimited text, and a line with control bytes suggests
+/// length-prefixed frames. `bytes` are where the trouble starts: a frame's header, or a
+/// line; empty when unknown.
+///
+/// ```
+/// use wallaroo_core::codec::Framing;
+/// use wallaroo_core::source::framing::expected_framing;
+/// let hint = expected_framing(Framing::DEFAULT, b"abcd");
+/// assert!(hint.contains("the header reads as text"), "{hint}");
+/// assert!(hint.contains("#[decoder(lines)]"), "{hint}");
+/// ```
+pub fn expected_framing(framing: Framing, bytes: &[u8]) -> String {
+    match framing {
+        Framing::LengthPrefixed { header_length, .. } => {
+            let header = &bytes[..bytes.len().min(header_length)];
+            let text = header
+                .iter()
+                .all(|&b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            if header.is_empty() || !text {
+                format!(
+                    "framing: {framing} (a sender of newline-delimited text would need \
+                     `#[decoder(lines)]`)"
+                )
+            } else {
+                format!(
+                    "framing: {framing}, but the header reads as text ({:?}): the input looks \
+                     like newline-delimited text, which needs `#[decoder(lines)]`, or a sender \
+                     that puts a {header_length}-byte length before each message",
+                    String::from_utf8_lossy(header)
+                )
+            }
+        }
+        Framing::Lines => {
+            let binary = bytes
+                .iter()
+                .any(|&b| b.is_ascii_control() && !matches!(b, b'\t' | b'\r' | b'\n'));
+            if binary {
+                format!(
+                    "framing: {framing}, but the line holds control bytes: the input looks like \
+                     length-prefixed frames, which need `#[decoder]` (a 4-byte length header) \
+                     or `#[decoder(header_length = N)]`"
+                )
+            } else {
+                format!(
+                    "framing: {framing} (a sender of length-prefixed frames would need \
+                     `#[decoder]` or `#[decoder(header_length = N)]`)"
+                )
+            }
+        }
+    }
 }
 
 /// What one read from the stream brought.
@@ -275,6 +333,7 @@ impl FrameReader {
                         offset: self.offset,
                         length,
                         limit: self.max_frame,
+                        hint: expected_framing(self.framing, header),
                     });
                 }
                 let total = header_length + length as usize;
@@ -294,6 +353,7 @@ impl FrameReader {
                             offset: self.offset,
                             length: available.len() as u64,
                             limit: self.max_frame,
+                            hint: expected_framing(self.framing, available),
                         });
                     }
                     self.need = available.len() + 1;
@@ -311,6 +371,7 @@ impl FrameReader {
                         offset: self.offset - (newline as u64 + 1),
                         length: line.len() as u64,
                         limit: self.max_frame,
+                        hint: expected_framing(self.framing, &self.buf[line]),
                     });
                 }
                 Ok(Some(line))
@@ -353,6 +414,7 @@ impl FrameReader {
                     offset: self.offset,
                     received,
                     expected,
+                    hint: expected_framing(self.framing, &self.buf[self.start..self.end]),
                 };
                 self.start = self.end;
                 Err(err)
@@ -507,12 +569,17 @@ mod tests {
                 frame: 2,
                 offset: 6,
                 length: 0xffff_fff0,
-                limit: DEFAULT_MAX_FRAME
+                limit: DEFAULT_MAX_FRAME,
+                hint: "framing: 4-byte big-endian length header (a sender of newline-delimited \
+                       text would need `#[decoder(lines)]`)"
+                    .into(),
             }
         );
         assert_eq!(
             err.to_string(),
-            "frame #2 at byte 6 declares 4294967280 bytes, over the 16777216-byte limit"
+            "frame #2 at byte 6 declares 4294967280 bytes, over the 16777216-byte limit; \
+             framing: 4-byte big-endian length header (a sender of newline-delimited text would \
+             need `#[decoder(lines)]`)"
         );
         assert_eq!(
             reader.buf.len(),
@@ -536,7 +603,9 @@ mod tests {
         assert_eq!(frames, vec![b"whole".to_vec()]);
         assert_eq!(
             err.unwrap().to_string(),
-            "stream ended inside frame #2 at byte 9: 6 of 13 bytes received"
+            "stream ended inside frame #2 at byte 9: 6 of 13 bytes received; framing: 4-byte \
+             big-endian length header (a sender of newline-delimited text would need \
+             `#[decoder(lines)]`)"
         );
     }
 
@@ -595,6 +664,51 @@ mod tests {
         assert!(
             matches!(err, Some(FrameError::TooLong { limit: 10, .. })),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn text_sent_to_a_length_header_is_recognised_as_text() {
+        let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+        let (frames, err) = read_all(&mut reader, &mut &b"hello world\n"[..]);
+        assert!(frames.is_empty());
+        let err = err.unwrap().to_string();
+        assert!(
+            err.starts_with("frame #1 at byte 0 declares 1751477356 bytes"),
+            "{err}"
+        );
+        assert!(
+            err.contains("but the header reads as text (\"hell\"): the input looks like newline-delimited text, which needs `#[decoder(lines)]`"),
+            "{err}"
+        );
+
+        // A 2-byte header takes "o-" for 28461 bytes, which never come.
+        let mut reader = FrameReader::new(Framing::length_prefixed(2), DEFAULT_MAX_FRAME);
+        let (_, err) = read_all(&mut reader, &mut &b"o-1 1042 AAPL buy 100 150.01\n"[..]);
+        let err = err.unwrap().to_string();
+        assert!(err.starts_with("stream ended inside frame #1"), "{err}");
+        assert!(err.contains("the header reads as text (\"o-\")"), "{err}");
+    }
+
+    #[test]
+    fn the_hint_names_the_framing_and_guesses_the_other_one() {
+        let frames = expected_framing(Framing::length_prefixed(2), &[0, 5, b'h']);
+        assert_eq!(
+            frames,
+            "framing: 2-byte big-endian length header (a sender of newline-delimited text \
+             would need `#[decoder(lines)]`)"
+        );
+        assert!(!expected_framing(Framing::DEFAULT, b"").contains("reads as text"));
+        let line = expected_framing(Framing::Lines, b"\0\0\0\x05hello");
+        assert!(
+            line.starts_with("framing: newline-delimited lines, but the line holds control bytes"),
+            "{line}"
+        );
+        let line = expected_framing(Framing::Lines, b"hello\tworld\r");
+        assert_eq!(
+            line,
+            "framing: newline-delimited lines (a sender of length-prefixed frames would need \
+             `#[decoder]` or `#[decoder(header_length = N)]`)"
         );
     }
 }

@@ -183,17 +183,31 @@ pub(crate) enum StreamEnd {
 
 impl<D: Decoder> Reader<D> {
     /// Counts a frame the decoder refused, and logs it (the first few on each stream, then
-    /// one in [`DECODE_ERROR_LOG_EVERY`]).
+    /// one in [`DECODE_ERROR_LOG_EVERY`]); the first says which framing was expected.
     #[cold]
-    fn decode_failed(&self, origin: &str, at: FramePos, so_far: u64, e: &D::Error) {
+    fn decode_failed(&self, origin: &str, at: FramePos, so_far: u64, payload: &[u8], e: &D::Error) {
         self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
         if so_far <= DECODE_ERRORS_LOGGED || so_far.is_multiple_of(DECODE_ERROR_LOG_EVERY) {
+            let hint = match so_far {
+                1 => self.expected_framing(payload),
+                _ => String::new(),
+            };
             tracing::warn!(
-                "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({so_far} so far on this stream)",
+                "{origin}: cannot decode frame #{} (ending at byte {}): {e}; frame skipped ({so_far} so far on this stream){hint}",
                 at.number,
                 at.end
             );
         }
+    }
+
+    /// `"; framing: …"`, for a log line about `payload` (a line; the payload of a frame
+    /// carries no hint of its framing, its header does).
+    fn expected_framing(&self, payload: &[u8]) -> String {
+        let bytes = match self.framing {
+            Framing::Lines => payload,
+            Framing::LengthPrefixed { .. } => &[],
+        };
+        format!("; {}", framing::expected_framing(self.framing, bytes))
     }
 
     /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
@@ -238,7 +252,7 @@ impl<D: Decoder> Reader<D> {
                 }
                 Err(e) => {
                     decode_errors += 1;
-                    self.decode_failed(origin, at, decode_errors, &e);
+                    self.decode_failed(origin, at, decode_errors, payload, &e);
                 }
             });
             let end = match framed {
@@ -280,7 +294,8 @@ impl<D: Decoder> Reader<D> {
                                 Err(e) => {
                                     self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
                                     tracing::warn!(
-                                        "{origin}: cannot decode the last line: {e}; skipped"
+                                        "{origin}: cannot decode the last line: {e}; skipped{}",
+                                        self.expected_framing(last_line)
                                     );
                                 }
                             }
