@@ -440,6 +440,7 @@ impl<T: Send + 'static> Pipeline<T> {
             address: sink.output.to_string(),
             encoder: sink.encoder.info().name.to_string(),
             input: type_name_of::<T>(),
+            after: self.topology.steps.len().checked_sub(1),
         });
         self.app.wiring.sinks.push(sink.output.clone());
         self.app.wiring.sinks.len() - 1
