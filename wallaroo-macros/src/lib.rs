@@ -24,7 +24,9 @@
 //! runs.
 //!
 //! A misused macro reports every problem it finds, each at the offending tokens, and leaves
-//! the item as written so that the rest of the crate still type-checks against it.
+//! a stand-in for the item (its unit struct, the function as written, and the runtime trait
+//! implemented for any message type) so that the rest of the crate still type-checks
+//! against it and reports nothing more.
 //!
 //! Set `WALLAROO_MACROS_DEBUG=1` when compiling to print each expansion.
 
@@ -33,6 +35,7 @@ mod component;
 mod computation;
 mod ctxt;
 mod decoder;
+mod dummy;
 mod encoder;
 mod entry;
 mod expand;
@@ -72,7 +75,7 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[state]",
         expand::state(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::state(item.into()),
     )
     .into()
 }
@@ -102,7 +105,7 @@ pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[computation]",
         expand::computation(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Computation, item.into()),
     )
     .into()
 }
@@ -138,7 +141,7 @@ pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[state_computation]",
         expand::state_computation(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::StateComputation, item.into()),
     )
     .into()
 }
@@ -171,7 +174,7 @@ pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[decoder]",
         expand::decoder(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Decoder, item.into()),
     )
     .into()
 }
@@ -200,7 +203,7 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[encoder]",
         expand::encoder(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Encoder, item.into()),
     )
     .into()
 }
@@ -237,7 +240,7 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[partition]",
         expand::partition(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Partition, item.into()),
     )
     .into()
 }
@@ -278,7 +281,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[wallaroo::main]",
         expand::main(args.into(), item.clone()),
-        expand::main_fallback(item),
+        || expand::main_fallback(item),
     )
     .into()
 }

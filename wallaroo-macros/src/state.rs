@@ -75,7 +75,7 @@ impl State {
 }
 
 /// The last segments of every path in the item's `#[derive(…)]` attributes.
-fn derived_traits(attrs: &[Attribute]) -> Vec<String> {
+pub(crate) fn derived_traits(attrs: &[Attribute]) -> Vec<String> {
     attrs
         .iter()
         .filter(|attr| attr.path().is_ident("derive"))
@@ -89,7 +89,7 @@ fn derived_traits(attrs: &[Attribute]) -> Vec<String> {
 }
 
 /// Whether the item already says `#[serde(crate = "…")]`.
-fn has_serde_crate(attrs: &[Attribute]) -> bool {
+pub(crate) fn has_serde_crate(attrs: &[Attribute]) -> bool {
     attrs
         .iter()
         .filter(|attr| attr.path().is_ident("serde"))
