@@ -75,9 +75,11 @@ pub mod tools;
 #[doc(hidden)]
 pub mod __private {
     pub use wallaroo_core::__private::{inventory, postcard, serde};
+    pub use wallaroo_core::app::IntoApplication;
     pub use wallaroo_core::codec::{append_bytes, DecodeResult, Decoder, Encoder, Framing};
     pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
     pub use wallaroo_core::main_entry::run_main;
+    pub use wallaroo_core::misuse::{UnknownState, UseTo, UseToStatePartition};
     pub use wallaroo_core::state::{
         collect_keys, default_state, is_borrowed_key, is_owned_key, load_field, read_upgraded,
         route_borrowed, route_owned, save_field, Partition, ReadSaved, SavedVersion, State,

@@ -93,6 +93,11 @@ fn encode_word(count: &WordCount) -> String {
     format!("{} {}\n", count.word, count.count)
 }
 
+#[encoder]
+fn encode_line(line: &String) -> String {
+    format!("{line}\n")
+}
+
 fn app(args: &Args) -> Application {
     Application::new("words")
         .pipeline("letters", Source::new(args.input(0), read_line))
@@ -200,6 +205,86 @@ fn the_topology_shows_every_step_and_both_state_partitions() {
     assert!(application.errors().is_empty());
     let dot = topology.to_dot();
     assert_eq!(dot.matches("shape=cylinder").count(), 2);
+}
+
+/// Three sinks: one fed by the source before any step, one after the third step (with
+/// `also_to_sink`), one at the end.
+fn app_with_three_sinks(args: &Args) -> Application {
+    Application::new("sinks")
+        .pipeline("words", Source::new(args.input(0), read_line))
+        .also_to_sink(Sink::new(args.output(0), encode_line))
+        .to(split)
+        .to(long_only)
+        .to_state_partition(count_word, "words", by_word)
+        .also_to_sink(Sink::new(args.output(1), encode_word))
+        .to(first_seen)
+        .to_state_partition(count_letter, "letters", by_first_letter)
+        .to_sink(Sink::new(args.output(2), encode_letter))
+}
+
+#[test]
+fn the_topology_says_where_each_sink_is_attached() {
+    let dir = TempDir::new("api-sinks");
+    std::fs::write(dir.0.join("in.txt"), "the cat\nthe hat\n").unwrap();
+    let args = Args::new()
+        .with_input(dir.address("in.txt"))
+        .with_output(dir.address("lines.txt"))
+        .with_output(dir.address("words.txt"))
+        .with_output(dir.address("letters.txt"))
+        .with_workers(1);
+    let application = app_with_three_sinks(&args);
+    let topology = application.topology().clone();
+
+    // The JSON: each sink names the index of the step it receives the output of.
+    let json: serde_json::Value = serde_json::from_str(&topology.to_json()).unwrap();
+    let pipeline = &json["pipelines"][0];
+    let sinks: Vec<(&str, serde_json::Value)> = pipeline["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["encoder"].as_str().unwrap(), s["after"].clone()))
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            ("encode_line", serde_json::Value::Null),
+            ("encode_word", 2.into()),
+            ("encode_letter", 4.into()),
+        ]
+    );
+    assert_eq!(pipeline["steps"][2]["name"], "count words");
+    assert_eq!(
+        pipeline["steps"][4]["name"],
+        "count distinct words per letter"
+    );
+    // What each sink encodes is what the step it is attached after produces.
+    assert_eq!(pipeline["sinks"][0]["input"], pipeline["source"]["output"]);
+    assert_eq!(
+        pipeline["sinks"][1]["input"],
+        pipeline["steps"][2]["output"]
+    );
+    assert_eq!(
+        pipeline["sinks"][2]["input"],
+        pipeline["steps"][4]["output"]
+    );
+
+    // The DOT: one edge into each sink, from the same place.
+    let dot = topology.to_dot();
+    let into_sink = |k: usize| -> Vec<&str> {
+        dot.lines()
+            .filter_map(|line| line.trim().split_once(&format!(" -> p0_sink{k} ")))
+            .map(|(from, _)| from)
+            .collect()
+    };
+    assert_eq!(into_sink(0), ["p0_source"], "{dot}");
+    assert_eq!(into_sink(1), ["p0_step2"], "{dot}");
+    assert_eq!(into_sink(2), ["p0_step4"], "{dot}");
+
+    // And the running application agrees: the first sink gets the lines as read.
+    application.run(&args, |_| {}).unwrap();
+    assert_eq!(dir.read("lines.txt"), "the cat\nthe hat\n");
+    assert_eq!(dir.read("words.txt"), "the 1\ncat 1\nthe 2\nhat 1\n");
+    assert_eq!(dir.read("letters.txt"), "t 1\nc 1\nh 1\n");
 }
 
 #[test]

@@ -189,3 +189,29 @@ fn the_steps_are_plain_functions_too() {
         180.5
     );
 }
+
+#[test]
+fn the_topology_draws_each_sink_after_the_step_that_feeds_it() {
+    let topology = sliding_window::sliding_window(&Args::new())
+        .topology()
+        .clone();
+    let pipeline = &topology.pipelines[0];
+    let steps: Vec<&str> = pipeline.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["slide window", "keep outliers"]);
+    let sinks: Vec<(&str, Option<usize>)> = pipeline
+        .sinks
+        .iter()
+        .map(|s| (s.encoder.as_str(), s.after))
+        .collect();
+    assert_eq!(
+        sinks,
+        [("encode_average", Some(0)), ("encode_alert", Some(1))]
+    );
+    let json: serde_json::Value = serde_json::from_str(&topology.to_json()).unwrap();
+    assert_eq!(json["pipelines"][0]["sinks"][0]["after"], 0);
+    assert_eq!(json["pipelines"][0]["sinks"][1]["after"], 1);
+    let dot = topology.to_dot();
+    assert!(dot.contains("p0_step0 -> p0_sink0 "), "{dot}");
+    assert!(dot.contains("p0_step1 -> p0_sink1 "), "{dot}");
+    assert!(!dot.contains("p0_step1 -> p0_sink0 "), "{dot}");
+}

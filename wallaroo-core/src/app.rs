@@ -65,30 +65,34 @@ impl<D: Decoder> Source<D> {
 }
 
 /// What a pipeline can start from: a framed [`Source`], or an in-process [`Generator`].
-pub trait PipelineSource: sealed::BuildSource {}
-
-impl<S: sealed::BuildSource> PipelineSource for S {}
-
-// Why the allow: the trait is sealed (its module is private), so the runtime types in its
-// methods are never nameable outside the crate.
+///
+/// Not for outside implementations: its methods name runtime types that are private to this
+/// crate.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a source",
+    label = "a pipeline reads a `Source::new(args.input(0), decode)` with a `#[decoder]`, or a `Generator`"
+)]
+// Why the allow: the runtime types in the methods are never nameable outside the crate,
+// which keeps the trait closed; one trait rather than a public one over a sealed one, so
+// that a wrong argument to `.pipeline` is "not a source", with no sealed trait in the notes.
 #[allow(private_interfaces)]
-pub(crate) mod sealed {
-    use super::*;
-
-    /// How a source describes itself and becomes a running source; not for outside
-    /// implementations.
-    pub trait BuildSource: Sized + 'static {
-        /// The messages the source produces.
-        type Out: Send + 'static;
-        /// Its entry in the topology.
-        fn describe(&self) -> SourceTopology;
-        /// The source the runtime starts, feeding `down`.
-        fn into_runtime(self, pipeline: String, down: Downstream<Self::Out>) -> Box<dyn AnySource>;
-    }
+pub trait PipelineSource: Sized + 'static {
+    /// The messages the source produces.
+    type Out: Send + 'static;
+    /// Its entry in the topology.
+    #[doc(hidden)]
+    fn describe(&self) -> SourceTopology;
+    /// The source the runtime starts, feeding `down`.
+    #[doc(hidden)]
+    fn into_runtime(self, pipeline: String, down: Downstream<Self::Out>) -> Box<dyn AnySource>;
 }
 
+// Why `do_not_recommend` on the implementations: `Source::new(…, encode)` is reported at
+// `Source::new` as "not a decoder"; at `.pipeline(…)` it is then "not a source", once,
+// rather than the decoder's error a second time with a note into this file.
 #[allow(private_interfaces)]
-impl<D: Decoder> sealed::BuildSource for Source<D> {
+#[diagnostic::do_not_recommend]
+impl<D: Decoder> PipelineSource for Source<D> {
     type Out = D::Out;
 
     fn describe(&self) -> SourceTopology {
@@ -137,7 +141,8 @@ impl<T: Send + 'static> Generator<T> {
 }
 
 #[allow(private_interfaces)]
-impl<T: Send + 'static> sealed::BuildSource for Generator<T> {
+#[diagnostic::do_not_recommend]
+impl<T: Send + 'static> PipelineSource for Generator<T> {
     type Out = T;
 
     fn describe(&self) -> SourceTopology {
@@ -301,6 +306,28 @@ impl Application {
     }
 }
 
+/// What a setup function returns: an [`Application`], which a pipeline becomes when it
+/// ends with [`Pipeline::to_sink`] or [`Pipeline::done`]. `#[wallaroo::main]` passes the
+/// setup function's result through it, so that a pipeline left unended is reported with
+/// what to write, at the expression that returns it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an `Application`: end the pipeline with `.to_sink(…)` or `.done()`",
+    label = "end the pipeline with `.to_sink(Sink::new(args.output(0), encode))` or `.done()`",
+    note = "a setup function returns the `Application` that `.to_sink(…)` (what the last step produces goes to a sink) or `.done()` (it is dropped) gives back"
+)]
+pub trait IntoApplication {
+    /// The application.
+    fn into_application(self) -> Application;
+}
+
+impl IntoApplication for Application {
+    #[inline]
+    fn into_application(self) -> Application {
+        self
+    }
+}
+
 /// A step's entry in the topology; `state` is the state partition's and the partition
 /// function's names, for a state computation.
 fn step_topology<In, Out>(info: &ComponentInfo, state: Option<(&str, &str)>) -> StepTopology {
@@ -440,6 +467,7 @@ impl<T: Send + 'static> Pipeline<T> {
             address: sink.output.to_string(),
             encoder: sink.encoder.info().name.to_string(),
             input: type_name_of::<T>(),
+            after: self.topology.steps.len().checked_sub(1),
         });
         self.app.wiring.sinks.push(sink.output.clone());
         self.app.wiring.sinks.len() - 1

@@ -22,6 +22,8 @@ pub mod endpoint;
 mod gather;
 mod link;
 pub mod main_entry;
+#[doc(hidden)]
+pub mod misuse;
 mod pool;
 pub mod resilience;
 mod routing;

@@ -1,5 +1,12 @@
 //! The expanded application as data: printed by `--topology json` (a contract,
 //! ARCHITECTURE.md §5) and drawn by `--topology dot`.
+//!
+//! Each sink says where it is attached with `"after"`: the index in its pipeline's `"steps"`
+//! of the step whose output it receives, or `null` for a sink fed by the source directly. A
+//! pipeline that writes every window average and then the outliers alone,
+//! `.to_state_partition(slide, …).also_to_sink(averages).to(outliers).to_sink(alerts)`, has
+//! `"sinks": [{…, "encoder": "encode_average", "after": 0}, {…, "encoder": "encode_alert",
+//! "after": 1}]`; the DOT draws each sink's edge from that step.
 
 use std::fmt::Write as _;
 
@@ -83,6 +90,11 @@ pub struct SinkTopology {
     pub encoder: String,
     /// The message type it encodes.
     pub input: String,
+    /// Where it is attached: the index in the pipeline's `steps` of the step whose output it
+    /// receives, or `None` (`null` in the JSON) for a sink that receives the source's
+    /// messages, before any step. A sink added with `also_to_sink` is attached after the
+    /// step before it, not after the pipeline's last step.
+    pub after: Option<usize>,
 }
 
 /// A state partition: one state per key, spread over the worker threads.
@@ -107,8 +119,9 @@ impl Topology {
         serde_json::to_string_pretty(self).expect("a topology always serializes")
     }
 
-    /// A Graphviz digraph of the same graph: sources, steps and sinks as a chain per
-    /// pipeline, state partitions as cylinders joined to their steps.
+    /// A Graphviz digraph of the same graph: sources and steps as a chain per pipeline,
+    /// each sink joined to the step it is attached after (or to the source), state
+    /// partitions as cylinders joined to their steps.
     pub fn to_dot(&self) -> String {
         let mut dot = String::new();
         let _ = writeln!(dot, "digraph {} {{", quote(&self.name));
@@ -138,7 +151,7 @@ impl Topology {
                     pipeline.source.output
                 ))
             );
-            let mut previous = source;
+            let mut previous = source.clone();
             for (i, step) in pipeline.steps.iter().enumerate() {
                 let node = format!("p{p}_step{i}");
                 let shape = if step.state.is_some() { "box3d" } else { "box" };
@@ -174,11 +187,11 @@ impl Topology {
                         sink.kind, sink.address, sink.encoder
                     ))
                 );
-                let _ = writeln!(
-                    dot,
-                    "    {previous} -> {node} [label={}];",
-                    quote(&sink.input)
-                );
+                let from = match sink.after {
+                    Some(i) => format!("p{p}_step{i}"),
+                    None => source.clone(),
+                };
+                let _ = writeln!(dot, "    {from} -> {node} [label={}];", quote(&sink.input));
             }
             dot.push_str("  }\n");
         }

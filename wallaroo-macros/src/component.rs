@@ -93,7 +93,11 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
     let vis = &f.vis;
     let ident = &f.sig.ident;
     let sig = &f.sig;
-    let (inputs, output, block) = (&sig.inputs, &sig.output, &f.block);
+    let (output, block) = (&sig.output, &f.block);
+    // The signature as written (an accepted one is plain; a rejected one, kept by a
+    // dummy, may be `async`, generic, …), renamed.
+    let mut call_sig = sig.clone();
+    call_sig.ident = Ident::new("call", Span::call_site());
     let derives = paths::unit_derives(Span::call_site());
     let allow_deprecated = attrs.allow_deprecated();
     // The body keeps the crate's level for uses of deprecated items.
@@ -109,24 +113,23 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
         ident.unraw()
     );
 
-    let deref =
-        (!matches!(output, syn::ReturnType::Type(_, ty) if contains_impl_trait(ty))).then(|| {
-            let deref = paths::deref(Span::call_site());
-            let types = typed_params(sig).into_iter().map(|p| &p.ty);
-            let fn_ptr = quote_spanned!(ident.span()=> fn(#(#types),*) #output);
-            quote! {
-                #(#cfg)*
-                #allow_deprecated
-                impl #deref for #ident {
-                    type Target = #fn_ptr;
-                    #[inline]
-                    fn deref(&self) -> &Self::Target {
-                        const CALL: #fn_ptr = #ident::call;
-                        &CALL
-                    }
+    let deref = is_plain(sig).then(|| {
+        let deref = paths::deref(Span::call_site());
+        let types = typed_params(sig).into_iter().map(|p| &p.ty);
+        let fn_ptr = quote_spanned!(ident.span()=> fn(#(#types),*) #output);
+        quote! {
+            #(#cfg)*
+            #allow_deprecated
+            impl #deref for #ident {
+                type Target = #fn_ptr;
+                #[inline]
+                fn deref(&self) -> &Self::Target {
+                    const CALL: #fn_ptr = #ident::call;
+                    &CALL
                 }
             }
-        });
+        }
+    });
 
     quote! {
         #(#cfg)*
@@ -162,11 +165,25 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
             )]
             #(#lints)*
             #(#on_fn)*
-            #vis fn call(#inputs) #output #block
+            #vis #call_sig #block
         }
 
         #deref
     }
+}
+
+/// Whether `sig` can be named as a function pointer `fn(A, B) -> R`: not generic, async,
+/// unsafe, extern, variadic or a method, and no `impl Trait` in it.
+fn is_plain(sig: &syn::Signature) -> bool {
+    sig.generics.params.is_empty()
+        && sig.generics.where_clause.is_none()
+        && sig.asyncness.is_none()
+        && !matches!(sig.safety, syn::Safety::Unsafe(_))
+        && sig.abi.is_none()
+        && sig.receiver().is_none()
+        && sig.variadic.is_none()
+        && !typed_params(sig).iter().any(|p| contains_impl_trait(&p.ty))
+        && !matches!(&sig.output, syn::ReturnType::Type(_, ty) if contains_impl_trait(ty))
 }
 
 /// The registry entry of an annotated item.

@@ -102,7 +102,23 @@ fn generate(c: &Computation) -> TokenStream {
     let info = component::info_method();
     let out_type = quote_spanned!(output.span()=> type Out = #output;);
     let call = quote_spanned!(c.returns.span()=> #emit_fn(out, #ident::call(input)));
+    let state_computation = paths::state_computation_trait(Span::call_site());
+    let use_to = paths::use_to(Span::call_site());
+    let unknown_state = paths::unknown_state(Span::call_site());
+    let bool_ty = paths::bool(Span::call_site());
+    let unreachable = paths::unreachable(Span::call_site());
     let trait_impl = quote! {
+        // Never applies: makes `.to_state_partition(step, …)` fail on a bound that says to
+        // use `.to`.
+        #[automatically_derived]
+        impl<__In> #state_computation<__In> for #ident where #ident: #use_to<__In> {
+            type Out = ();
+            type State = #unknown_state;
+            #info
+            fn compute(&self, _: __In, _: &mut #unknown_state, _: &mut impl #emit<()>) -> #bool_ty {
+                #unreachable
+            }
+        }
         #[automatically_derived]
         impl #computation<#input> for #ident {
             #out_type

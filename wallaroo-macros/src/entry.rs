@@ -1,9 +1,10 @@
 //! `#[wallaroo::main]`: the application's setup function, `fn(args: &Args) -> Application`
 //! (or `fn() -> Application`), gets a `main` that runs what it builds.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::ItemFn;
+use syn::spanned::Spanned;
+use syn::{Expr, ItemFn, Stmt};
 
 use crate::attr;
 use crate::ctxt::Errors;
@@ -61,8 +62,38 @@ impl Setup {
     }
 }
 
+/// The setup function with its result passed through `IntoApplication`, so that a pipeline
+/// left without `.to_sink(…)` or `.done()` is told so, at the expression that returns it.
+///
+/// Only a method chain or a name is wrapped: an expression whose type is inferred from the
+/// return type (`x.into()`, `todo!()`) would lose it.
+fn with_checked_result(item: &ItemFn) -> ItemFn {
+    let mut item = item.clone();
+    if let Some(Stmt::Expr(tail, None)) = item.block.stmts.last_mut() {
+        // The error is spanned at the last method called (where `.to_sink(…)` goes), or
+        // at the name.
+        let span = match &*tail {
+            Expr::MethodCall(call) if call.method != "into" => Some(call.method.span()),
+            Expr::Path(path) => Some(path.span()),
+            _ => None,
+        };
+        if let Some(span) = span {
+            // Bound to a name first: given the expression itself, the compiler would
+            // suggest removing its last method call, which ended the pipeline's type.
+            let into_application = paths::into_application(span);
+            let app = Ident::new("__wallaroo_application", span);
+            let wrapped = quote_spanned!(span=> {
+                let #app = #tail;
+                #into_application(#app)
+            });
+            *tail = Expr::Verbatim(wrapped);
+        }
+    }
+    item
+}
+
 fn generate(s: &Setup) -> TokenStream {
-    let item = &s.item;
+    let item = &with_checked_result(&s.item);
     let ident = &item.sig.ident;
     let call_site = Span::call_site();
     let (run_main, env, exit_code) = (

@@ -14,18 +14,20 @@ pub(crate) use crate::partition::expand as partition;
 pub(crate) use crate::state::expand as state;
 pub(crate) use crate::state_computation::expand as state_computation;
 
-/// The macro's output: the expansion, or on error the user's item unchanged (so that IDEs
-/// and the rest of the crate still see it) next to a `compile_error!` per error.
+/// The macro's output: the expansion, or on error the `fallback` (the item as written, or a
+/// dummy that stands for it: see [`crate::dummy`]) next to a `compile_error!` per error,
+/// so that IDEs and the rest of the crate still see the item.
 ///
 /// With `WALLAROO_MACROS_DEBUG=1` in the compiler's environment, prints the output.
 pub(crate) fn finish(
     attr: &str,
     result: syn::Result<TokenStream>,
-    item: TokenStream,
+    fallback: impl FnOnce() -> TokenStream,
 ) -> TokenStream {
     let output = match result {
         Ok(expansion) => expansion,
         Err(error) => {
+            let item = fallback();
             let errors = error.into_compile_error();
             quote!(#item #errors)
         }

@@ -24,7 +24,9 @@
 //! runs.
 //!
 //! A misused macro reports every problem it finds, each at the offending tokens, and leaves
-//! the item as written so that the rest of the crate still type-checks against it.
+//! a stand-in for the item (its unit struct, the function as written, and the runtime trait
+//! implemented for any message type) so that the rest of the crate still type-checks
+//! against it and reports nothing more.
 //!
 //! Set `WALLAROO_MACROS_DEBUG=1` when compiling to print each expansion.
 
@@ -34,6 +36,7 @@ mod computation;
 mod ctxt;
 mod data;
 mod decoder;
+mod dummy;
 mod encoder;
 mod entry;
 mod expand;
@@ -91,7 +94,7 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[state]",
         expand::state(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::state(item.into()),
     )
     .into()
 }
@@ -124,7 +127,7 @@ pub fn data(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[data]",
         expand::data(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::data(item.into()),
     )
     .into()
 }
@@ -154,7 +157,7 @@ pub fn computation(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[computation]",
         expand::computation(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Computation, item.into()),
     )
     .into()
 }
@@ -190,7 +193,7 @@ pub fn state_computation(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[state_computation]",
         expand::state_computation(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::StateComputation, item.into()),
     )
     .into()
 }
@@ -223,7 +226,7 @@ pub fn decoder(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[decoder]",
         expand::decoder(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Decoder, item.into()),
     )
     .into()
 }
@@ -252,7 +255,7 @@ pub fn encoder(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[encoder]",
         expand::encoder(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Encoder, item.into()),
     )
     .into()
 }
@@ -289,7 +292,7 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[partition]",
         expand::partition(args.into(), item.clone().into()),
-        item.into(),
+        || dummy::function(dummy::Kind::Partition, item.into()),
     )
     .into()
 }
@@ -330,7 +333,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[wallaroo::main]",
         expand::main(args.into(), item.clone()),
-        expand::main_fallback(item),
+        || expand::main_fallback(item),
     )
     .into()
 }

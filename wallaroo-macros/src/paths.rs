@@ -95,6 +95,18 @@ paths! {
     args => { ::wallaroo::__private::Args }
     /// The `Application` a setup function returns.
     application => { ::wallaroo::__private::Application }
+    /// `IntoApplication::into_application`: what a setup function's result passes through.
+    into_application => { ::wallaroo::__private::IntoApplication::into_application }
+    /// The bound under which a state computation would be a stateless step; never met.
+    use_to_state_partition => { ::wallaroo::__private::UseToStatePartition }
+    /// The bound under which a stateless step would be a state computation; never met.
+    use_to => { ::wallaroo::__private::UseTo }
+    /// The state type of a rejected state computation whose state is not known.
+    unknown_state => { ::wallaroo::__private::UnknownState }
+    /// `DecodeResult::Ok`'s stand-in for a rejected decoder: `Infallible`.
+    infallible => { ::core::convert::Infallible }
+    /// `unreachable!()`: the body of a method that is never run.
+    unreachable => { ::core::unreachable!() }
 
     // The standard library, by absolute path.
     /// `Option::Some`.

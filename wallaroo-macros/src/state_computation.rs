@@ -51,6 +51,28 @@ impl StateComputation {
         let count_ok =
             signature::check_param_count(&MACRO, sig, 2, "a message and its state", errors);
 
+        // `fn(state: &mut S, msg: In)`: the two are swapped, and the advice for each alone
+        // (take the message by value, the state as `&mut`) would swap their types instead.
+        if let [first, second] = params.as_slice() {
+            if let (Passing::Mut(state), Passing::Value(msg) | Passing::Shared(msg)) = (
+                signature::passing(&first.ty),
+                signature::passing(&second.ty),
+            ) {
+                errors.spanned(
+                    &sig.inputs,
+                    format!(
+                        "#[state_computation] takes the message first and its state second: swap the parameters, `fn {}({}: {}, {}: &mut {})`",
+                        sig.ident,
+                        signature::pretty(&second.pat),
+                        signature::pretty(msg),
+                        signature::pretty(&first.pat),
+                        signature::pretty(state),
+                    ),
+                );
+                return None;
+            }
+        }
+
         let input = params.first().map(|p| (*p.ty).clone());
         if let Some(input) = &input {
             if let Passing::Shared(inner) | Passing::Mut(inner) = signature::passing(input) {
@@ -144,7 +166,20 @@ fn generate(c: &StateComputation) -> TokenStream {
     let state_type = quote_spanned!(state.span()=> type State = #state;);
     let send = quote_spanned!(c.returns.span()=> #emit_fn(out, output););
     let changed = quote_spanned!(c.changed.span()=> changed);
+    let computation = paths::computation_trait(Span::call_site());
+    let use_to_state_partition = paths::use_to_state_partition(Span::call_site());
+    let unreachable = paths::unreachable(Span::call_site());
     let trait_impl = quote! {
+        // Never applies: makes `.to(step)` fail on a bound that says to use
+        // `.to_state_partition`.
+        #[automatically_derived]
+        impl<__In> #computation<__In> for #ident where #ident: #use_to_state_partition<__In> {
+            type Out = ();
+            #info
+            fn compute(&self, _: __In, _: &mut impl #emit<()>) {
+                #unreachable
+            }
+        }
         #[automatically_derived]
         impl #trait_path<#input> for #ident {
             #out_type
