@@ -47,7 +47,8 @@ struct Options {
     alphabet_row: bool,
     /// The sender connection counts of the scaling table.
     connections: Vec<usize>,
-    /// Where the scaling section draws its curve (SVG).
+    /// Where the scaling section draws its curve (SVG); a relative path is taken from the
+    /// repository's root, as the examples above write it.
     plot: std::path::PathBuf,
 }
 
@@ -69,7 +70,7 @@ fn options() -> Options {
         keys: vec![27, 10_000, 1_000_000],
         alphabet_row: true,
         connections: vec![1, 8],
-        plot: "target/e2e-scaling.svg".into(),
+        plot: repository_root().join("target/e2e-scaling.svg"),
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -102,7 +103,7 @@ fn options() -> Options {
             "--overload-seconds" => {
                 o.overload_seconds = value().parse().expect("--overload-seconds S")
             }
-            "--plot" => o.plot = value().into(),
+            "--plot" => o.plot = repository_root().join(value()),
             "--section" => o.sections = value().split(',').map(str::to_string).collect(),
             "--systems" => {
                 o.systems = value()
@@ -130,6 +131,13 @@ fn options() -> Options {
         i += 2;
     }
     o
+}
+
+/// The repository's root: `cargo bench` runs this benchmark in its own package's directory,
+/// `benches/`.
+fn repository_root() -> &'static std::path::Path {
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    package.parent().unwrap_or(package)
 }
 
 /// A system under test.
