@@ -38,12 +38,14 @@ pub fn decode(payload: &[u8]) -> Result<LetterAndVotes, DecodeError> {
     }
 }
 
-/// `"a => 12\n"`.
+/// `"a => 12\n"`, written with `PushText` (in the prelude): the same bytes as
+/// `writeln!(out, "{} => {}", total.letter as char, total.votes)`, without `core::fmt`.
 #[encoder]
 pub fn encode(total: &LetterAndVotes, out: &mut Vec<u8>) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail.
-    let _ = writeln!(out, "{} => {}", total.letter as char, total.votes);
+    out.push_char(total.letter as char);
+    out.push_str(" => ");
+    out.push_int(total.votes);
+    out.push(b'\n');
 }
 
 /// `a`..`z` and `!`: their states are built at start.

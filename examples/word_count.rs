@@ -68,9 +68,10 @@ pub fn count_word(word: Word, total: &mut WordTotal) -> (WordCount, bool) {
 /// `"the => 3\n"`.
 #[encoder]
 pub fn encode(count: &WordCount, out: &mut Vec<u8>) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail.
-    let _ = writeln!(out, "{} => {}", count.word, count.count);
+    out.push_str(&count.word);
+    out.push_str(" => ");
+    out.push_int(count.count);
+    out.push(b'\n');
 }
 
 /// One pipeline: split lines into words, then count each word in its state.

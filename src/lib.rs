@@ -60,8 +60,8 @@ pub use wallaroo_macros::{
 /// Everything an application needs: `use wallaroo::prelude::*;`.
 pub mod prelude {
     pub use wallaroo_core::{
-        Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline, Sink,
-        Source,
+        Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline,
+        PushText, Sink, Source,
     };
     pub use wallaroo_macros::{
         computation, data, decoder, encoder, partition, state, state_computation,

@@ -81,7 +81,8 @@ impl Workload {
         }
     }
 
-    /// Appends the output line of a running total, as the wallaroo applications write it.
+    /// Appends the output line of a running total with `writeln!`, as the hand-written and
+    /// timely programs write it: the bytes the wallaroo applications write.
     #[inline]
     pub fn encode(self, key: u32, total: u64, out: &mut Vec<u8>) {
         // Writing to a Vec cannot fail.

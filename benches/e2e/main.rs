@@ -7,7 +7,7 @@
 //! cargo bench --bench e2e -- --section compare             # or scaling, memory
 //! cargo bench --bench e2e -- --messages 20000000 --rate 1000000 --seconds 5 --repeat 3
 //! cargo bench --bench e2e -- --section compare --rate 0      # saturation only
-//! cargo bench --bench e2e -- --systems hand,wallaroo-2,wallaroo-1,timely-2,timely-1
+//! cargo bench --bench e2e -- --systems hand,wallaroo-2,wallaroo-writeln-2,timely-2,timely-1
 //! cargo bench --bench e2e -- --keys alphabet,27,10000,1000000 --connections 1,8
 //! cargo bench --bench e2e -- --section scaling --plot docs/scaling.svg
 //! cargo bench --bench e2e -- --overload-seconds 30         # the memory section's length
@@ -31,6 +31,7 @@ mod timely_job;
 
 use std::net::SocketAddr;
 
+use apps::Encoding;
 use harness::{Load, Outcome, Started, Workload};
 
 struct Options {
@@ -47,7 +48,8 @@ struct Options {
     alphabet_row: bool,
     /// The sender connection counts of the scaling table.
     connections: Vec<usize>,
-    /// Where the scaling section draws its curve (SVG).
+    /// Where the scaling section draws its curve (SVG); a relative path is taken from the
+    /// repository's root, as the examples above write it.
     plot: std::path::PathBuf,
 }
 
@@ -61,15 +63,16 @@ fn options() -> Options {
         overload_seconds: 8,
         systems: vec![
             System::HandWritten,
-            System::Wallaroo(2),
-            System::Wallaroo(1),
+            System::Wallaroo(2, Encoding::PushText),
+            System::Wallaroo(2, Encoding::Writeln),
+            System::Wallaroo(1, Encoding::PushText),
             System::Timely(2),
             System::Timely(1),
         ],
         keys: vec![27, 10_000, 1_000_000],
         alphabet_row: true,
         connections: vec![1, 8],
-        plot: "target/e2e-scaling.svg".into(),
+        plot: repository_root().join("target/e2e-scaling.svg"),
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -102,14 +105,15 @@ fn options() -> Options {
             "--overload-seconds" => {
                 o.overload_seconds = value().parse().expect("--overload-seconds S")
             }
-            "--plot" => o.plot = value().into(),
+            "--plot" => o.plot = repository_root().join(value()),
             "--section" => o.sections = value().split(',').map(str::to_string).collect(),
             "--systems" => {
                 o.systems = value()
                     .split(',')
                     .map(|name| {
-                        System::parse(name)
-                            .expect("--systems hand,wallaroo-2,wallaroo-1,timely-2,timely-1")
+                        System::parse(name).expect(
+                        "--systems hand,wallaroo-2,wallaroo-writeln-2,wallaroo-1,timely-2,timely-1",
+                    )
                     })
                     .collect()
             }
@@ -132,20 +136,35 @@ fn options() -> Options {
     o
 }
 
+/// The repository's root: `cargo bench` runs this benchmark in its own package's directory,
+/// `benches/`.
+fn repository_root() -> &'static std::path::Path {
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    package.parent().unwrap_or(package)
+}
+
 /// A system under test.
 #[derive(Clone, Copy)]
 enum System {
     HandWritten,
-    Wallaroo(usize),
+    /// Workers, and how the encoder writes its lines.
+    Wallaroo(usize, Encoding),
     Timely(usize),
 }
 
 impl System {
+    /// `hand`, `wallaroo-N` (the example's `PushText` encoder), `wallaroo-writeln-N` (a
+    /// `writeln!` encoder, as the hand-written and timely programs format), `timely-N`.
     fn parse(name: &str) -> Option<System> {
-        match name.split_once('-') {
-            None if name == "hand" => Some(System::HandWritten),
-            Some(("wallaroo", w)) => w.parse().ok().map(System::Wallaroo),
-            Some(("timely", w)) => w.parse().ok().map(System::Timely),
+        let (family, workers) = match name.rsplit_once('-') {
+            None if name == "hand" => return Some(System::HandWritten),
+            None => return None,
+            Some((family, workers)) => (family, workers.parse().ok()?),
+        };
+        match family {
+            "wallaroo" => Some(System::Wallaroo(workers, Encoding::PushText)),
+            "wallaroo-writeln" => Some(System::Wallaroo(workers, Encoding::Writeln)),
+            "timely" => Some(System::Timely(workers)),
             _ => None,
         }
     }
@@ -153,7 +172,14 @@ impl System {
     fn name(self) -> String {
         match self {
             System::HandWritten => "hand-written, 1 thread".into(),
-            System::Wallaroo(w) => format!("wallaroo, {w} worker{}", plural(w)),
+            System::Wallaroo(w, encoding) => format!(
+                "wallaroo, {w} worker{}, {}",
+                plural(w),
+                match encoding {
+                    Encoding::PushText => "PushText",
+                    Encoding::Writeln => "writeln!",
+                }
+            ),
             System::Timely(w) => format!("timely, {w} worker{}", plural(w)),
         }
     }
@@ -161,14 +187,14 @@ impl System {
     fn start(self, workload: Workload, output: SocketAddr) -> Started {
         match self {
             System::HandWritten => handwritten::start(workload, output),
-            System::Wallaroo(w) => apps::start(workload, w, output),
+            System::Wallaroo(w, encoding) => apps::start(workload, w, encoding, output),
             System::Timely(w) => timely_job::start(workload, w, output),
         }
     }
 
     /// Whether it takes more than one input connection.
     fn many_connections(self) -> bool {
-        matches!(self, System::Wallaroo(_))
+        matches!(self, System::Wallaroo(..))
     }
 }
 
@@ -224,7 +250,7 @@ fn median_runs(systems: &[System], load: &Load, repeat: usize) -> Vec<Outcome> {
 fn pairs(systems: &[System], runs: &[Vec<Outcome>]) {
     for (i, a) in systems.iter().enumerate() {
         for (j, b) in systems.iter().enumerate() {
-            let (System::Wallaroo(wa), System::Timely(wb)) = (*a, *b) else {
+            let (System::Wallaroo(wa, _), System::Timely(wb)) = (*a, *b) else {
                 continue;
             };
             if wa != wb || runs[i].len() < 2 {
@@ -365,7 +391,8 @@ fn scaling(o: &Options) {
     cases.extend(o.keys.iter().map(|&k| (Workload::Wide, k)));
     let mut columns = o.systems.clone();
     columns.sort_by_key(|s| match *s {
-        System::Wallaroo(w) => w,
+        System::Wallaroo(w, Encoding::PushText) => w,
+        System::Wallaroo(w, Encoding::Writeln) => 50 + w,
         System::Timely(w) => 100 + w,
         System::HandWritten => 1000,
     });
@@ -438,7 +465,10 @@ fn curve(curves: &mut Vec<plot::Series>, system: System, connections: usize) -> 
         None => {
             curves.push(plot::Series {
                 family: match system {
-                    System::Wallaroo(workers) => plot::Family::Wallaroo { workers },
+                    System::Wallaroo(workers, encoding) => plot::Family::Wallaroo {
+                        workers,
+                        writeln: encoding == Encoding::Writeln,
+                    },
                     System::Timely(workers) => plot::Family::Timely { workers },
                     System::HandWritten => plot::Family::HandWritten,
                 },

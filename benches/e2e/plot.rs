@@ -18,16 +18,30 @@ pub struct Series {
 /// Which system a line is of; it picks the colour.
 #[derive(Clone, Copy)]
 pub enum Family {
-    Wallaroo { workers: usize },
-    Timely { workers: usize },
+    /// `writeln`: the application's encoder writes with `writeln!`, not `PushText`.
+    Wallaroo {
+        workers: usize,
+        writeln: bool,
+    },
+    Timely {
+        workers: usize,
+    },
     HandWritten,
 }
 
 impl Family {
     fn colour(self) -> RGBColor {
         match self {
-            Family::Wallaroo { workers: 1 } => RGBColor(0x6b, 0xae, 0xd6),
-            Family::Wallaroo { .. } => RGBColor(0x08, 0x51, 0x9c),
+            Family::Wallaroo {
+                workers: 1,
+                writeln: false,
+            } => RGBColor(0x6b, 0xae, 0xd6),
+            Family::Wallaroo { writeln: false, .. } => RGBColor(0x08, 0x51, 0x9c),
+            Family::Wallaroo {
+                workers: 1,
+                writeln: true,
+            } => RGBColor(0x74, 0xc4, 0x76),
+            Family::Wallaroo { writeln: true, .. } => RGBColor(0x23, 0x8b, 0x45),
             Family::Timely { workers: 1 } => RGBColor(0xfd, 0xae, 0x6b),
             Family::Timely { .. } => RGBColor(0xd9, 0x48, 0x01),
             Family::HandWritten => RGBColor(0x52, 0x52, 0x52),

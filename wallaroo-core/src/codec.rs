@@ -8,6 +8,9 @@ use std::fmt;
 
 use crate::component::ComponentInfo;
 
+pub mod text;
+pub use text::PushText;
+
 /// How a source cuts its byte stream into frames (wire format, ARCHITECTURE.md §4).
 #[derive(Clone, Copy, Debug)]
 pub enum Framing {

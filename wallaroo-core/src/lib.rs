@@ -37,7 +37,7 @@ mod worker;
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
 pub use args::{Args, UsageError};
-pub use codec::{DecodeError, Decoder, Encoder, Framing};
+pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};
 pub use endpoint::{Input, Output};
 pub use runtime::{RunError, Running};
 pub use state::{Key, Partition, State};
