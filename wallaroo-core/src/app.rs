@@ -23,6 +23,9 @@ use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::{Input, Output};
 use crate::link::{Discard, Downstream, SinkLink, StepLink, TeeLink};
 use crate::routing::{self, Router};
+use crate::sink::connector::SinkConnector;
+use crate::sink::WriteTo;
+use crate::source::connector::SourceConnector;
 use crate::source::framing::DEFAULT_MAX_FRAME;
 use crate::source::{AnySource, SourceRuntime};
 use crate::state::{Partition, State};
@@ -32,7 +35,7 @@ use crate::topology::{
 };
 use crate::worker::{AnyPartition, Entry, EntryFactory, PartitionPlan};
 
-/// Where a pipeline reads: an [`Input`] and a decoder.
+/// Where a pipeline reads: an [`Input`] or a [`SourceConnector`], and a decoder.
 ///
 /// ```no_run
 /// # use wallaroo_core::{Source, Input};
@@ -41,16 +44,34 @@ use crate::worker::{AnyPartition, Entry, EntryFactory, PartitionPlan};
 /// # }
 /// ```
 pub struct Source<D> {
-    pub(crate) input: Input,
+    pub(crate) from: ReadFrom,
     pub(crate) decoder: D,
     pub(crate) max_frame_length: usize,
+}
+
+/// What a [`Source`] reads.
+pub(crate) enum ReadFrom {
+    /// An endpoint of the command line.
+    Input(Input),
+    /// A connector of the user's.
+    Connector(Box<dyn SourceConnector>),
 }
 
 impl<D: Decoder> Source<D> {
     /// A source reading `input` (usually `args.input(i)`), decoding with `decoder`.
     pub fn new(input: impl Into<Input>, decoder: D) -> Self {
         Source {
-            input: input.into(),
+            from: ReadFrom::Input(input.into()),
+            decoder,
+            max_frame_length: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    /// A source reading what `connector` hands it, decoding with `decoder`: for a system
+    /// that wallaroo ships no source for (see [`crate::connector`]).
+    pub fn from_connector(connector: impl SourceConnector, decoder: D) -> Self {
+        Source {
+            from: ReadFrom::Connector(Box::new(connector)),
             decoder,
             max_frame_length: DEFAULT_MAX_FRAME,
         }
@@ -96,13 +117,31 @@ impl<D: Decoder> PipelineSource for Source<D> {
     type Out = D::Out;
 
     fn describe(&self) -> SourceTopology {
-        SourceTopology {
-            kind: self.input.kind().to_string(),
-            address: self.input.to_string(),
+        let framed = SourceTopology {
+            kind: String::new(),
+            address: String::new(),
             decoder: Some(self.decoder.info().name.to_string()),
             output: type_name_of::<D::Out>(),
             framing: Some(self.decoder.framing().to_string()),
             max_frame_length: Some(self.max_frame_length),
+        };
+        match &self.from {
+            ReadFrom::Input(input) => SourceTopology {
+                kind: input.kind().to_string(),
+                address: input.to_string(),
+                ..framed
+            },
+            // A connector hands its messages one at a time: no framing.
+            ReadFrom::Connector(connector) => {
+                let info = connector.info();
+                SourceTopology {
+                    kind: info.kind,
+                    address: info.address,
+                    framing: None,
+                    max_frame_length: None,
+                    ..framed
+                }
+            }
         }
     }
 
@@ -166,9 +205,9 @@ impl<T: Send + 'static> PipelineSource for Generator<T> {
     }
 }
 
-/// Where a pipeline writes: an [`Output`] and an encoder.
+/// Where a pipeline writes: an [`Output`] or a [`SinkConnector`], and an encoder.
 pub struct Sink<E> {
-    pub(crate) output: Output,
+    pub(crate) to: WriteTo,
     pub(crate) encoder: E,
 }
 
@@ -176,7 +215,16 @@ impl<E> Sink<E> {
     /// A sink writing to `output` (usually `args.output(i)`), encoding with `encoder`.
     pub fn new(output: impl Into<Output>, encoder: E) -> Self {
         Sink {
-            output: output.into(),
+            to: WriteTo::Output(output.into()),
+            encoder,
+        }
+    }
+
+    /// A sink handing each message, as `encoder` wrote it, to `connector`: for a system
+    /// that wallaroo ships no sink for (see [`crate::connector`]).
+    pub fn to_connector(connector: impl SinkConnector, encoder: E) -> Self {
+        Sink {
+            to: WriteTo::Connector(Box::new(connector)),
             encoder,
         }
     }
@@ -187,7 +235,7 @@ impl<E> Sink<E> {
 pub(crate) struct Wiring {
     pub(crate) sources: Vec<Box<dyn AnySource>>,
     pub(crate) partitions: Vec<Box<dyn AnyPartition>>,
-    pub(crate) sinks: Vec<Output>,
+    pub(crate) sinks: Vec<WriteTo>,
 }
 
 /// A stream-processing application: one or more pipelines.
@@ -439,8 +487,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Sends what the last step produces to `sink` too, and goes on: a pipeline can write to
     /// several sinks. The message is encoded by reference, not cloned.
     pub fn also_to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Pipeline<T> {
-        let index = self.add_sink(&sink);
-        let encoder = Arc::new(sink.encoder);
+        let (index, encoder) = self.add_sink(sink);
         let prev = self.attach;
         Pipeline {
             app: self.app,
@@ -461,22 +508,23 @@ impl<T: Send + 'static> Pipeline<T> {
         }
     }
 
-    fn add_sink<E: Encoder<T>>(&mut self, sink: &Sink<E>) -> usize {
+    /// Declares `sink`; returns its index and its encoder.
+    fn add_sink<E: Encoder<T>>(&mut self, sink: Sink<E>) -> (usize, Arc<E>) {
+        let (kind, address) = sink.to.describe();
         self.topology.sinks.push(SinkTopology {
-            kind: sink.output.kind().to_string(),
-            address: sink.output.to_string(),
+            kind,
+            address,
             encoder: sink.encoder.info().name.to_string(),
             input: type_name_of::<T>(),
             after: self.topology.steps.len().checked_sub(1),
         });
-        self.app.wiring.sinks.push(sink.output.clone());
-        self.app.wiring.sinks.len() - 1
+        self.app.wiring.sinks.push(sink.to);
+        (self.app.wiring.sinks.len() - 1, Arc::new(sink.encoder))
     }
 
     /// Ends the pipeline in a sink.
     pub fn to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Application {
-        let index = self.add_sink(&sink);
-        let encoder = Arc::new(sink.encoder);
+        let (index, encoder) = self.add_sink(sink);
         let down: Downstream<T> = Arc::new(move |ctx| {
             Box::new(SinkLink::new(
                 Arc::clone(&encoder),

@@ -1,4 +1,5 @@
-//! Where sources read and sinks write: a TCP address, a file, or the standard streams.
+//! Where sources read and sinks write: a TCP address, a file, the standard streams, or a
+//! connector of the user's.
 //!
 //! The command line names them (`--in 127.0.0.1:7010`, `--in file:votes.bin`, `--out -`), so
 //! the same application serves TCP in production and replays a file in a demo or a test.
@@ -165,6 +166,43 @@ impl fmt::Display for Output {
             Output::Stdout => f.write_str("-"),
             Output::Missing { index } => write!(f, "--out #{} (not given)", index + 1),
         }
+    }
+}
+
+/// What a connector is, as the topology and log lines show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorInfo {
+    /// The kind of system: `"kafka"`, `"lines"`, …
+    pub kind: String,
+    /// Where in it: a topic, a path, a URL.
+    pub address: String,
+}
+
+impl ConnectorInfo {
+    /// A connector of `kind` reading or writing `address`.
+    pub fn new(kind: impl Into<String>, address: impl Into<String>) -> Self {
+        ConnectorInfo {
+            kind: kind.into(),
+            address: address.into(),
+        }
+    }
+}
+
+/// Why a connector gave up; the application stops and reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectorError(String);
+
+impl ConnectorError {
+    /// An error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectorError(message.into())
+    }
+
+    /// Turns an I/O error into a connector error saying what failed:
+    /// `.map_err(ConnectorError::io("read"))`.
+    pub fn io(what: &str) -> impl FnOnce(std::io::Error) -> ConnectorError + '_ {
+        move |e| ConnectorError(format!("{what}: {e}"))
     }
 }
 

@@ -35,6 +35,14 @@ pub mod step;
 pub mod topology;
 mod worker;
 
+/// Connectors: sources and sinks for systems that wallaroo ships none for, written by the
+/// user (see [`source::connector`] and [`sink::connector`]).
+pub mod connector {
+    pub use crate::endpoint::{ConnectorError, ConnectorInfo};
+    pub use crate::sink::connector::{Messages, Received, SinkBatch, SinkConnector, SinkOutput};
+    pub use crate::source::connector::{SourceConnector, SourceInput, StreamId};
+}
+
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
 pub use args::{Args, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
 use crate::runtime::Ctx;
+use crate::sink::connector::LENGTH;
 use crate::sink::ChunkSender;
 use crate::step::{Computation, Emit};
 
@@ -145,10 +146,26 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
     #[inline]
     fn encode(&mut self, msg: &T) {
         prefetch_ahead(&self.buf, ENCODE_PREFETCH_AHEAD);
-        self.encoder.encode(msg, &mut self.buf);
+        if self.tx.framed {
+            self.encode_framed(msg);
+        } else {
+            self.encoder.encode(msg, &mut self.buf);
+        }
         if self.buf.len() >= SINK_CHUNK && !self.hold {
             self.hand_off();
         }
+    }
+}
+
+impl<E: Encoder<T>, T> SinkLink<E, T> {
+    /// Encodes `msg` behind its length, for a sink connector that takes messages one at
+    /// a time.
+    fn encode_framed(&mut self, msg: &T) {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; LENGTH]);
+        self.encoder.encode(msg, &mut self.buf);
+        let length = (self.buf.len() - at - LENGTH) as u32;
+        self.buf[at..at + LENGTH].copy_from_slice(&length.to_le_bytes());
     }
 }
 

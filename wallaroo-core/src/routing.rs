@@ -95,6 +95,34 @@ thread_local! {
     /// can replay; read by the router that hands the message (or what it became) to a
     /// state partition.
     static CURRENT_ORIGIN: Cell<Origin> = const { Cell::new(Origin::NONE) };
+    /// The last origin of each replayable stream this thread reads, set by a source that
+    /// reads several on one thread (a Kafka consumer's partitions); markers say how far
+    /// each has come. Empty for a source of one stream, whose current origin says it.
+    static POSITIONS: std::cell::RefCell<Vec<Origin>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes how far each replayable stream this thread reads has come (the last origin of
+/// each), for the markers of the routers on this thread.
+pub(crate) fn set_positions(positions: &[Origin]) {
+    POSITIONS.with(|p| {
+        let mut p = p.borrow_mut();
+        p.clear();
+        p.extend_from_slice(positions);
+    });
+}
+
+/// The last origin of each replayable stream this thread reads.
+fn positions() -> Vec<Origin> {
+    POSITIONS.with(|p| {
+        let p = p.borrow();
+        if p.is_empty() {
+            let current = CURRENT_ORIGIN.with(Cell::get);
+            if current.is_some() {
+                return vec![current];
+            }
+        }
+        p.clone()
+    })
 }
 
 /// Marks the messages emitted from now on, on this thread, as coming from `origin`.
@@ -178,8 +206,9 @@ pub(crate) struct Router<P: Partition<In>, In> {
     spares: Spares<P::Carried, In>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
-    /// The last marker sent, and when.
-    marked: (u64, Instant),
+    /// Per stream, the last marker sent; and when one was last sent.
+    marked: Vec<(u64, u64)>,
+    marked_at: Instant,
     _in: PhantomData<fn(In)>,
 }
 
@@ -202,7 +231,8 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             buffers,
             spares,
             last: Origin::NONE,
-            marked: (0, Instant::now()),
+            marked: Vec::new(),
+            marked_at: Instant::now(),
             _in: PhantomData,
         }
     }
@@ -289,20 +319,33 @@ impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
     }
 }
 
-impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
+impl<P: Partition<In>, In> Router<P, In> {
     /// Tells every worker how far the replayable stream this thread reads has come: every
     /// message up to the current one was sent before the marker.
     fn mark(&mut self, force: bool) {
-        let current = CURRENT_ORIGIN.with(Cell::get);
-        if !current.is_some() || current.seq <= self.marked.0 {
+        if !force && self.marked_at.elapsed() < MARKER_INTERVAL {
             return;
         }
-        if !force && self.marked.1.elapsed() < MARKER_INTERVAL {
-            return;
+        let mut sent = false;
+        for current in positions() {
+            let marked = match self.marked.iter_mut().find(|(s, _)| *s == current.stream) {
+                Some((_, seq)) => seq,
+                None => {
+                    self.marked.push((current.stream, 0));
+                    &mut self.marked.last_mut().expect("just pushed").1
+                }
+            };
+            if current.seq <= *marked {
+                continue;
+            }
+            *marked = current.seq;
+            sent = true;
+            for sender in &self.senders {
+                let _ = sender.send((MARKER, Box::new((current.stream, current.seq))));
+            }
         }
-        self.marked = (current.seq, Instant::now());
-        for sender in &self.senders {
-            let _ = sender.send((MARKER, Box::new((current.stream, current.seq))));
+        if sent {
+            self.marked_at = Instant::now();
         }
     }
 }
@@ -340,12 +383,7 @@ impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
 impl<P: Partition<In>, In> Drop for Router<P, In> {
     fn drop(&mut self) {
         // The stream ends here (its connection or file is done): say how far it came.
-        let current = CURRENT_ORIGIN.with(Cell::get);
-        if current.is_some() && current.seq > self.marked.0 {
-            for sender in &self.senders {
-                let _ = sender.send((MARKER, Box::new((current.stream, current.seq))));
-            }
-        }
+        self.mark(true);
     }
 }
 

@@ -131,6 +131,24 @@ pub enum RunError {
         /// Bytes not delivered.
         bytes: u64,
     },
+    /// A source connector gave up.
+    #[error("pipeline \"{pipeline}\", {connector}: {error}")]
+    Connector {
+        /// The pipeline of the source.
+        pipeline: String,
+        /// The connector, as its kind and address.
+        connector: String,
+        /// Why.
+        error: crate::endpoint::ConnectorError,
+    },
+    /// A sink connector gave up.
+    #[error("sink {output}: {error}")]
+    Sink {
+        /// The connector, as its kind and address.
+        output: String,
+        /// Why.
+        error: crate::endpoint::ConnectorError,
+    },
     /// A thread of the application panicked.
     #[error("{0} panicked")]
     Panicked(String),
@@ -205,9 +223,9 @@ impl Application {
 
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
-        for output in &wiring.sinks {
-            let (tx, rx) = crate::sink::chunk_channel(SINK_QUEUE);
-            sinks.push(crate::sink::start(output, rx, Arc::clone(&control))?);
+        for to in std::mem::take(&mut wiring.sinks) {
+            let (tx, rx) = crate::sink::chunk_channel(SINK_QUEUE, to.frames_messages());
+            sinks.push(crate::sink::start(to, rx, Arc::clone(&control))?);
             sink_senders.push(tx);
         }
 

@@ -5,6 +5,7 @@
 //! flushes when its channel runs dry, so output leaves promptly at low load and in large
 //! writes at high load.
 
+pub mod connector;
 mod stream;
 mod tcp;
 
@@ -28,6 +29,9 @@ const SPARE_CHUNKS: usize = 64;
 pub(crate) struct ChunkSender {
     pub(crate) tx: flume::Sender<Vec<u8>>,
     pub(crate) spare: Pool<Vec<u8>>,
+    /// Whether each message goes into the chunk behind its length
+    /// ([`connector::LENGTH`]), for a connector that takes messages one at a time.
+    pub(crate) framed: bool,
 }
 
 /// The sink thread's end.
@@ -44,32 +48,67 @@ impl ChunkReceiver {
     }
 }
 
-/// The channel of a sink, holding at most `queue` chunks (backpressure).
-pub(crate) fn chunk_channel(queue: usize) -> (ChunkSender, ChunkReceiver) {
+/// The channel of a sink, holding at most `queue` chunks (backpressure); `framed` for a
+/// sink that takes messages one at a time.
+pub(crate) fn chunk_channel(queue: usize, framed: bool) -> (ChunkSender, ChunkReceiver) {
     let (tx, rx) = flume::bounded(queue);
     let spare = Pool::new(SPARE_CHUNKS);
     (
         ChunkSender {
             tx,
             spare: spare.clone(),
+            framed,
         },
         ChunkReceiver { rx, spare },
     )
 }
 
-/// Starts the sink for `output`, fed by `rx`.
+/// What a sink writes to.
+pub(crate) enum WriteTo {
+    /// An endpoint of the command line.
+    Output(Output),
+    /// A connector of the user's.
+    Connector(Box<dyn connector::SinkConnector>),
+}
+
+impl WriteTo {
+    /// The kind and address shown in the topology.
+    pub(crate) fn describe(&self) -> (String, String) {
+        match self {
+            WriteTo::Output(output) => (output.kind().to_string(), output.to_string()),
+            WriteTo::Connector(connector) => {
+                let info = connector.info();
+                (info.kind, info.address)
+            }
+        }
+    }
+}
+
+impl WriteTo {
+    /// Whether the sink takes messages one at a time: their encoders put each behind its
+    /// length.
+    pub(crate) fn frames_messages(&self) -> bool {
+        matches!(self, WriteTo::Connector(_))
+    }
+}
+
+/// Starts the sink for `to`, fed by `rx`.
 pub(crate) fn start(
-    output: &Output,
+    to: WriteTo,
     rx: ChunkReceiver,
     control: Arc<Control>,
 ) -> Result<SinkThread, RunError> {
+    let output = match to {
+        WriteTo::Output(output) => output,
+        WriteTo::Connector(connector) => return Ok(connector::start(connector, rx, control)),
+    };
     let spawn = |name: &str, f: Box<dyn FnOnce() -> Result<(), RunError> + Send>| {
         std::thread::Builder::new()
             .name(name.into())
             .spawn(f)
             .expect("cannot spawn a sink thread")
     };
-    match output.clone() {
+    match output {
         Output::Tcp(address) => Ok(spawn(
             "wallaroo-sink",
             Box::new(move || tcp::run(&address, &rx, &control)),
@@ -151,7 +190,7 @@ mod tests {
 
     #[test]
     fn gather_takes_what_is_ready_up_to_the_limit() {
-        let (tx, rx) = chunk_channel(10);
+        let (tx, rx) = chunk_channel(10, false);
         for chunk in [b"bb".to_vec(), b"cc".to_vec(), b"dd".to_vec()] {
             tx.tx.send(chunk).unwrap();
         }

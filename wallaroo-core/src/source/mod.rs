@@ -5,6 +5,7 @@
 //! where it came from and costs only what it must (a frame, or the one connection), never
 //! the process.
 
+pub mod connector;
 mod file;
 pub mod framing;
 pub(crate) mod generator;
@@ -15,7 +16,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::app::Source;
+use crate::app::{ReadFrom, Source};
 use crate::codec::{Decoder, Framing};
 use crate::endpoint::Input;
 use crate::link::{BoxLink, Downstream};
@@ -87,7 +88,7 @@ pub(crate) trait AnySource: Send {
 /// A pipeline's source with its decoder and the chain it feeds.
 pub(crate) struct SourceRuntime<D: Decoder> {
     pipeline: String,
-    input: Input,
+    from: ReadFrom,
     decoder: Arc<D>,
     max_frame: usize,
     down: Downstream<D::Out>,
@@ -97,7 +98,7 @@ impl<D: Decoder> SourceRuntime<D> {
     pub(crate) fn new(pipeline: String, source: Source<D>, down: Downstream<D::Out>) -> Self {
         SourceRuntime {
             pipeline,
-            input: source.input,
+            from: source.from,
             decoder: Arc::new(source.decoder),
             max_frame: source.max_frame_length,
             down,
@@ -111,8 +112,8 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
     }
 
     fn missing_input(&self) -> Option<usize> {
-        match self.input {
-            Input::Missing { index } => Some(index),
+        match self.from {
+            ReadFrom::Input(Input::Missing { index }) => Some(index),
             _ => None,
         }
     }
@@ -128,7 +129,20 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
             max_frame: self.max_frame,
             stats: Arc::new(SourceStats::default()),
         };
-        match self.input.clone() {
+        let input = match self.from {
+            ReadFrom::Input(input) => input,
+            ReadFrom::Connector(connector) => {
+                return Ok(connector::start(
+                    self.pipeline,
+                    connector,
+                    reader,
+                    self.down,
+                    ctx,
+                    control,
+                ))
+            }
+        };
+        match input {
             Input::Tcp(address) => {
                 tcp::start(self.pipeline, address, reader, self.down, ctx, control)
             }
@@ -208,6 +222,16 @@ impl<D: Decoder> Reader<D> {
             Framing::LengthPrefixed { .. } => &[],
         };
         format!("; {}", framing::expected_framing(self.framing, bytes))
+    }
+
+    /// Counts a payload the decoder refused, and logs it as [`Reader::decode_failed`]
+    /// does; `at` says where it was read.
+    #[cold]
+    fn record_failed(&self, at: &str, so_far: u64, e: &D::Error) {
+        self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+        if so_far <= DECODE_ERRORS_LOGGED || so_far.is_multiple_of(DECODE_ERROR_LOG_EVERY) {
+            tracing::warn!("cannot decode {at}: {e}; skipped ({so_far} so far)");
+        }
     }
 
     /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain

@@ -1,0 +1,161 @@
+//! The connector API as a user's connector uses it: several streams read on one thread,
+//! where each resumes after a restart, and a sink that sees each message apart.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::TempDir;
+use wallaroo::connector::{
+    ConnectorError, ConnectorInfo, Received, SinkConnector, SinkOutput, SourceConnector,
+    SourceInput,
+};
+use wallaroo::prelude::*;
+use wallaroo::resilience::SyncPolicy;
+
+/// Two streams, `left` and `right`, read in turns on one thread: message `i` of each is
+/// the byte `i % 7` (the key) at position `i`. Records where each stream resumed.
+struct Interleaved {
+    count: u64,
+    resumed: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+impl SourceConnector for Interleaved {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("interleaved", "left, right")
+    }
+
+    fn run(self: Box<Self>, mut input: SourceInput) -> Result<(), ConnectorError> {
+        let streams = [input.stream("left"), input.stream("right")];
+        let from: Vec<u64> = streams.iter().map(|s| input.resume_from(s)).collect();
+        for (stream, from) in streams.iter().zip(&from) {
+            self.resumed
+                .lock()
+                .unwrap()
+                .push((stream.name().to_string(), *from));
+        }
+        for i in 0..self.count {
+            for (stream, from) in streams.iter().zip(&from) {
+                if i >= *from {
+                    input.push_at(stream, i, &[(i % 7) as u8]);
+                }
+            }
+            if i % 100 == 99 {
+                input.flush();
+            }
+        }
+        input.flush();
+        Ok(())
+    }
+}
+
+/// Collects every message it is handed.
+struct Collect(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl SinkConnector for Collect {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("memory", "test")
+    }
+
+    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
+        loop {
+            match output.recv(Duration::from_millis(10)) {
+                Received::Batch(batch) => {
+                    let mut got = self.0.lock().unwrap();
+                    got.extend(batch.messages().map(<[u8]>::to_vec));
+                    drop(got);
+                    output.done(batch);
+                }
+                Received::Idle => {}
+                Received::Ended => return Ok(()),
+            }
+        }
+    }
+}
+
+#[state]
+#[derive(Default)]
+struct Count {
+    n: u64,
+}
+
+#[decoder]
+fn read_key(payload: &[u8]) -> Result<u8, DecodeError> {
+    payload.first().copied().ok_or(DecodeError::new("empty"))
+}
+
+#[partition]
+fn by_key(key: &u8) -> u8 {
+    *key
+}
+
+/// A key and its count.
+type KeyCount = (u8, u64);
+
+#[state_computation]
+fn add_one(key: u8, total: &mut Count) -> (KeyCount, bool) {
+    total.n += 1;
+    ((key, total.n), true)
+}
+
+#[encoder]
+fn encode(count: &KeyCount, out: &mut Vec<u8>) {
+    out.push(count.0);
+    out.push_int(count.1);
+}
+
+fn run(state: &std::path::Path, count: u64) -> (Vec<(String, u64)>, Vec<Vec<u8>>) {
+    let resumed = Arc::default();
+    let got = Arc::default();
+    let args = Args::new()
+        .with_workers(3)
+        .with_resilience(state, SyncPolicy::BeforeOutput);
+    let source = Interleaved {
+        count,
+        resumed: Arc::clone(&resumed),
+    };
+    Application::new("connector api")
+        .pipeline("p", Source::from_connector(source, read_key))
+        .to_state_partition(add_one, "counts", by_key)
+        .to_sink(Sink::to_connector(Collect(Arc::clone(&got)), encode))
+        .run(&args, |_| {})
+        .unwrap();
+    let resumed = resumed.lock().unwrap().clone();
+    let got = got.lock().unwrap().clone();
+    (resumed, got)
+}
+
+#[test]
+fn streams_read_on_one_thread_each_resume_where_they_were_applied() {
+    let tmp = TempDir::new("connector-api");
+    let state = tmp.0.join("state");
+    let (resumed, got) = run(&state, 1000);
+    assert_eq!(resumed, [("left".to_string(), 0), ("right".to_string(), 0)]);
+    assert_eq!(got.len(), 2000, "each message reaches the sink on its own");
+    // Per key, the counts go 1, 2, … in order.
+    let mut last = [0u64; 7];
+    for message in &got {
+        let key = usize::from(message[0]);
+        let n: u64 = std::str::from_utf8(&message[1..]).unwrap().parse().unwrap();
+        assert_eq!(n, last[key] + 1);
+        last[key] = n;
+    }
+
+    // Both streams were applied to their ends: each resumes after its last message, and
+    // nothing is counted again.
+    let (resumed, got) = run(&state, 1000);
+    assert_eq!(
+        resumed,
+        [("left".to_string(), 1000), ("right".to_string(), 1000)]
+    );
+    assert!(got.is_empty(), "{} messages counted twice", got.len());
+
+    // More messages: only the new ones count, from where the counts were.
+    let (resumed, got) = run(&state, 1100);
+    assert_eq!(
+        resumed,
+        [("left".to_string(), 1000), ("right".to_string(), 1000)]
+    );
+    assert_eq!(got.len(), 200);
+}

@@ -1,0 +1,164 @@
+//! Sink connectors: how a pipeline writes to a system that wallaroo ships no sink for.
+//!
+//! A [`SinkConnector`] runs on a thread of its own and takes batches of encoded messages
+//! from a [`SinkOutput`]: each message as the pipeline's `#[encoder]` wrote it, one at a
+//! time, so that a connector can make each a record of its system.
+//!
+//! ```no_run
+//! use std::io::Write;
+//! use std::time::Duration;
+//! use wallaroo_core::connector::{ConnectorError, ConnectorInfo, Received, SinkConnector, SinkOutput};
+//!
+//! /// Writes each message as one line of standard error.
+//! struct Stderr;
+//!
+//! impl SinkConnector for Stderr {
+//!     fn info(&self) -> ConnectorInfo {
+//!         ConnectorInfo::new("stderr", "-")
+//!     }
+//!
+//!     fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
+//!         let mut err = std::io::stderr().lock();
+//!         loop {
+//!             match output.recv(Duration::from_millis(100)) {
+//!                 Received::Batch(batch) => {
+//!                     for message in batch.messages() {
+//!                         err.write_all(message).map_err(ConnectorError::io("write"))?;
+//!                     }
+//!                     output.done(batch);
+//!                 }
+//!                 Received::Idle => {}
+//!                 Received::Ended => return Ok(()),
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ChunkReceiver, SinkThread};
+use crate::endpoint::{ConnectorError, ConnectorInfo};
+use crate::runtime::{Control, RunError};
+
+/// Bytes before each message in the chunks of a sink connector: its length, as a
+/// little-endian `u32`.
+pub(crate) const LENGTH: usize = 4;
+
+/// A system a pipeline writes to. `run` is called once, on a thread of its own, when the
+/// application starts; it takes what the pipelines encoded from `output` until
+/// [`SinkOutput::recv`] says the application has ended, and makes sure every message it
+/// took has reached its system before it returns.
+///
+/// Use it with `Sink::to_connector(connector, encoder)`.
+pub trait SinkConnector: Send + 'static {
+    /// What the connector writes to, for the topology and log lines.
+    fn info(&self) -> ConnectorInfo;
+    /// Writes, until the application ends.
+    fn run(self: Box<Self>, output: SinkOutput) -> Result<(), ConnectorError>;
+}
+
+/// What [`SinkOutput::recv`] found.
+pub enum Received {
+    /// Messages to write.
+    Batch(SinkBatch),
+    /// Nothing arrived in the time given: a chance to do periodic work.
+    Idle,
+    /// The application has stopped and every message was handed out.
+    Ended,
+}
+
+/// Where a sink connector takes the encoded messages from.
+pub struct SinkOutput {
+    rx: ChunkReceiver,
+    control: Arc<Control>,
+}
+
+impl SinkOutput {
+    /// Waits up to `timeout` for the next batch of messages.
+    pub fn recv(&mut self, timeout: Duration) -> Received {
+        match self.rx.rx.recv_timeout(timeout) {
+            Ok(chunk) => Received::Batch(SinkBatch { chunk }),
+            Err(flume::RecvTimeoutError::Timeout) => Received::Idle,
+            Err(flume::RecvTimeoutError::Disconnected) => Received::Ended,
+        }
+    }
+
+    /// Hands a written batch's buffer back, so that the encoders reuse it.
+    pub fn done(&mut self, batch: SinkBatch) {
+        self.rx.give_back(batch.chunk);
+    }
+
+    /// Whether the application is stopping: what is still to come will come, and
+    /// [`SinkOutput::recv`] then says [`Received::Ended`].
+    pub fn stopping(&self) -> bool {
+        self.control.stopping()
+    }
+}
+
+/// Messages as the pipeline's encoder wrote them, in order.
+pub struct SinkBatch {
+    chunk: Vec<u8>,
+}
+
+impl SinkBatch {
+    /// The messages, each as its encoder wrote it.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages { rest: &self.chunk }
+    }
+}
+
+/// The messages of a [`SinkBatch`].
+pub struct Messages<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (length, rest) = self.rest.split_first_chunk::<LENGTH>()?;
+        let (message, rest) = rest.split_at(u32::from_le_bytes(*length) as usize);
+        self.rest = rest;
+        Some(message)
+    }
+}
+
+/// Starts `connector` on a thread of its own, fed by `rx`.
+pub(crate) fn start(
+    connector: Box<dyn SinkConnector>,
+    rx: ChunkReceiver,
+    control: Arc<Control>,
+) -> SinkThread {
+    std::thread::Builder::new()
+        .name("wallaroo-sink".into())
+        .spawn(move || {
+            let info = connector.info();
+            tracing::info!("sink: writing to {} {}", info.kind, info.address);
+            connector
+                .run(SinkOutput { rx, control })
+                .map_err(|error| RunError::Sink {
+                    output: format!("{} {}", info.kind, info.address),
+                    error,
+                })
+        })
+        .expect("cannot spawn a sink thread")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_gives_back_each_message_as_written() {
+        let mut chunk = Vec::new();
+        for message in [&b"a => 1\n"[..], b"", b"bb => 22\n"] {
+            chunk.extend_from_slice(&(message.len() as u32).to_le_bytes());
+            chunk.extend_from_slice(message);
+        }
+        let batch = SinkBatch { chunk };
+        let messages: Vec<&[u8]> = batch.messages().collect();
+        assert_eq!(messages, [&b"a => 1\n"[..], b"", b"bb => 22\n"]);
+    }
+}

@@ -1,0 +1,391 @@
+//! Source connectors: how a pipeline reads from a system that wallaroo ships no source for.
+//!
+//! A [`SourceConnector`] runs on a thread of its own and hands what it reads to a
+//! [`SourceInput`]: one payload per message (a record of a log, a row, a line), which the
+//! pipeline's `#[decoder]` decodes, or a byte stream that the decoder's framing cuts into
+//! payloads. A connector that can read its input again names its streams and gives each
+//! payload its position; then every message is applied once by the state partitions,
+//! whatever crashes and restarts there are, and [`SourceInput::resume_from`] tells the
+//! connector where to start reading again.
+//!
+//! ```no_run
+//! use std::io::BufRead;
+//! use wallaroo_core::connector::{ConnectorError, ConnectorInfo, SourceConnector, SourceInput};
+//!
+//! /// Reads the lines of a file, each a message, each at its line number: read again after
+//! /// a restart, lines that were applied are skipped.
+//! struct Lines(std::path::PathBuf);
+//!
+//! impl SourceConnector for Lines {
+//!     fn info(&self) -> ConnectorInfo {
+//!         ConnectorInfo::new("lines", self.0.display().to_string())
+//!     }
+//!
+//!     fn run(self: Box<Self>, mut input: SourceInput) -> Result<(), ConnectorError> {
+//!         let file = std::fs::File::open(&self.0).map_err(ConnectorError::io("open"))?;
+//!         let stream = input.stream(&format!("lines:{}", self.0.display()));
+//!         let from = input.resume_from(&stream);
+//!         for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
+//!             let line = line.map_err(ConnectorError::io("read"))?;
+//!             if (number as u64) >= from {
+//!                 input.push_at(&stream, number as u64, line.as_bytes());
+//!             }
+//!             if input.stopping() {
+//!                 break;
+//!             }
+//!         }
+//!         input.flush();
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use super::{Reader, SourceHandle, StreamEnd, DECODED_BATCH};
+use crate::codec::Decoder;
+use crate::endpoint::{ConnectorError, ConnectorInfo};
+use crate::link::{BoxLink, Downstream};
+use crate::resilience::record::Origin;
+use crate::routing::{set_origin, set_positions, stream_id};
+use crate::runtime::{Control, Ctx, Event, RunError};
+
+/// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
+/// application starts; it hands what it reads to `input` and returns when its input ends
+/// (the pipeline's input is then done) or when [`SourceInput::stopping`] says so.
+///
+/// Use it with `Source::from_connector(connector, decoder)`.
+pub trait SourceConnector: Send + 'static {
+    /// What the connector reads, for the topology and log lines.
+    fn info(&self) -> ConnectorInfo;
+    /// Reads, until the input ends or the application stops.
+    fn run(self: Box<Self>, input: SourceInput) -> Result<(), ConnectorError>;
+}
+
+/// A stream of a source that can be read again: its messages have positions, and a
+/// message is applied once however often it is read.
+#[derive(Clone, Debug)]
+pub struct StreamId {
+    id: u64,
+    name: Arc<str>,
+}
+
+impl StreamId {
+    /// The stream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Where a source connector hands what it reads: each payload is decoded by the
+/// pipeline's decoder and sent down the pipeline. Owned by one thread; [`SourceInput::fork`]
+/// gives another thread its own.
+pub struct SourceInput {
+    feed: Box<dyn Feed>,
+    shared: Arc<Shared>,
+}
+
+/// What every `SourceInput` of one source shares.
+struct Shared {
+    control: Arc<Control>,
+    ctx: Arc<Ctx>,
+    /// The pipeline's name, for log lines.
+    pipeline: String,
+    wakers: Arc<Wakers>,
+}
+
+/// A function that ends a read that blocks.
+type Wake = Box<dyn FnOnce() + Send>;
+
+/// What to call when the application stops, to end reads that block.
+#[derive(Default)]
+struct Wakers {
+    /// The functions, and whether they were called (a function given later is called at
+    /// once).
+    inner: Mutex<(Vec<Wake>, bool)>,
+}
+
+impl Wakers {
+    fn add(&self, wake: Wake) {
+        let mut inner = self.inner.lock().expect("wakers lock");
+        if inner.1 {
+            drop(inner);
+            wake();
+        } else {
+            inner.0.push(wake);
+        }
+    }
+
+    fn wake(&self) {
+        let wakers = {
+            let mut inner = self.inner.lock().expect("wakers lock");
+            inner.1 = true;
+            std::mem::take(&mut inner.0)
+        };
+        for wake in wakers {
+            wake();
+        }
+    }
+}
+
+/// Starts `connector` on a thread of its own, feeding `down` through `reader`'s decoder.
+pub(crate) fn start<D: Decoder>(
+    pipeline: String,
+    connector: Box<dyn SourceConnector>,
+    reader: Reader<D>,
+    down: Downstream<D::Out>,
+    ctx: Arc<Ctx>,
+    control: Arc<Control>,
+) -> SourceHandle {
+    let info = connector.info();
+    let stats = Arc::clone(&reader.stats);
+    let wakers = Arc::new(Wakers::default());
+    let shared = Arc::new(Shared {
+        control: Arc::clone(&control),
+        ctx,
+        pipeline: pipeline.clone(),
+        wakers: Arc::clone(&wakers),
+    });
+    let input = SourceInput::new(reader, down, shared);
+    tracing::info!(
+        "pipeline \"{pipeline}\": reading {} {}",
+        info.kind,
+        info.address
+    );
+    let thread = std::thread::Builder::new()
+        .name("wallaroo-source".into())
+        .spawn(move || match connector.run(input) {
+            Ok(()) => {
+                tracing::info!(
+                    "pipeline \"{pipeline}\", {} {}: read to the end",
+                    info.kind,
+                    info.address
+                );
+                control.send(Event::SourceDone);
+            }
+            Err(error) => control.fail(RunError::Connector {
+                pipeline,
+                connector: format!("{} {}", info.kind, info.address),
+                error,
+            }),
+        })
+        .expect("cannot spawn a source thread");
+    SourceHandle {
+        thread,
+        wake: Some(Box::new(move || wakers.wake())),
+        local_addr: None,
+        stats,
+    }
+}
+
+impl SourceInput {
+    fn new<D: Decoder>(reader: Reader<D>, down: Downstream<D::Out>, shared: Arc<Shared>) -> Self {
+        SourceInput {
+            feed: Box::new(Feeder::new(reader, down, &shared.ctx)),
+            shared,
+        }
+    }
+
+    /// Whether the application is stopping: return from `run` soon (after
+    /// [`SourceInput::flush`]).
+    pub fn stopping(&self) -> bool {
+        self.shared.control.stopping()
+    }
+
+    /// Has `wake` called once when the application stops, to end a read that blocks (close
+    /// a socket, wake a poll).
+    pub fn on_stop(&self, wake: impl FnOnce() + Send + 'static) {
+        self.shared.wakers.add(Box::new(wake));
+    }
+
+    /// Names a stream that can be read again. The name must be the same in every run
+    /// (`kafka:votes/3`, `lines:/data/votes.txt`), since what was applied is kept under it.
+    pub fn stream(&self, name: &str) -> StreamId {
+        StreamId {
+            id: stream_id(name),
+            name: name.into(),
+        }
+    }
+
+    /// The position to read `stream` from: every message before it has been applied by
+    /// every state partition it reaches (0 when none has). With a resilience directory,
+    /// this survives a restart; it is also what a connector may acknowledge to its system
+    /// (commit an offset), since nothing before it will be needed again.
+    pub fn resume_from(&self, stream: &StreamId) -> u64 {
+        self.shared.ctx.progress.applied(stream.id)
+    }
+
+    /// Decodes `payload` and sends the message on: a message without a position (it is not
+    /// recognised if it is read again).
+    #[inline]
+    pub fn push(&mut self, payload: &[u8]) {
+        self.feed.push(None, payload);
+    }
+
+    /// Decodes `payload`, the message at `position` of `stream`, and sends it on.
+    /// Positions increase along a stream (they need not be consecutive); a message whose
+    /// position was applied already is skipped by the state partitions.
+    #[inline]
+    pub fn push_at(&mut self, stream: &StreamId, position: u64, payload: &[u8]) {
+        let origin = Origin {
+            stream: stream.id,
+            // Applied positions are counted from 1: 0 means nothing was.
+            seq: position + 1,
+            sub: 0,
+        };
+        self.feed.push(Some((origin, &stream.name)), payload);
+    }
+
+    /// Sends on what was pushed: call it when a read has given all it had, so that output
+    /// does not wait for a full batch.
+    pub fn flush(&mut self) {
+        self.feed.flush();
+    }
+
+    /// Reads `bytes` to its end, cut into payloads by the decoder's framing (a length
+    /// header, or lines), flushing whenever the bytes at hand are used up. `name` names
+    /// the stream in log lines. Returns `false` if the stream ended with a framing or read
+    /// error (logged), `true` at a clean end.
+    pub fn read_framed(&mut self, bytes: &mut dyn Read, name: &str) -> bool {
+        let origin = format!("pipeline \"{}\", {name}", self.shared.pipeline);
+        self.feed.read_framed(bytes, &origin) == StreamEnd::Clean
+    }
+
+    /// Another input for another thread of the same source (a connection of a listener,
+    /// a partition read apart): it sends down a chain of its own.
+    pub fn fork(&self) -> SourceInput {
+        SourceInput {
+            feed: self.feed.fork(&self.shared.ctx),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for SourceInput {
+    fn drop(&mut self) {
+        self.feed.flush();
+    }
+}
+
+/// A source's decoder and chain, whatever the message type.
+trait Feed: Send {
+    fn push(&mut self, origin: Option<(Origin, &str)>, payload: &[u8]);
+    fn flush(&mut self);
+    fn read_framed(&mut self, bytes: &mut dyn Read, origin: &str) -> StreamEnd;
+    fn fork(&self, ctx: &Ctx) -> Box<dyn Feed>;
+}
+
+struct Feeder<D: Decoder> {
+    reader: Reader<D>,
+    down: Downstream<D::Out>,
+    chain: BoxLink<D::Out>,
+    /// Messages without a position, gathered to pass down the chain in one call.
+    pending: Vec<D::Out>,
+    /// Decoded since the last flush, counted once handed on.
+    decoded: u64,
+    /// Payloads the decoder refused.
+    decode_errors: u64,
+    /// The last origin pushed of each stream, for the routers' markers.
+    positions: Vec<Origin>,
+    /// Whether this thread's current origin is set (the last push had a position).
+    positioned: bool,
+}
+
+impl<D: Decoder> Feeder<D> {
+    fn new(reader: Reader<D>, down: Downstream<D::Out>, ctx: &Ctx) -> Self {
+        Feeder {
+            chain: down(ctx),
+            reader,
+            down,
+            pending: Vec::with_capacity(DECODED_BATCH),
+            decoded: 0,
+            decode_errors: 0,
+            positions: Vec::new(),
+            positioned: false,
+        }
+    }
+
+    /// Notes that the next messages come from `origin`.
+    #[inline]
+    fn position(&mut self, origin: Origin) {
+        set_origin(origin);
+        self.positioned = true;
+        match self
+            .positions
+            .iter_mut()
+            .find(|o| o.stream == origin.stream)
+        {
+            Some(last) => *last = origin,
+            None => self.positions.push(origin),
+        }
+    }
+}
+
+impl<D: Decoder> Feed for Feeder<D> {
+    #[inline]
+    fn push(&mut self, origin: Option<(Origin, &str)>, payload: &[u8]) {
+        match self.reader.decoder.decode(payload) {
+            Ok(msg) => {
+                self.decoded += 1;
+                match origin {
+                    Some((origin, _)) => {
+                        self.position(origin);
+                        self.chain.emit(msg);
+                    }
+                    None => {
+                        if self.positioned {
+                            self.positioned = false;
+                            set_origin(Origin::NONE);
+                        }
+                        self.pending.push(msg);
+                        if self.pending.len() >= DECODED_BATCH {
+                            self.chain.emit_all(&mut self.pending);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some((origin, _)) = origin {
+                    // Refused, but read: the stream has come this far.
+                    self.position(origin);
+                }
+                self.decode_errors += 1;
+                let at = match origin {
+                    Some((origin, stream)) => format!("{stream} at position {}", origin.seq - 1),
+                    None => "a message without a position".to_string(),
+                };
+                self.reader.record_failed(&at, self.decode_errors, &e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.chain.emit_all(&mut self.pending);
+        }
+        if !self.positions.is_empty() {
+            set_positions(&self.positions);
+        }
+        self.chain.flush();
+        if self.decoded > 0 {
+            self.reader.stats.messages.fetch_add(
+                std::mem::take(&mut self.decoded),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn read_framed(&mut self, mut bytes: &mut dyn Read, origin: &str) -> StreamEnd {
+        self.flush();
+        self.reader.pump(&mut bytes, &mut self.chain, origin, None)
+    }
+
+    fn fork(&self, ctx: &Ctx) -> Box<dyn Feed> {
+        Box::new(Feeder::new(
+            self.reader.clone(),
+            Arc::clone(&self.down),
+            ctx,
+        ))
+    }
+}
