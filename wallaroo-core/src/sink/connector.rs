@@ -42,9 +42,19 @@ use super::{ChunkReceiver, SinkThread};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::runtime::{Control, RunError};
 
-/// Bytes before each message in the chunks of a sink connector: its length, as a
-/// little-endian `u32`.
-pub(crate) const LENGTH: usize = 4;
+/// Appends to a chunk of messages the trailer that says where each ends: each end's
+/// offset, then their count, as little-endian `u32`s.
+///
+/// ```text
+/// chunk := message* | end: u32 LE (one per message) | count: u32 LE
+/// ```
+pub(crate) fn append_trailer(chunk: &mut Vec<u8>, ends: &[u32]) {
+    chunk.reserve((ends.len() + 1) * 4);
+    for end in ends {
+        chunk.extend_from_slice(&end.to_le_bytes());
+    }
+    chunk.extend_from_slice(&(ends.len() as u32).to_le_bytes());
+}
 
 /// A system a pipeline writes to. `run` is called once, on a thread of its own, when the
 /// application starts; it takes what the pipelines encoded from `output` until
@@ -105,25 +115,58 @@ pub struct SinkBatch {
 impl SinkBatch {
     /// The messages, each as its encoder wrote it.
     pub fn messages(&self) -> Messages<'_> {
-        Messages { rest: &self.chunk }
+        let (rest, count) = self
+            .chunk
+            .split_last_chunk::<4>()
+            .expect("a chunk's trailer");
+        let count = u32::from_le_bytes(*count) as usize;
+        let (messages, ends) = rest.split_at(rest.len() - count * 4);
+        Messages {
+            messages,
+            ends: ends.chunks_exact(4),
+            start: 0,
+        }
+    }
+
+    /// How many messages the batch holds.
+    pub fn len(&self) -> usize {
+        let (_, count) = self
+            .chunk
+            .split_last_chunk::<4>()
+            .expect("a chunk's trailer");
+        u32::from_le_bytes(*count) as usize
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 /// The messages of a [`SinkBatch`].
 pub struct Messages<'a> {
-    rest: &'a [u8],
+    messages: &'a [u8],
+    ends: std::slice::ChunksExact<'a, u8>,
+    start: usize,
 }
 
 impl<'a> Iterator for Messages<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let (length, rest) = self.rest.split_first_chunk::<LENGTH>()?;
-        let (message, rest) = rest.split_at(u32::from_le_bytes(*length) as usize);
-        self.rest = rest;
+        let end = self.ends.next()?;
+        let end = u32::from_le_bytes(end.try_into().expect("4 bytes")) as usize;
+        let message = &self.messages[self.start..end];
+        self.start = end;
         Some(message)
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
 }
+
+impl ExactSizeIterator for Messages<'_> {}
 
 /// Starts `connector` on a thread of its own, fed by `rx`.
 pub(crate) fn start(
@@ -153,12 +196,21 @@ mod tests {
     #[test]
     fn a_batch_gives_back_each_message_as_written() {
         let mut chunk = Vec::new();
+        let mut ends = Vec::new();
         for message in [&b"a => 1\n"[..], b"", b"bb => 22\n"] {
-            chunk.extend_from_slice(&(message.len() as u32).to_le_bytes());
             chunk.extend_from_slice(message);
+            ends.push(chunk.len() as u32);
         }
+        append_trailer(&mut chunk, &ends);
         let batch = SinkBatch { chunk };
+        assert_eq!(batch.len(), 3);
         let messages: Vec<&[u8]> = batch.messages().collect();
         assert_eq!(messages, [&b"a => 1\n"[..], b"", b"bb => 22\n"]);
+
+        let mut empty = Vec::new();
+        append_trailer(&mut empty, &[]);
+        let batch = SinkBatch { chunk: empty };
+        assert!(batch.is_empty());
+        assert_eq!(batch.messages().count(), 0);
     }
 }

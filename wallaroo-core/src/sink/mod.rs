@@ -29,8 +29,8 @@ const SPARE_CHUNKS: usize = 64;
 pub(crate) struct ChunkSender {
     pub(crate) tx: flume::Sender<Vec<u8>>,
     pub(crate) spare: Pool<Vec<u8>>,
-    /// Whether each message goes into the chunk behind its length
-    /// ([`connector::LENGTH`]), for a connector that takes messages one at a time.
+    /// Whether chunks say where each message ends (a trailer, see
+    /// [`connector::append_trailer`]), for a connector that takes messages one at a time.
     pub(crate) framed: bool,
 }
 
