@@ -3,9 +3,9 @@
 //! `--kafka-option`), the librdkafka configurations built from them, and the checks made
 //! before a client starts: that the brokers answer, and that a topic exists.
 //!
-//! The clients are rdkafka's synchronous ones ([`BaseConsumer`](rdkafka::consumer::BaseConsumer),
-//! [`BaseProducer`](rdkafka::producer::BaseProducer)); librdkafka's own log lines go to
-//! `tracing` through [`Logged`], target `librdkafka`.
+//! The clients are rdkafka's synchronous ones ([`rdkafka::consumer::BaseConsumer`],
+//! [`rdkafka::producer::BaseProducer`]); librdkafka's own log lines go to `tracing` through
+//! [`Logged`], target `librdkafka`.
 //!
 //! ```no_run
 //! use std::time::Duration;
