@@ -211,7 +211,7 @@ struct Shared {
     /// Milliseconds from `start` to the last data.
     last_data: AtomicU64,
     connections: AtomicU64,
-    /// With `kafka:TOPIC`: the partitions read, once known.
+    /// With `kafka:TOPIC`: the partitions read, 0 until known.
     partitions: Mutex<Option<usize>>,
 }
 
@@ -378,7 +378,7 @@ impl Receiver {
             start: Instant::now(),
             last_data: AtomicU64::new(0),
             connections: AtomicU64::new(0),
-            partitions: Mutex::new(None),
+            partitions: Mutex::new(self.config.kafka.as_ref().map(|_| 0)),
         });
         let progress = Arc::new(progress);
         #[cfg(feature = "kafka")]
@@ -436,10 +436,19 @@ impl Receiver {
                 }
             }
         }
-        // A Kafka consumer stops at the next record, commits (in a group) and leaves.
+        // A Kafka consumer stops at the next record, commits (in a group) and leaves; one
+        // still waiting for its brokers is left behind.
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(consumer) = consumer {
-            let _ = consumer.join();
+        let reading = shared
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|partitions| partitions > 0);
+        if let Some(consumer) = consumer.filter(|_| reading) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !consumer.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
         }
         let (messages, bytes, error) = shared.counts();
         let partitions = *shared.partitions.lock().unwrap_or_else(|e| e.into_inner());
