@@ -87,7 +87,9 @@ fn send(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start wallaroo-sender");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A sender that refuses its command line exits without reading: the pipe may be closed
+    // already, which is no failure of the test (its output says what happened).
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 

@@ -8,6 +8,7 @@ use signal_hook::flag;
 use wallaroo::tools::receiver::{self, Receiver};
 
 fn main() -> ExitCode {
+    wallaroo::tools::init_logging();
     let config = receiver::parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let result = Receiver::bind(config).and_then(|receiver| {
         // The first SIGINT or SIGTERM ends the run with its summary; a second one, at once.
@@ -17,9 +18,7 @@ fn main() -> ExitCode {
                 .and_then(|_| flag::register(signal, stop.clone()))
                 .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
         }
-        if let Some(addr) = receiver.local_addr() {
-            eprintln!("wallaroo-receiver: listening on {addr}");
-        }
+        eprintln!("wallaroo-receiver: {}", receiver.source());
         receiver.run(|line| eprintln!("wallaroo-receiver: {line}"))
     });
     match result {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use wallaroo::tools::sender;
 
 fn main() -> ExitCode {
+    wallaroo::tools::init_logging();
     let config = sender::parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
     match sender::run(&config, |line| eprintln!("wallaroo-sender: {line}")) {
         Ok(summary) => {

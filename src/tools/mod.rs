@@ -9,7 +9,7 @@ use std::io::Read;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Arg;
+use clap::{Arg, ArgAction, ArgMatches};
 
 /// How a byte stream is cut into messages: `--framing lines` or `--framing header:N`, as
 /// the application's decoder reads them (`#[decoder(lines)]`, `#[decoder(header_length = N)]`).
@@ -137,6 +137,188 @@ pub fn push_header(out: &mut Vec<u8>, length: usize, header: usize) -> bool {
     }
     out.extend_from_slice(&length.to_be_bytes()[8 - header..]);
     true
+}
+
+/// Sends the tools' log lines (waiting for Kafka brokers, say) to standard error; `RUST_LOG`
+/// filters them (default: warnings, and librdkafka's errors only).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,librdkafka=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// A `kafka:TOPIC` endpoint of a tool (`--to`, `--from`) and the flags that go with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaEndpoint {
+    /// The topic.
+    pub topic: String,
+    /// `--brokers`: `HOST:PORT` of each bootstrap broker.
+    pub brokers: Vec<String>,
+    /// `--group` (the receiver's): the consumer group to read in.
+    pub group: Option<String>,
+    /// `--kafka-option KEY=VALUE`: librdkafka properties, in order.
+    pub options: Vec<(String, String)>,
+}
+
+#[cfg(feature = "kafka")]
+impl KafkaEndpoint {
+    /// The client settings of this endpoint.
+    pub fn client_options(&self) -> crate::kafka::KafkaOptions {
+        crate::kafka::KafkaOptions {
+            brokers: self.brokers.clone(),
+            group: self.group.clone(),
+            options: self.options.clone(),
+        }
+    }
+}
+
+/// Waits for the brokers of `options` (up to `timeout`; `None`: as long as it takes), then
+/// for `topic` to exist if the brokers were still starting (they may be creating it), and
+/// returns its partition count; errors say what to do.
+#[cfg(feature = "kafka")]
+fn kafka_partitions(
+    options: &crate::kafka::KafkaOptions,
+    topic: &str,
+    timeout: Option<Duration>,
+) -> Result<usize, String> {
+    let start = std::time::Instant::now();
+    let waited = crate::kafka::wait_for_brokers(options, timeout).map_err(|e| e.to_string())?;
+    let topic_wait = match (waited.is_zero(), timeout) {
+        (true, _) => Duration::ZERO,
+        (false, Some(timeout)) => timeout.saturating_sub(start.elapsed()),
+        (false, None) => Duration::from_secs(10),
+    };
+    crate::kafka::wait_for_topic(options, topic, topic_wait).map_err(|e| e.to_string())
+}
+
+/// Why a Kafka flag is refused by tools built without the `kafka` feature.
+#[cfg(not(feature = "kafka"))]
+fn without_kafka(what: &str) -> String {
+    format!(
+        "`{what}`: this tool was built without Kafka support; build it with \
+         `cargo build --features kafka --bins`"
+    )
+}
+
+/// The topic of `kafka:TOPIC`, or `None` for another endpoint.
+fn kafka_topic(endpoint: &str) -> Result<Option<String>, String> {
+    #[cfg(feature = "kafka")]
+    return crate::kafka::topic_of(endpoint)
+        .map(|topic| topic.map(str::to_string))
+        .map_err(|e| e.to_string());
+    #[cfg(not(feature = "kafka"))]
+    match endpoint.starts_with("kafka:") {
+        true => Err(without_kafka(endpoint)),
+        false => Ok(None),
+    }
+}
+
+/// Checks an endpoint flag's value (`--to`, `--from`): a `kafka:` one needs the feature and
+/// a valid topic name.
+fn endpoint(text: &str) -> Result<String, String> {
+    kafka_topic(text).map(|_| text.to_string())
+}
+
+fn brokers(text: &str) -> Result<Vec<String>, String> {
+    #[cfg(feature = "kafka")]
+    return crate::kafka::KafkaOptions::parse_brokers(text).map_err(|e| e.to_string());
+    #[cfg(not(feature = "kafka"))]
+    Err(without_kafka(text))
+}
+
+fn kafka_option(text: &str) -> Result<(String, String), String> {
+    #[cfg(feature = "kafka")]
+    return crate::kafka::KafkaOptions::parse_option(text).map_err(|e| e.to_string());
+    #[cfg(not(feature = "kafka"))]
+    Err(without_kafka(text))
+}
+
+/// A `--group` name (the receiver's).
+fn kafka_group(text: &str) -> Result<String, String> {
+    #[cfg(feature = "kafka")]
+    return match text.trim() {
+        "" => Err("a consumer group needs a name".into()),
+        name => Ok(name.to_string()),
+    };
+    #[cfg(not(feature = "kafka"))]
+    Err(without_kafka(text))
+}
+
+/// `--brokers` and `--kafka-option`, which both tools take with a `kafka:` endpoint
+/// (named by `endpoint_flag`).
+fn kafka_args(endpoint_flag: &str) -> [Arg; 2] {
+    [
+        Arg::new("brokers")
+            .long("brokers")
+            .value_name("HOST:PORT[,HOST:PORT…]")
+            .value_parser(brokers)
+            .help(format!(
+                "The Kafka bootstrap brokers, with --{endpoint_flag} kafka:TOPIC (cargo feature `kafka`)"
+            )),
+        Arg::new("kafka-option")
+            .long("kafka-option")
+            .value_name("KEY=VALUE")
+            .value_parser(kafka_option)
+            .action(ArgAction::Append)
+            .help(
+                "A librdkafka property for the Kafka client, repeatable, applied last \
+                 (e.g. session.timeout.ms=6000)",
+            ),
+    ]
+}
+
+/// The Kafka endpoint named by flag `id` (already checked by [`endpoint`]), with its
+/// brokers and options; `None` for another endpoint, an error if `--brokers` is missing.
+fn kafka_endpoint(
+    command: &mut clap::Command,
+    matches: &ArgMatches,
+    id: &str,
+) -> Result<Option<KafkaEndpoint>, clap::Error> {
+    let text = matches.get_one::<String>(id);
+    let topic = match text {
+        Some(text) => kafka_topic(text)
+            .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, e))?,
+        None => None,
+    };
+    let (Some(text), Some(topic)) = (text, topic) else {
+        for kafka_only in ["brokers", "kafka-option", "group", "key"] {
+            if matches.try_contains_id(kafka_only).unwrap_or(false)
+                && matches.value_source(kafka_only) == Some(clap::parser::ValueSource::CommandLine)
+            {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("--{kafka_only} goes with --{id} kafka:TOPIC"),
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let Some(brokers) = matches.get_one::<Vec<String>>("brokers") else {
+        return Err(command.error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            format!("--{id} {text} needs --brokers HOST:PORT[,HOST:PORT…]"),
+        ));
+    };
+    Ok(Some(KafkaEndpoint {
+        topic,
+        brokers: brokers.clone(),
+        group: matches
+            .try_get_one::<String>("group")
+            .ok()
+            .flatten()
+            .cloned(),
+        options: matches
+            .get_many::<(String, String)>("kafka-option")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+    }))
 }
 
 /// Messages per second over `elapsed`, rounded down.

@@ -1,6 +1,7 @@
 //! `wallaroo-receiver`: listens for a wallaroo application's TCP sink, like Wallaroo's data
-//! receiver. Writes what arrives, whole messages at a time so that connections do not
-//! interleave inside a message, and counts the messages (lines, or frames).
+//! receiver, or reads a Kafka topic. Writes what arrives, whole messages at a time so that
+//! connections do not interleave inside a message, and counts the messages (lines, or
+//! frames).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -10,9 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{value_parser, Arg, ArgMatches, Command};
+use clap::{value_parser, Arg, ArgGroup, ArgMatches, Command};
 
-use super::{framing_arg, per_second, seconds, Framing};
+use super::{
+    endpoint, framing_arg, kafka_args, kafka_endpoint, kafka_group, per_second, seconds, Framing,
+    KafkaEndpoint,
+};
 
 /// How often the receiver checks `--expect` and `--idle-timeout`.
 const POLL: Duration = Duration::from_millis(20);
@@ -20,8 +24,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// The receiver's command line, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// `HOST:PORT` to listen on.
-    pub listen: String,
+    /// `HOST:PORT` to listen on, unless it reads a Kafka topic.
+    pub listen: Option<String>,
+    /// The Kafka topic to read (`--from kafka:TOPIC`), and its brokers.
+    pub kafka: Option<KafkaEndpoint>,
     /// Where to write: a file, or `-` for standard output.
     pub out: String,
     /// How messages are counted.
@@ -36,23 +42,54 @@ pub struct Config {
 pub fn command() -> Command {
     Command::new("wallaroo-receiver")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Receive what a wallaroo application's TCP sink sends.")
+        .about("Receive what a wallaroo application's TCP sink sends, or read a Kafka topic.")
         .long_about(
-            "Receive what a wallaroo application's TCP sink sends.\n\n\
+            "Receive what a wallaroo application's TCP sink sends, or read a Kafka topic.\n\n\
              Listens, accepts any number of connections, and writes what arrives, whole \
              messages at a time. It prints the address it listens on to standard error first, \
              then every second a progress line (messages, rate) while data arrives, and a \
              summary when it exits. It runs until --expect or --idle-timeout says to stop, or \
              until interrupted (SIGINT, Ctrl-C, or SIGTERM); either way it prints the summary \
              and exits with status 0, or 1 when --expect was given and not reached. A second \
-             interrupt exits at once, with status 1. A usage error exits with status 2.",
+             interrupt exits at once, with status 1. A usage error exits with status 2.\n\n\
+             With --from kafka:TOPIC (cargo feature `kafka`) it reads TOPIC at --brokers from \
+             the beginning, and writes each record's value as one message: as a line (a \
+             newline added unless the value ends in one), or behind a length header with \
+             --framing header:N. It reads every partition, in no consumer group and committing \
+             nothing, unless --group NAME makes it a member of that group (which then shares \
+             the partitions with the group's other members and commits what it wrote). It \
+             waits for the brokers (up to --idle-timeout, if given), and exits with status 1 \
+             if the topic does not exist (once the brokers are up, if they were starting).",
         )
         .arg(
             Arg::new("listen")
                 .long("listen")
                 .value_name("HOST:PORT")
-                .required(true)
                 .help("Where to listen; port 0 picks a free port (printed to standard error)"),
+        )
+        .arg(
+            Arg::new("from")
+                .long("from")
+                .value_name("kafka:TOPIC")
+                .value_parser(endpoint)
+                .help("Read the Kafka topic TOPIC instead of listening"),
+        )
+        .group(
+            ArgGroup::new("source")
+                .args(["listen", "from"])
+                .required(true),
+        )
+        .args(kafka_args("from"))
+        .arg(
+            Arg::new("group")
+                .long("group")
+                .value_name("NAME")
+                .value_parser(kafka_group)
+                .help(
+                    "With --from kafka:TOPIC: read as a member of consumer group NAME, from its \
+                     committed offsets, committing what is written [default: no group, every \
+                     partition from the beginning]",
+                ),
         )
         .arg(
             Arg::new("out")
@@ -63,7 +100,7 @@ pub fn command() -> Command {
         )
         .arg(framing_arg().default_value("lines").help(
             "How to count messages: `lines`, or `header:N` for frames behind an N-byte \
-                     big-endian length header",
+             big-endian length header; with kafka:TOPIC, how each record is written",
         ))
         .arg(
             Arg::new("expect")
@@ -90,16 +127,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = command().try_get_matches_from(argv)?;
-    Ok(config(&matches))
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(argv)?;
+    let kafka = kafka_endpoint(&mut command, &matches, "from")?;
+    if let (None, Some(from)) = (&kafka, matches.get_one::<String>("from")) {
+        return Err(command.error(
+            clap::error::ErrorKind::ValueValidation,
+            format!("--from takes kafka:TOPIC, not `{from}`; to listen, give --listen HOST:PORT"),
+        ));
+    }
+    Ok(Config {
+        kafka,
+        ..config(&matches)
+    })
 }
 
 fn config(matches: &ArgMatches) -> Config {
     Config {
-        listen: matches
-            .get_one::<String>("listen")
-            .expect("required")
-            .clone(),
+        listen: matches.get_one::<String>("listen").cloned(),
+        kafka: None,
         out: matches
             .get_one::<String>("out")
             .expect("has a default")
@@ -119,6 +165,8 @@ pub struct Summary {
     pub bytes: u64,
     /// Connections accepted.
     pub connections: u64,
+    /// With `kafka:TOPIC`: the partitions read.
+    pub partitions: Option<usize>,
     /// From the start to the exit.
     pub elapsed: Duration,
     /// `--expect`, if given and not reached.
@@ -129,11 +177,21 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "received {} messages ({} bytes) on {} connection{} in {:.2} s, {} msg/s",
-            self.messages,
-            self.bytes,
-            self.connections,
-            if self.connections == 1 { "" } else { "s" },
+            "received {} messages ({} bytes) ",
+            self.messages, self.bytes
+        )?;
+        match self.partitions {
+            Some(partitions) => write!(f, "from {partitions} partitions")?,
+            None => write!(
+                f,
+                "on {} connection{}",
+                self.connections,
+                if self.connections == 1 { "" } else { "s" }
+            )?,
+        }
+        write!(
+            f,
+            " in {:.2} s, {} msg/s",
             self.elapsed.as_secs_f64(),
             per_second(self.messages, self.elapsed)
         )?;
@@ -153,6 +211,8 @@ struct Shared {
     /// Milliseconds from `start` to the last data.
     last_data: AtomicU64,
     connections: AtomicU64,
+    /// With `kafka:TOPIC`: the partitions read, 0 until known.
+    partitions: Mutex<Option<usize>>,
 }
 
 struct Output {
@@ -182,6 +242,19 @@ impl Shared {
         }
     }
 
+    /// Ends the run with `error`, unless it has already failed.
+    #[cfg(feature = "kafka")]
+    fn fail(&self, error: String) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.error.get_or_insert(error);
+    }
+
+    /// Notes that data has arrived now, for `--idle-timeout`.
+    fn data_arrived(&self) {
+        let millis = self.start.elapsed().as_millis() as u64;
+        self.last_data.store(millis, Ordering::Relaxed);
+    }
+
     fn counts(&self) -> (u64, u64, Option<String>) {
         let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         (out.messages, out.bytes, out.error.clone())
@@ -205,8 +278,7 @@ fn receive(mut stream: TcpStream, shared: &Shared, mut note: impl FnMut(&str)) {
                 break;
             }
         };
-        let millis = shared.start.elapsed().as_millis() as u64;
-        shared.last_data.store(millis, Ordering::Relaxed);
+        shared.data_arrived();
         pending.extend_from_slice(&buf[..read]);
         let (whole, messages) = shared.framing.whole_messages(&pending);
         if whole > 0 {
@@ -231,16 +303,21 @@ fn receive(mut stream: TcpStream, shared: &Shared, mut note: impl FnMut(&str)) {
 
 /// A bound receiver, not yet receiving.
 pub struct Receiver {
-    listener: TcpListener,
+    /// `None` when it reads a Kafka topic.
+    listener: Option<TcpListener>,
     config: Config,
     stop: Arc<AtomicBool>,
 }
 
 impl Receiver {
-    /// Binds `config.listen`.
+    /// Binds `config.listen`, if it listens.
     pub fn bind(config: Config) -> Result<Receiver, String> {
-        let listener = TcpListener::bind(&config.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let listener = match &config.listen {
+            Some(listen) => Some(
+                TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Receiver {
             listener,
             config,
@@ -256,7 +333,25 @@ impl Receiver {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
+        self.listener.as_ref()?.local_addr().ok()
+    }
+
+    /// What it receives from, for its first line: `listening on ADDR`, or `reading
+    /// kafka:TOPIC at BROKERS`.
+    pub fn source(&self) -> String {
+        match (&self.config.kafka, self.local_addr()) {
+            (Some(kafka), _) => format!(
+                "reading kafka:{} at {}{}",
+                kafka.topic,
+                kafka.brokers.join(","),
+                kafka
+                    .group
+                    .as_ref()
+                    .map_or_else(String::new, |group| format!(" in group {group}"))
+            ),
+            (None, Some(addr)) => format!("listening on {addr}"),
+            (None, None) => "listening".to_string(),
+        }
     }
 
     /// Receives until `--expect`, `--idle-timeout` or the [stop flag](Receiver::stop_flag)
@@ -283,11 +378,24 @@ impl Receiver {
             start: Instant::now(),
             last_data: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            partitions: Mutex::new(self.config.kafka.as_ref().map(|_| 0)),
         });
         let progress = Arc::new(progress);
-        {
+        #[cfg(feature = "kafka")]
+        let consumer = self.config.kafka.clone().map(|endpoint| {
+            let (shared, stop) = (Arc::clone(&shared), Arc::clone(&self.stop));
+            let wait = self.config.idle_timeout;
+            std::thread::spawn(move || {
+                if let Err(e) = kafka::receive(&endpoint, &shared, &stop, wait) {
+                    shared.fail(e);
+                }
+            })
+        });
+        // `kafka:` endpoints are refused when the command line is parsed.
+        #[cfg(not(feature = "kafka"))]
+        let consumer: Option<std::thread::JoinHandle<()>> = None;
+        if let Some(listener) = self.listener {
             let (shared, progress) = (Arc::clone(&shared), Arc::clone(&progress));
-            let listener = self.listener;
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     let Ok(stream) = stream else { continue };
@@ -328,14 +436,172 @@ impl Receiver {
                 }
             }
         }
-        let (messages, bytes, _) = shared.counts();
+        // A Kafka consumer stops at the next record, commits (in a group) and leaves; one
+        // still waiting for its brokers is left behind.
+        self.stop.store(true, Ordering::Relaxed);
+        let reading = shared
+            .partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|partitions| partitions > 0);
+        if let Some(consumer) = consumer.filter(|_| reading) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !consumer.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(POLL);
+            }
+        }
+        let (messages, bytes, error) = shared.counts();
+        let partitions = *shared.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(error) = error {
+            return Err(error);
+        }
         Ok(Summary {
             messages,
             bytes,
             connections: shared.connections.load(Ordering::Relaxed),
+            partitions,
             elapsed: shared.start.elapsed(),
             missing: self.config.expect.filter(|&expect| messages < expect),
         })
+    }
+}
+
+/// Reading a Kafka topic.
+#[cfg(feature = "kafka")]
+mod kafka {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::{KafkaEndpoint, Shared};
+    use crate::kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use crate::kafka::rdkafka::message::Message;
+    use crate::kafka::rdkafka::{Offset, TopicPartitionList};
+    use crate::kafka::Logged;
+    use crate::tools::{push_header, Framing};
+
+    /// Bytes gathered before one write.
+    const BATCH_BYTES: usize = 64 * 1024;
+
+    /// Reads the endpoint's topic into `shared` until `stop` is set; waits for the brokers
+    /// up to `wait` (`None`: as long as it takes).
+    pub(super) fn receive(
+        endpoint: &KafkaEndpoint,
+        shared: &Shared,
+        stop: &AtomicBool,
+        wait: Option<Duration>,
+    ) -> Result<(), String> {
+        let topic = endpoint.topic.as_str();
+        let mut options = endpoint.client_options();
+        let in_group = options.group.is_some();
+        if !in_group {
+            // librdkafka needs a group even to read assigned partitions; this one is never
+            // joined, and nothing is committed in it.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            options.group = Some(format!("wallaroo-receiver-{}-{nanos}", std::process::id()));
+        }
+        let partitions = crate::tools::kafka_partitions(&options, topic, wait)?;
+        *shared.partitions.lock().unwrap_or_else(|e| e.into_inner()) = Some(partitions);
+        let consumer: BaseConsumer<Logged> = options
+            .consumer_config()
+            .create_with_context(Logged)
+            .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+        if in_group {
+            consumer.subscribe(&[topic])
+        } else {
+            let mut all = TopicPartitionList::new();
+            for partition in 0..partitions as i32 {
+                all.add_partition_offset(topic, partition, Offset::Beginning)
+                    .map_err(|e| e.to_string())?;
+            }
+            consumer.assign(&all)
+        }
+        .map_err(|e| format!("cannot read topic {topic}: {e}"))?;
+
+        let mut batch = Vec::with_capacity(BATCH_BYTES * 2);
+        let mut committed_at = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            batch.clear();
+            let mut records = 0;
+            let mut wait = Duration::from_millis(100);
+            while batch.len() < BATCH_BYTES {
+                match consumer.poll(wait) {
+                    None => break,
+                    Some(Ok(record)) => {
+                        append(
+                            shared.framing,
+                            record.payload().unwrap_or_default(),
+                            &mut batch,
+                        )
+                        .map_err(|e| {
+                            format!(
+                                "{topic} partition {} offset {}: {e}",
+                                record.partition(),
+                                record.offset()
+                            )
+                        })?;
+                        records += 1;
+                    }
+                    Some(Err(e)) => tracing::warn!("reading {topic}: {e}"),
+                }
+                wait = Duration::ZERO;
+            }
+            if records > 0 {
+                shared.data_arrived();
+                shared.write(&batch, records);
+            }
+            if in_group && committed_at.elapsed() > Duration::from_secs(1) {
+                committed_at = Instant::now();
+                // Nothing to commit yet is not a failure.
+                let _ = consumer.commit_consumer_state(CommitMode::Async);
+            }
+        }
+        if in_group {
+            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        }
+        Ok(())
+    }
+
+    /// Appends one record's value to `out` as one message: a line, or a frame.
+    fn append(framing: Framing, value: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        match framing {
+            Framing::Lines => {
+                out.extend_from_slice(value);
+                if !value.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+            Framing::LengthPrefixed(header) => {
+                if !push_header(out, value.len(), header) {
+                    return Err(format!(
+                        "a value of {} bytes is too long for a {header}-byte length header",
+                        value.len()
+                    ));
+                }
+                out.extend_from_slice(value);
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn values_become_lines_or_frames() {
+            let mut out = Vec::new();
+            append(Framing::Lines, b"a => 1", &mut out).unwrap();
+            append(Framing::Lines, b"b => 2\n", &mut out).unwrap();
+            append(Framing::Lines, b"", &mut out).unwrap();
+            assert_eq!(out, b"a => 1\nb => 2\n\n");
+            out.clear();
+            append(Framing::LengthPrefixed(2), b"xy", &mut out).unwrap();
+            assert_eq!(out, [0, 2, b'x', b'y']);
+            let err = append(Framing::LengthPrefixed(1), &[0; 256], &mut out).unwrap_err();
+            assert!(err.contains("256 bytes"), "{err}");
+        }
     }
 }
 
@@ -351,6 +617,7 @@ mod tests {
     fn the_command_line_defaults_to_lines_on_standard_output() {
         let config = parse_args(&["--listen", "127.0.0.1:0"]).unwrap();
         assert_eq!(config.out, "-");
+        assert_eq!(config.kafka, None);
         assert_eq!(config.framing, Framing::Lines);
         assert_eq!((config.expect, config.idle_timeout), (None, None));
         let config = parse_args(&[
@@ -384,6 +651,7 @@ mod tests {
             messages: 3,
             bytes: 12,
             connections: 2,
+            partitions: None,
             elapsed: Duration::from_secs(3),
             missing: Some(5),
         };
@@ -399,7 +667,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("out.txt");
         let config = Config {
-            listen: "127.0.0.1:0".into(),
+            listen: Some("127.0.0.1:0".into()),
+            kafka: None,
             out: out.display().to_string(),
             framing: Framing::Lines,
             expect: Some(400),

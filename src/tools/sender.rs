@@ -1,6 +1,6 @@
 //! `wallaroo-sender`: sends messages to a wallaroo source over TCP, like Wallaroo's Giles
-//! sender. The input is read (or generated) once, then every connection sends all of it,
-//! `--repeat` times, in batched writes, paced by `--rate` if given.
+//! sender, or to a Kafka topic. The input is read (or generated) once, then every connection
+//! sends all of it, `--repeat` times, in batched writes, paced by `--rate` if given.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use clap::{value_parser, Arg, ArgGroup, ArgMatches, Command};
 
-use super::{framing_arg, per_second, push_header, read_input, seconds, Framing};
+use super::{
+    endpoint, framing_arg, kafka_args, kafka_endpoint, per_second, push_header, read_input,
+    seconds, Framing, KafkaEndpoint,
+};
 
 /// Bytes gathered before one write.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -49,11 +52,26 @@ pub enum Input {
     },
 }
 
+/// What key a Kafka record gets (`--key`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyBy {
+    /// No key: the records take turns on the partitions (round-robin), as most producers
+    /// send.
+    #[default]
+    None,
+    /// With `--alphabet`: the vote's letter, so that a letter's votes share a partition.
+    Letter,
+}
+
 /// The sender's command line, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// `HOST:PORT` to connect to.
+    /// `HOST:PORT` to connect to, or `kafka:TOPIC`.
     pub to: String,
+    /// The topic and its brokers when `to` is `kafka:TOPIC`.
+    pub kafka: Option<KafkaEndpoint>,
+    /// The key of each Kafka record.
+    pub key: KeyBy,
     /// What to send.
     pub input: Input,
     /// Messages per second over all connections; `None` sends as fast as possible.
@@ -73,23 +91,43 @@ pub struct Config {
 pub fn command() -> Command {
     Command::new("wallaroo-sender")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Send messages to a wallaroo application's TCP source.")
+        .about("Send messages to a wallaroo application's TCP source, or to a Kafka topic.")
         .long_about(
-            "Send messages to a wallaroo application's TCP source.\n\n\
+            "Send messages to a wallaroo application's TCP source, or to a Kafka topic.\n\n\
              The input is a file of frames, text lines, or generated Alphabet votes. Text lines \
              need --framing, to match the application's decoder: --framing lines for \
              #[decoder(lines)], --framing header:N for #[decoder(header_length = N)] \
              (#[decoder] alone reads header:4). The input is read whole first, then each connection sends all of it, --repeat times, in large writes. \
              A progress line (messages sent, rate) goes to standard error every second, and a \
              summary at the end. The sender stops by itself once everything is sent; it exits \
-             with status 1 if it cannot connect or a connection fails, 2 on a usage error.",
+             with status 1 if it cannot connect or a connection fails, 2 on a usage error.\n\n\
+             With --to kafka:TOPIC (cargo feature `kafka`), each message is one record of TOPIC \
+             at --brokers: its payload without framing (no length header, no newline), as the \
+             application's decoder sees it. Records have no key and take turns on the \
+             partitions, unless --key letter keys Alphabet votes by their letter. The sender \
+             waits up to --connect-timeout for the brokers, checks that the topic exists \
+             (waiting for it too if the brokers were still starting), and counts a message as \
+             sent once the broker has acknowledged it.",
         )
         .arg(
             Arg::new("to")
                 .long("to")
-                .value_name("HOST:PORT")
+                .value_name("HOST:PORT|kafka:TOPIC")
                 .required(true)
-                .help("Where the application's source listens"),
+                .value_parser(endpoint)
+                .help("Where the application's source listens, or the Kafka topic to write to"),
+        )
+        .args(kafka_args("to"))
+        .arg(
+            Arg::new("key")
+                .long("key")
+                .value_name("letter")
+                .value_parser(key_by)
+                .requires("alphabet")
+                .help(
+                    "With --to kafka:TOPIC and --alphabet: key each vote by its letter \
+                     [default: no key, the records take turns on the partitions]",
+                ),
         )
         .arg(
             Arg::new("frames")
@@ -157,7 +195,10 @@ pub fn command() -> Command {
                 .value_name("N")
                 .value_parser(value_parser!(u64).range(1..=1024))
                 .default_value("1")
-                .help("Connections to open; each sends the whole input (so N times the messages)"),
+                .help(
+                    "Connections to open; each sends the whole input (so N times the messages); \
+                     1 with kafka:TOPIC",
+                ),
         )
         .arg(
             Arg::new("repeat")
@@ -183,7 +224,10 @@ pub fn command() -> Command {
                 .value_name("SECS")
                 .value_parser(seconds)
                 .default_value("10")
-                .help("Keep trying to connect for this long (the application may still be starting)"),
+                .help(
+                    "Keep trying to connect for this long (the application, or the Kafka \
+                     brokers, may still be starting)",
+                ),
         )
 }
 
@@ -196,14 +240,41 @@ fn positive_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+fn key_by(text: &str) -> Result<KeyBy, String> {
+    #[cfg(feature = "kafka")]
+    return match text {
+        "letter" => Ok(KeyBy::Letter),
+        _ => Err(format!(
+            "`{text}`: the only key is `letter`, the vote's letter"
+        )),
+    };
+    #[cfg(not(feature = "kafka"))]
+    Err(super::without_kafka(text))
+}
+
 /// Parses a command line (the first item is the program name).
 pub fn parse<I, T>(argv: I) -> Result<Config, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = command().try_get_matches_from(argv)?;
-    Ok(config(&matches))
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(argv)?;
+    let kafka = kafka_endpoint(&mut command, &matches, "to")?;
+    if kafka.is_some() {
+        for tcp_only in ["connections", "stream"] {
+            if matches.value_source(tcp_only) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!("--{tcp_only} goes with --to HOST:PORT, not with kafka:TOPIC"),
+                ));
+            }
+        }
+    }
+    Ok(Config {
+        kafka,
+        ..config(&matches)
+    })
 }
 
 fn config(matches: &ArgMatches) -> Config {
@@ -227,6 +298,8 @@ fn config(matches: &ArgMatches) -> Config {
     };
     Config {
         to: matches.get_one::<String>("to").expect("required").clone(),
+        kafka: None,
+        key: matches.get_one::<KeyBy>("key").copied().unwrap_or_default(),
         input,
         rate: matches.get_one::<f64>("rate").copied(),
         connections: number("connections") as usize,
@@ -247,6 +320,8 @@ pub enum Messages {
         bytes: Vec<u8>,
         /// The end offset of each message.
         ends: Vec<usize>,
+        /// How they are framed.
+        framing: Framing,
     },
     /// Alphabet votes, made as they are sent.
     Votes {
@@ -293,7 +368,11 @@ impl Messages {
         if ends.is_empty() {
             return Err("no frames".into());
         }
-        Ok(Messages::Stored { bytes, ends })
+        Ok(Messages::Stored {
+            bytes,
+            ends,
+            framing,
+        })
     }
 
     /// The lines of `text` (without `\n` or `\r\n`), each framed as `framing` says: behind
@@ -325,7 +404,11 @@ impl Messages {
             }
             ends.push(bytes.len());
         }
-        Ok(Messages::Stored { bytes, ends })
+        Ok(Messages::Stored {
+            bytes,
+            ends,
+            framing,
+        })
     }
 
     /// Messages in one pass.
@@ -344,7 +427,7 @@ impl Messages {
     /// Appends message `index` (below [`Messages::len`]) to `out`.
     pub fn append(&self, index: u64, out: &mut Vec<u8>) {
         match self {
-            Messages::Stored { bytes, ends } => {
+            Messages::Stored { bytes, ends, .. } => {
                 let i = index as usize;
                 let start = if i == 0 { 0 } else { ends[i - 1] };
                 out.extend_from_slice(&bytes[start..ends[i]]);
@@ -354,6 +437,42 @@ impl Messages {
                 out.push(letters[(index % letters.len() as u64) as usize]);
                 out.extend_from_slice(&1u32.to_be_bytes());
             }
+        }
+    }
+
+    /// Appends the payload of message `index` to `out`: the message without its framing
+    /// (length header, or `\n` / `\r\n`), what a decoder sees, as a Kafka record holds it.
+    pub fn append_payload(&self, index: u64, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.append(index, out);
+        let header = match self {
+            Messages::Stored {
+                framing: Framing::LengthPrefixed(header),
+                ..
+            } => *header,
+            Messages::Stored {
+                framing: Framing::Lines,
+                ..
+            } => {
+                let line = &out[start..];
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                let kept = line.strip_suffix(b"\r").unwrap_or(line).len();
+                out.truncate(start + kept);
+                0
+            }
+            Messages::Votes { .. } => 4,
+        };
+        out.drain(start..start + header);
+    }
+
+    /// The letter of vote `index`, for `--key letter`; `None` for messages that are not
+    /// votes.
+    pub fn letter(&self, index: u64) -> Option<u8> {
+        match self {
+            Messages::Votes { letters, .. } => {
+                Some(letters[(index % letters.len() as u64) as usize])
+            }
+            Messages::Stored { .. } => None,
         }
     }
 }
@@ -367,19 +486,27 @@ pub struct Summary {
     pub bytes: u64,
     /// Connections used.
     pub connections: usize,
+    /// With `kafka:TOPIC`: the topic's partitions.
+    pub partitions: Option<usize>,
     /// From the first connection to the last byte written.
     pub elapsed: Duration,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sent {} messages ({} bytes) ", self.messages, self.bytes)?;
+        match self.partitions {
+            Some(partitions) => write!(f, "to {partitions} partitions")?,
+            None => write!(
+                f,
+                "over {} connection{}",
+                self.connections,
+                if self.connections == 1 { "" } else { "s" }
+            )?,
+        }
         write!(
             f,
-            "sent {} messages ({} bytes) over {} connection{} in {:.2} s, {} msg/s",
-            self.messages,
-            self.bytes,
-            self.connections,
-            if self.connections == 1 { "" } else { "s" },
+            " in {:.2} s, {} msg/s",
             self.elapsed.as_secs_f64(),
             per_second(self.messages, self.elapsed)
         )
@@ -415,6 +542,24 @@ fn connect(to: &str, timeout: Duration) -> Result<TcpStream, String> {
     }
 }
 
+/// How many of messages `from..total` are due by now at `rate` a second since `start`
+/// (all of them without a rate), with `sent` of them sent; `None` after waiting for the next
+/// one, if none was due.
+fn due(start: Instant, rate: Option<f64>, from: u64, sent: u64, total: u64) -> Option<u64> {
+    let due = match rate {
+        None => total,
+        Some(rate) => (from + (start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total),
+    };
+    if due > sent {
+        return Some(due);
+    }
+    let next = Duration::from_secs_f64((sent - from) as f64 / rate.unwrap_or(f64::INFINITY));
+    if let Some(wait) = (start + next).checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
+    None
+}
+
 /// Sends messages `from..total` (`messages` over and over) on `stream`, at most `rate` a
 /// second.
 fn send(
@@ -430,19 +575,9 @@ fn send(
     let start = Instant::now();
     let mut sent = from;
     while sent < total {
-        // The messages due by now: all of them without a rate.
-        let due = match rate {
-            None => total,
-            Some(rate) => (from + (start.elapsed().as_secs_f64() * rate) as u64 + 1).min(total),
-        };
-        if due <= sent {
-            let next =
-                Duration::from_secs_f64((sent - from) as f64 / rate.unwrap_or(f64::INFINITY));
-            if let Some(wait) = (start + next).checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
+        let Some(due) = due(start, rate, from, sent, total) else {
             continue;
-        }
+        };
         batch.clear();
         let first = sent;
         while sent < due && batch.len() < BATCH_BYTES {
@@ -506,6 +641,12 @@ fn send_resumable(
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, String> {
     let messages = Arc::new(Messages::load(&config.input)?);
     let total = messages.len() * config.repeat;
+    if let Some(_endpoint) = &config.kafka {
+        #[cfg(feature = "kafka")]
+        return kafka::send(config, _endpoint, &messages, total, progress);
+        #[cfg(not(feature = "kafka"))]
+        unreachable!("kafka: endpoints are refused when the command line is parsed");
+    }
     let rate = config.rate.map(|rate| rate / config.connections as f64);
     let counters = Arc::new(Counters::default());
     let start = Instant::now();
@@ -563,8 +704,188 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, S
         messages: counters.messages.load(Ordering::Relaxed),
         bytes: counters.bytes.load(Ordering::Relaxed),
         connections: config.connections,
+        partitions: None,
         elapsed: start.elapsed(),
     })
+}
+
+/// Sending to a Kafka topic.
+#[cfg(feature = "kafka")]
+mod kafka {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::{per_second, Config, KafkaEndpoint, KeyBy, Messages, Summary};
+    use crate::kafka::rdkafka::client::ClientContext;
+    use crate::kafka::rdkafka::config::RDKafkaLogLevel;
+    use crate::kafka::rdkafka::error::KafkaError;
+    use crate::kafka::rdkafka::message::Message;
+    use crate::kafka::rdkafka::producer::{
+        BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext,
+    };
+    use crate::kafka::rdkafka::types::RDKafkaErrorCode;
+    use crate::kafka::Logged;
+
+    /// Counts the records the brokers acknowledged, and keeps the first failure.
+    #[derive(Default)]
+    struct Delivery {
+        messages: AtomicU64,
+        bytes: AtomicU64,
+        failure: Mutex<Option<String>>,
+    }
+
+    impl ClientContext for Delivery {
+        fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+            Logged.log(level, facility, message);
+        }
+
+        fn error(&self, error: KafkaError, reason: &str) {
+            Logged.error(error, reason);
+        }
+    }
+
+    impl ProducerContext for Delivery {
+        type DeliveryOpaque = ();
+
+        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+            match result {
+                Ok(record) => {
+                    self.messages.fetch_add(1, Ordering::Relaxed);
+                    self.bytes
+                        .fetch_add(record.payload_len() as u64, Ordering::Relaxed);
+                }
+                Err((error, record)) => {
+                    let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+                    failure.get_or_insert_with(|| {
+                        format!(
+                            "a record to {} partition {} was not delivered: {error}",
+                            record.topic(),
+                            record.partition()
+                        )
+                    });
+                }
+            }
+        }
+    }
+
+    impl Delivery {
+        fn failed(&self) -> Result<(), String> {
+            match self
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                Some(failure) => Err(failure),
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// Calls `progress` once a second with the records acknowledged.
+    struct Progress<F> {
+        report: F,
+        tick: Instant,
+        last: u64,
+    }
+
+    impl<F: FnMut(&str)> Progress<F> {
+        fn report(&mut self, delivery: &Delivery) {
+            if Instant::now() < self.tick {
+                return;
+            }
+            self.tick += Duration::from_secs(1);
+            let now = delivery.messages.load(Ordering::Relaxed);
+            (self.report)(&format!(
+                "{now} messages, {} msg/s",
+                per_second(now - self.last, Duration::from_secs(1))
+            ));
+            self.last = now;
+        }
+    }
+
+    /// Sends `total` messages (`messages` over and over) to the endpoint's topic, one
+    /// record each, and waits until the brokers have acknowledged them all.
+    pub(super) fn send(
+        config: &Config,
+        endpoint: &KafkaEndpoint,
+        messages: &Messages,
+        total: u64,
+        progress: impl FnMut(&str),
+    ) -> Result<Summary, String> {
+        let topic = endpoint.topic.as_str();
+        let options = endpoint.client_options();
+        let partitions =
+            crate::tools::kafka_partitions(&options, topic, Some(config.connect_timeout))?;
+        let producer: BaseProducer<Delivery> = options
+            .producer_config()
+            .create_with_context(Delivery::default())
+            .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
+        let delivery = producer.context();
+        let start = Instant::now();
+        let mut progress = Progress {
+            report: progress,
+            tick: start + Duration::from_secs(1),
+            last: 0,
+        };
+        let mut payload = Vec::new();
+        let mut sent = 0;
+        while sent < total {
+            let Some(due) = super::due(start, config.rate, 0, sent, total) else {
+                continue;
+            };
+            while sent < due {
+                let index = sent % messages.len();
+                payload.clear();
+                messages.append_payload(index, &mut payload);
+                let key = match config.key {
+                    KeyBy::Letter => messages.letter(index).map(|letter| [letter]),
+                    KeyBy::None => None,
+                };
+                let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(&payload[..]);
+                record = match &key {
+                    Some(key) => record.key(&key[..]),
+                    // Round-robin: record i to partition i modulo the partitions.
+                    None => record.partition((sent % partitions as u64) as i32),
+                };
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            record = back;
+                            producer.poll(Duration::from_millis(10));
+                            progress.report(delivery);
+                        }
+                        Err((e, _)) => return Err(format!("cannot send to topic {topic}: {e}")),
+                    }
+                }
+                sent += 1;
+                if sent % 1024 == 0 {
+                    producer.poll(Duration::ZERO);
+                    delivery.failed()?;
+                    progress.report(delivery);
+                }
+            }
+            producer.poll(Duration::ZERO);
+            delivery.failed()?;
+            progress.report(delivery);
+        }
+        // Until every record is acknowledged, or has failed (after librdkafka's
+        // message.timeout.ms).
+        while producer.flush(Duration::from_millis(200)).is_err() {
+            delivery.failed()?;
+            progress.report(delivery);
+        }
+        delivery.failed()?;
+        Ok(Summary {
+            messages: delivery.messages.load(Ordering::Relaxed),
+            bytes: delivery.bytes.load(Ordering::Relaxed),
+            connections: 1,
+            partitions: Some(partitions),
+            elapsed: start.elapsed(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -674,6 +995,7 @@ mod tests {
             messages: 1000,
             bytes: 9000,
             connections: 1,
+            partitions: None,
             elapsed: Duration::from_millis(500),
         };
         assert_eq!(

@@ -20,6 +20,8 @@ pub mod codec;
 pub mod component;
 pub mod endpoint;
 mod gather;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod link;
 pub mod main_entry;
 #[doc(hidden)]
