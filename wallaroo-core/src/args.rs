@@ -10,7 +10,14 @@
 //! | `--sync-before-output` | with a resilience directory: sync state logs before outputs leave |
 //! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
 //!
-//! An address is `HOST:PORT` (TCP), `file:PATH`, or `-` (standard input or output).
+//! An address is `HOST:PORT` (TCP), `file:PATH`, `kafka:TOPIC` or `-` (standard input or
+//! output). With the cargo feature `kafka` (ARCHITECTURE.md §7, a contract):
+//!
+//! | flag | meaning |
+//! | --- | --- |
+//! | `--brokers HOST:PORT[,…]` | the bootstrap brokers (required when an endpoint is `kafka:`) |
+//! | `--group NAME` | the consumer group (default: the application's name) |
+//! | `--kafka-option KEY=VALUE` | a librdkafka property for the application's clients, repeatable |
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
@@ -39,6 +46,38 @@ pub struct Args {
     workers: usize,
     topology: Option<TopologyFormat>,
     resilience: Option<Resilience>,
+    kafka: KafkaArgs,
+}
+
+/// The Kafka settings of the command line (cargo feature `kafka`): `--brokers`, `--group`,
+/// `--kafka-option`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaArgs {
+    /// The bootstrap brokers, `HOST:PORT` each.
+    pub brokers: Vec<String>,
+    /// The consumer group; the application's name when absent.
+    pub group: Option<String>,
+    /// librdkafka properties, in the order given.
+    pub options: Vec<(String, String)>,
+}
+
+#[cfg(feature = "kafka")]
+impl KafkaArgs {
+    /// The client settings for `what` (`pipeline "votes" reads kafka:votes`), in the group
+    /// of application `app` unless `--group` names another; a usage error without
+    /// `--brokers`.
+    pub fn options(&self, app: &str, what: &str) -> Result<crate::kafka::KafkaOptions, UsageError> {
+        if self.brokers.is_empty() {
+            return Err(UsageError(format!(
+                "error: {what}: give the Kafka brokers with --brokers HOST:PORT[,HOST:PORT...]"
+            )));
+        }
+        Ok(crate::kafka::KafkaOptions {
+            brokers: self.brokers.clone(),
+            group: Some(self.group.clone().unwrap_or_else(|| app.to_string())),
+            options: self.options.clone(),
+        })
+    }
 }
 
 /// A usage error: one line naming the flag. The generated `main` prints it and exits with
@@ -57,6 +96,32 @@ pub enum Parsed {
 }
 
 fn command(name: &str, version: &str) -> Command {
+    let command = base_command(name, version);
+    #[cfg(feature = "kafka")]
+    let command = command
+        .arg(
+            Arg::new("brokers")
+                .long("brokers")
+                .value_name("HOST:PORT[,HOST:PORT...]")
+                .help("The Kafka brokers to bootstrap from (needed by kafka:TOPIC endpoints)"),
+        )
+        .arg(
+            Arg::new("group")
+                .long("group")
+                .value_name("NAME")
+                .help("The Kafka consumer group: processes of one group share the input partitions [default: the application's name]"),
+        )
+        .arg(
+            Arg::new("kafka-option")
+                .long("kafka-option")
+                .value_name("KEY=VALUE")
+                .action(ArgAction::Append)
+                .help("A librdkafka property for the Kafka clients (repeatable), e.g. session.timeout.ms=6000"),
+        );
+    command
+}
+
+fn base_command(name: &str, version: &str) -> Command {
     Command::new(name.to_string())
         .version(version.to_string())
         .about("A wallaroo stream-processing application.")
@@ -67,7 +132,11 @@ fn command(name: &str, version: &str) -> Command {
                 .action(ArgAction::Append)
                 .value_delimiter(',')
                 .allow_hyphen_values(true)
-                .help("Where the sources read, in pipeline order: HOST:PORT (listen), file:PATH, or - (stdin)"),
+                .help(if cfg!(feature = "kafka") {
+                    "Where the sources read, in pipeline order: HOST:PORT (listen), file:PATH, kafka:TOPIC, or - (stdin)"
+                } else {
+                    "Where the sources read, in pipeline order: HOST:PORT (listen), file:PATH, or - (stdin)"
+                }),
         )
         .arg(
             Arg::new("out")
@@ -76,7 +145,11 @@ fn command(name: &str, version: &str) -> Command {
                 .action(ArgAction::Append)
                 .value_delimiter(',')
                 .allow_hyphen_values(true)
-                .help("Where the sinks write, in pipeline order: HOST:PORT (connect), file:PATH, or - (stdout)"),
+                .help(if cfg!(feature = "kafka") {
+                    "Where the sinks write, in pipeline order: HOST:PORT (connect), file:PATH, kafka:TOPIC, or - (stdout)"
+                } else {
+                    "Where the sinks write, in pipeline order: HOST:PORT (connect), file:PATH, or - (stdout)"
+                }),
         )
         .arg(
             Arg::new("workers")
@@ -197,6 +270,7 @@ impl Args {
             workers,
             topology,
             resilience,
+            kafka: kafka_args(&matches)?,
         }))
     }
 
@@ -213,7 +287,34 @@ impl Args {
             workers: 1,
             topology: None,
             resilience: None,
+            kafka: KafkaArgs::default(),
         }
+    }
+
+    /// Reads and writes `kafka:` endpoints through the brokers `HOST:PORT[,…]` (as
+    /// `--brokers` would).
+    pub fn with_brokers(mut self, brokers: &str) -> Args {
+        self.kafka.brokers = brokers.split(',').map(|b| b.trim().to_string()).collect();
+        self
+    }
+
+    /// Consumes in the group `group` (as `--group` would).
+    pub fn with_group(mut self, group: &str) -> Args {
+        self.kafka.group = Some(group.to_string());
+        self
+    }
+
+    /// Sets a librdkafka property for the Kafka clients (as `--kafka-option` would).
+    pub fn with_kafka_option(mut self, key: &str, value: &str) -> Args {
+        self.kafka
+            .options
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The Kafka settings.
+    pub fn kafka(&self) -> &KafkaArgs {
+        &self.kafka
     }
 
     /// Keeps state durable in `dir` (as `--resilience-dir` would), synced by `sync`.
@@ -303,6 +404,33 @@ fn endpoints<T>(
         .flatten()
         .map(|text| parse(text).map_err(|e| UsageError(format!("error: --{flag}: {e}"))))
         .collect()
+}
+
+/// The Kafka settings of the command line; none without the feature.
+#[cfg(feature = "kafka")]
+fn kafka_args(matches: &clap::ArgMatches) -> Result<KafkaArgs, UsageError> {
+    use crate::kafka::KafkaOptions;
+    let usage = |e: crate::kafka::KafkaError| UsageError(format!("error: {e}"));
+    let brokers = match matches.get_one::<String>("brokers") {
+        Some(text) => KafkaOptions::parse_brokers(text).map_err(usage)?,
+        None => Vec::new(),
+    };
+    let options = matches
+        .get_many::<String>("kafka-option")
+        .into_iter()
+        .flatten()
+        .map(|o| KafkaOptions::parse_option(o).map_err(usage))
+        .collect::<Result<_, _>>()?;
+    Ok(KafkaArgs {
+        brokers,
+        group: matches.get_one::<String>("group").cloned(),
+        options,
+    })
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_args(_: &clap::ArgMatches) -> Result<KafkaArgs, UsageError> {
+    Ok(KafkaArgs::default())
 }
 
 fn default_workers() -> usize {

@@ -16,6 +16,8 @@ pub enum Input {
     File(PathBuf),
     /// Read standard input, then end.
     Stdin,
+    /// Consume a Kafka topic (cargo feature `kafka`): each record's value is one message.
+    Kafka(String),
     /// The command line did not give the `index`-th `--in` address (0-based).
     Missing {
         /// Which `--in` address was asked for.
@@ -32,6 +34,8 @@ pub enum Output {
     File(PathBuf),
     /// Write to standard output.
     Stdout,
+    /// Produce to a Kafka topic (cargo feature `kafka`): each message is one record's value.
+    Kafka(String),
     /// The command line did not give the `index`-th `--out` address (0-based).
     Missing {
         /// Which `--out` address was asked for.
@@ -41,9 +45,29 @@ pub enum Output {
 
 /// Why an endpoint could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not HOST:PORT, file:PATH or -")]
+#[error("`{text}` is not HOST:PORT, file:PATH, kafka:TOPIC or -")]
 pub struct EndpointError {
     text: String,
+}
+
+/// The prefix of a Kafka endpoint.
+const KAFKA: &str = "kafka:";
+
+/// The topic of `kafka:TOPIC`: 1 to 249 characters among `a-z A-Z 0-9 . _ -`, as Kafka
+/// accepts.
+fn kafka_topic(text: &str, topic: &str) -> Result<String, EndpointError> {
+    let valid = !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(topic.to_string())
+    } else {
+        Err(EndpointError {
+            text: text.to_string(),
+        })
+    }
 }
 
 /// Splits `HOST:PORT` and checks that the port is a number.
@@ -59,13 +83,14 @@ fn check_tcp(text: &str) -> Result<(), EndpointError> {
 }
 
 impl Input {
-    /// Parses `HOST:PORT`, `file:PATH` or `-` (standard input).
+    /// Parses `HOST:PORT`, `file:PATH`, `kafka:TOPIC` or `-` (standard input).
     ///
     /// ```
     /// use wallaroo_core::Input;
     /// assert_eq!(Input::parse("-").unwrap(), Input::Stdin);
     /// assert_eq!(Input::parse("file:votes.bin").unwrap(), Input::File("votes.bin".into()));
     /// assert_eq!(Input::parse("127.0.0.1:7010").unwrap(), Input::Tcp("127.0.0.1:7010".into()));
+    /// assert_eq!(Input::parse("kafka:votes").unwrap(), Input::Kafka("votes".into()));
     /// assert!(Input::parse("7010").is_err());
     /// ```
     pub fn parse(text: &str) -> Result<Input, EndpointError> {
@@ -73,24 +98,27 @@ impl Input {
             Ok(Input::Stdin)
         } else if let Some(path) = text.strip_prefix("file:") {
             Ok(Input::File(PathBuf::from(path)))
+        } else if let Some(topic) = text.strip_prefix(KAFKA) {
+            kafka_topic(text, topic).map(Input::Kafka)
         } else {
             check_tcp(text).map(|()| Input::Tcp(text.to_string()))
         }
     }
 
-    /// The kind shown in the topology: `tcp`, `file`, `stdin`, or `unset`.
+    /// The kind shown in the topology: `tcp`, `file`, `stdin`, `kafka`, or `unset`.
     pub fn kind(&self) -> &'static str {
         match self {
             Input::Tcp(_) => "tcp",
             Input::File(_) => "file",
             Input::Stdin => "stdin",
+            Input::Kafka(_) => "kafka",
             Input::Missing { .. } => "unset",
         }
     }
 }
 
 impl Output {
-    /// Parses `HOST:PORT`, `file:PATH` or `-` (standard output).
+    /// Parses `HOST:PORT`, `file:PATH`, `kafka:TOPIC` or `-` (standard output).
     ///
     /// ```
     /// use wallaroo_core::Output;
@@ -102,17 +130,20 @@ impl Output {
             Ok(Output::Stdout)
         } else if let Some(path) = text.strip_prefix("file:") {
             Ok(Output::File(PathBuf::from(path)))
+        } else if let Some(topic) = text.strip_prefix(KAFKA) {
+            kafka_topic(text, topic).map(Output::Kafka)
         } else {
             check_tcp(text).map(|()| Output::Tcp(text.to_string()))
         }
     }
 
-    /// The kind shown in the topology: `tcp`, `file`, `stdout`, or `unset`.
+    /// The kind shown in the topology: `tcp`, `file`, `stdout`, `kafka`, or `unset`.
     pub fn kind(&self) -> &'static str {
         match self {
             Output::Tcp(_) => "tcp",
             Output::File(_) => "file",
             Output::Stdout => "stdout",
+            Output::Kafka(_) => "kafka",
             Output::Missing { .. } => "unset",
         }
     }
@@ -153,6 +184,7 @@ impl fmt::Display for Input {
             Input::Tcp(addr) => f.write_str(addr),
             Input::File(path) => write!(f, "file:{}", path.display()),
             Input::Stdin => f.write_str("-"),
+            Input::Kafka(topic) => write!(f, "{KAFKA}{topic}"),
             Input::Missing { index } => write!(f, "--in #{} (not given)", index + 1),
         }
     }
@@ -164,6 +196,7 @@ impl fmt::Display for Output {
             Output::Tcp(addr) => f.write_str(addr),
             Output::File(path) => write!(f, "file:{}", path.display()),
             Output::Stdout => f.write_str("-"),
+            Output::Kafka(topic) => write!(f, "{KAFKA}{topic}"),
             Output::Missing { index } => write!(f, "--out #{} (not given)", index + 1),
         }
     }
@@ -223,8 +256,21 @@ mod tests {
     }
 
     #[test]
+    fn kafka_endpoints_name_a_valid_topic() {
+        assert_eq!(
+            Output::parse("kafka:totals").unwrap(),
+            Output::Kafka("totals".into())
+        );
+        for bad in ["kafka:", "kafka:a b", "kafka:t/1"] {
+            assert!(Input::parse(bad).is_err(), "{bad}");
+            assert!(Output::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Input::parse(&format!("kafka:{}", "t".repeat(250))).is_err());
+    }
+
+    #[test]
     fn display_round_trips() {
-        for text in ["-", "file:/tmp/x", "127.0.0.1:1"] {
+        for text in ["-", "file:/tmp/x", "127.0.0.1:1", "kafka:votes.v2_x-1"] {
             assert_eq!(Input::parse(text).unwrap().to_string(), text);
             assert_eq!(Output::parse(text).unwrap().to_string(), text);
         }

@@ -26,8 +26,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError as ClientError;
 use rdkafka::types::RDKafkaErrorCode;
 
+mod sink;
+mod source;
+
 /// The Kafka client library, for code that builds its own clients from a [`KafkaOptions`].
 pub use rdkafka;
+pub use sink::KafkaSink;
+pub use source::KafkaSource;
 
 /// The prefix of a Kafka endpoint: `kafka:TOPIC`.
 pub const SCHEME: &str = "kafka:";

@@ -42,7 +42,7 @@ mod worker;
 pub mod connector {
     pub use crate::endpoint::{ConnectorError, ConnectorInfo};
     pub use crate::sink::connector::{Messages, Received, SinkBatch, SinkConnector, SinkOutput};
-    pub use crate::source::connector::{SourceConnector, SourceInput, StreamId};
+    pub use crate::source::connector::{ResumePoints, SourceConnector, SourceInput, StreamId};
 }
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};

@@ -35,6 +35,28 @@ pub struct Ctx {
     pub(crate) hold_output: bool,
     /// How far each replayable stream has been applied.
     pub(crate) progress: Arc<StreamProgress>,
+    /// The Kafka settings, for `kafka:` endpoints.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) kafka: KafkaSettings,
+}
+
+/// The Kafka settings of a running application: the command line's, and the application's
+/// name, its consumer group by default.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) struct KafkaSettings {
+    pub(crate) args: crate::args::KafkaArgs,
+    pub(crate) app: String,
+}
+
+#[cfg(feature = "kafka")]
+impl KafkaSettings {
+    /// The client settings for `what`, or a usage error naming it.
+    pub(crate) fn options(&self, what: &str) -> Result<crate::kafka::KafkaOptions, RunError> {
+        self.args
+            .options(&self.app, what)
+            .map_err(|e| RunError::Usage(e.0))
+    }
 }
 
 /// What the running application's threads tell the thread that waits on it.
@@ -223,9 +245,13 @@ impl Application {
 
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
+        let kafka = KafkaSettings {
+            args: args.kafka().clone(),
+            app: self.topology.name.clone(),
+        };
         for to in std::mem::take(&mut wiring.sinks) {
             let (tx, rx) = crate::sink::chunk_channel(SINK_QUEUE, to.frames_messages());
-            sinks.push(crate::sink::start(to, rx, Arc::clone(&control))?);
+            sinks.push(crate::sink::start(to, rx, Arc::clone(&control), &kafka)?);
             sink_senders.push(tx);
         }
 
@@ -241,6 +267,7 @@ impl Application {
             partitions: partition_senders,
             sinks: sink_senders,
             progress: Arc::default(),
+            kafka,
             hold_output: matches!(
                 resilience,
                 Some(Resilience {

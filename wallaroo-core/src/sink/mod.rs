@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use crate::endpoint::Output;
 use crate::pool::Pool;
-use crate::runtime::{Control, RunError};
+use crate::runtime::{Control, KafkaSettings, RunError};
 
 /// A started sink's thread; it ends when every producer is gone and its output is written.
 pub(crate) type SinkThread = JoinHandle<Result<(), RunError>>;
@@ -88,15 +88,20 @@ impl WriteTo {
     /// Whether the sink takes messages one at a time: their encoders put each behind its
     /// length.
     pub(crate) fn frames_messages(&self) -> bool {
-        matches!(self, WriteTo::Connector(_))
+        matches!(
+            self,
+            WriteTo::Connector(_) | WriteTo::Output(Output::Kafka(_))
+        )
     }
 }
 
 /// Starts the sink for `to`, fed by `rx`.
+#[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
 pub(crate) fn start(
     to: WriteTo,
     rx: ChunkReceiver,
     control: Arc<Control>,
+    kafka: &KafkaSettings,
 ) -> Result<SinkThread, RunError> {
     let output = match to {
         WriteTo::Output(output) => output,
@@ -129,6 +134,20 @@ pub(crate) fn start(
             "wallaroo-sink",
             Box::new(move || stream::run("standard output", std::io::stdout(), &rx)),
         )),
+        #[cfg(feature = "kafka")]
+        Output::Kafka(topic) => Ok(connector::start(
+            Box::new(crate::kafka::KafkaSink::new(
+                topic.clone(),
+                kafka.options(&format!("--out kafka:{topic}"))?,
+            )),
+            rx,
+            control,
+        )),
+        #[cfg(not(feature = "kafka"))]
+        Output::Kafka(topic) => Err(RunError::Usage(format!(
+            "error: --out kafka:{topic}, but this application was built without Kafka: build it \
+             with `--features kafka`"
+        ))),
         Output::Missing { index } => Err(RunError::Usage(format!(
             "error: --out is missing address #{}",
             index + 1

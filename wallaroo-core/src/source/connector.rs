@@ -47,6 +47,7 @@ use super::{Reader, SourceHandle, StreamEnd, DECODED_BATCH};
 use crate::codec::Decoder;
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::{BoxLink, Downstream};
+use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::Origin;
 use crate::routing::{set_origin, set_positions, stream_id};
 use crate::runtime::{Control, Ctx, Event, RunError};
@@ -72,9 +73,31 @@ pub struct StreamId {
 }
 
 impl StreamId {
+    /// The stream named `name`: the same in every run (`kafka:votes/3`,
+    /// `lines:/data/votes.txt`), since what was applied is kept under it.
+    pub fn new(name: &str) -> Self {
+        StreamId {
+            id: stream_id(name),
+            name: name.into(),
+        }
+    }
+
     /// The stream's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Where each stream of a source resumes; see [`SourceInput::resume_points`].
+#[derive(Clone)]
+pub struct ResumePoints {
+    progress: Arc<StreamProgress>,
+}
+
+impl ResumePoints {
+    /// The position to read `stream` from, as [`SourceInput::resume_from`] says it.
+    pub fn resume_from(&self, stream: &StreamId) -> u64 {
+        self.progress.applied(stream.id)
     }
 }
 
@@ -156,6 +179,13 @@ pub(crate) fn start<D: Decoder>(
     let thread = std::thread::Builder::new()
         .name("wallaroo-source".into())
         .spawn(move || match connector.run(input) {
+            Ok(()) if control.stopping() => {
+                tracing::info!(
+                    "pipeline \"{pipeline}\", {} {}: stopped",
+                    info.kind,
+                    info.address
+                );
+            }
             Ok(()) => {
                 tracing::info!(
                     "pipeline \"{pipeline}\", {} {}: read to the end",
@@ -202,10 +232,7 @@ impl SourceInput {
     /// Names a stream that can be read again. The name must be the same in every run
     /// (`kafka:votes/3`, `lines:/data/votes.txt`), since what was applied is kept under it.
     pub fn stream(&self, name: &str) -> StreamId {
-        StreamId {
-            id: stream_id(name),
-            name: name.into(),
-        }
+        StreamId::new(name)
     }
 
     /// The position to read `stream` from: every message before it has been applied by
@@ -214,6 +241,14 @@ impl SourceInput {
     /// (commit an offset), since nothing before it will be needed again.
     pub fn resume_from(&self, stream: &StreamId) -> u64 {
         self.shared.ctx.progress.applied(stream.id)
+    }
+
+    /// [`SourceInput::resume_from`] for code that runs apart from the connector's thread,
+    /// such as a client library's callback when partitions are assigned.
+    pub fn resume_points(&self) -> ResumePoints {
+        ResumePoints {
+            progress: Arc::clone(&self.shared.ctx.progress),
+        }
     }
 
     /// Decodes `payload` and sends the message on: a message without a position (it is not

@@ -150,6 +150,25 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
                 file::start_file(self.pipeline, path, reader, self.down, &ctx, control)
             }
             Input::Stdin => file::start_stdin(self.pipeline, reader, self.down, &ctx, control),
+            #[cfg(feature = "kafka")]
+            Input::Kafka(topic) => {
+                let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);
+                let source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
+                Ok(connector::start(
+                    self.pipeline,
+                    Box::new(source),
+                    reader,
+                    self.down,
+                    ctx,
+                    control,
+                ))
+            }
+            #[cfg(not(feature = "kafka"))]
+            Input::Kafka(topic) => Err(RunError::Usage(format!(
+                "error: pipeline \"{}\" reads kafka:{topic}, but this application was built without \
+                 Kafka: build it with `--features kafka`",
+                self.pipeline
+            ))),
             Input::Missing { index } => Err(RunError::Usage(format!(
                 "error: --in is missing address #{} for pipeline \"{}\"",
                 index + 1,

@@ -1,0 +1,237 @@
+//! The Alphabet application reading votes from a Kafka topic and writing its totals to
+//! another, against a real Kafka-protocol broker (tansu) that each test starts.
+#![cfg(feature = "kafka")]
+
+#[allow(dead_code)]
+#[path = "../examples/alphabet.rs"]
+mod alphabet;
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use support::kafka::Broker;
+use support::TempDir;
+use wallaroo::kafka::rdkafka::config::ClientConfig;
+use wallaroo::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use wallaroo::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use wallaroo::kafka::rdkafka::Message;
+use wallaroo::resilience::SyncPolicy;
+use wallaroo::{Args, RunError};
+
+/// One Alphabet vote as a record's value: the letter, then a big-endian u32.
+fn vote(letter: u8, votes: u32) -> Vec<u8> {
+    let mut value = vec![letter];
+    value.extend_from_slice(&votes.to_be_bytes());
+    value
+}
+
+/// `count` votes of 1, round-robin over `a`..`z` and `A`, starting at vote number `from`.
+fn votes(from: usize, count: usize) -> Vec<Vec<u8>> {
+    let letters: Vec<u8> = (b'a'..=b'z').chain([b'A']).collect();
+    (from..from + count)
+        .map(|i| vote(letters[i % letters.len()], 1))
+        .collect()
+}
+
+/// Produces `values` to `topic` without keys (the producer spreads them over the
+/// partitions), and waits until the broker has them all.
+fn produce(broker: &Broker, topic: &str, values: &[Vec<u8>]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("partitioner", "random")
+        .create()
+        .expect("a producer");
+    for value in values {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(50));
+                    record = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+}
+
+/// Reads `topic` from its start until `count` records have come (or 60 s pass).
+fn consume(broker: &Broker, topic: &str, count: usize) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("group.id", format!("reader-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("a consumer");
+    consumer.subscribe(&[topic]).expect("subscribed");
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while values.len() < count && Instant::now() < deadline {
+        if let Some(Ok(record)) = consumer.poll(Duration::from_millis(200)) {
+            values.push(String::from_utf8_lossy(record.payload().unwrap_or(&[])).into_owned());
+        }
+    }
+    values
+}
+
+/// Per letter, the totals written, sorted.
+fn totals(lines: &[String]) -> HashMap<char, Vec<u64>> {
+    let mut by_letter: HashMap<char, Vec<u64>> = HashMap::new();
+    for line in lines {
+        let (letter, total) = line.trim_end().split_once(" => ").expect("`a => 12`");
+        by_letter
+            .entry(letter.chars().next().unwrap())
+            .or_default()
+            .push(total.parse().unwrap());
+    }
+    for totals in by_letter.values_mut() {
+        totals.sort_unstable();
+    }
+    by_letter
+}
+
+fn args(broker: &Broker) -> Args {
+    Args::new()
+        .with_input("kafka:votes")
+        .with_output("kafka:totals")
+        .with_workers(2)
+        .with_brokers(&broker.address())
+        .with_kafka_option("session.timeout.ms", "6000")
+}
+
+/// Waits until the application's source has decoded `count` messages.
+fn wait_for_messages(running: &wallaroo::Running, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running.source_counts(0).unwrap().messages < count {
+        assert!(Instant::now() < deadline, "{:?}", running.source_counts(0));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn votes_from_a_topic_become_totals_in_another() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 8);
+    broker.create_topic("totals", 4);
+    produce(&broker, "votes", &votes(0, 2700));
+
+    let args = args(&broker);
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    wait_for_messages(&running, 2700);
+    running.stop().unwrap();
+
+    let lines = consume(&broker, "totals", 2700);
+    assert_eq!(lines.len(), 2700);
+    // Every letter counted 1, 2, … 100: each vote once, none lost, none twice.
+    let by_letter = totals(&lines);
+    assert_eq!(by_letter.len(), 27);
+    for (letter, totals) in by_letter {
+        assert_eq!(totals, (1..=100).collect::<Vec<u64>>(), "{letter}");
+    }
+}
+
+#[test]
+fn a_restarted_application_resumes_each_partition_where_its_votes_were_applied() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 8);
+    broker.create_topic("totals", 4);
+    let tmp = TempDir::new("kafka-restart");
+    let args = args(&broker).with_resilience(tmp.0.join("state"), SyncPolicy::BeforeOutput);
+
+    produce(&broker, "votes", &votes(0, 1350));
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    wait_for_messages(&running, 1350);
+    running.stop().unwrap();
+
+    // The second half arrives while the application is down; the restarted one reads the
+    // topic from where its state says, not from the start.
+    produce(&broker, "votes", &votes(1350, 1350));
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    wait_for_messages(&running, 1350);
+    // Nothing is read twice: the first half is behind every partition's resume point.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(running.source_counts(0).unwrap().messages, 1350);
+    running.stop().unwrap();
+
+    let lines = consume(&broker, "totals", 2700);
+    assert_eq!(lines.len(), 2700);
+    for (letter, totals) in totals(&lines) {
+        assert_eq!(totals, (1..=100).collect::<Vec<u64>>(), "{letter}");
+    }
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_skipped_and_counted() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 2);
+    broker.create_topic("totals", 1);
+    let mut values = votes(0, 10);
+    values.insert(5, b"bad".to_vec());
+    produce(&broker, "votes", &values);
+
+    let args = args(&broker);
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    wait_for_messages(&running, 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running.source_counts(0).unwrap().decode_errors < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.stop().unwrap();
+    assert_eq!(consume(&broker, "totals", 10).len(), 10);
+}
+
+#[test]
+fn a_missing_topic_stops_the_application_naming_it() {
+    let broker = Broker::start();
+    broker.create_topic("totals", 1);
+    let args = args(&broker);
+    let err = alphabet::alphabet(&args)
+        .run(&args, |_| {})
+        .expect_err("no votes topic");
+    assert!(matches!(err, RunError::Connector { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("topic `votes` does not exist"),
+        "{message}"
+    );
+    assert!(message.contains(&broker.address()), "{message}");
+}
+
+#[test]
+fn kafka_endpoints_without_brokers_are_a_usage_error() {
+    let args = Args::new().with_input("kafka:votes").with_output("-");
+    let err = alphabet::alphabet(&args)
+        .start(&args)
+        .err()
+        .expect("refused");
+    assert!(matches!(err, RunError::Usage(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(
+            "pipeline \"Alphabet\" reads kafka:votes: give the Kafka brokers with --brokers"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_broker_that_comes_up_late_is_waited_for() {
+    let port = support::free_port();
+    let args = Args::new()
+        .with_input("kafka:votes")
+        .with_output("kafka:totals")
+        .with_brokers(&format!("127.0.0.1:{port}"))
+        .with_kafka_option("session.timeout.ms", "6000");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let broker = Broker::start_on(port);
+    broker.create_topic("votes", 2);
+    broker.create_topic("totals", 1);
+    produce(&broker, "votes", &votes(0, 27));
+    wait_for_messages(&running, 27);
+    running.stop().unwrap();
+    assert_eq!(consume(&broker, "totals", 27).len(), 27);
+}
