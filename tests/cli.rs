@@ -110,6 +110,8 @@ fn help_lists_every_flag() {
         "--out",
         "--workers",
         "--topology",
+        "--log-format",
+        "RUST_LOG",
         "--help",
         "--version",
     ] {
@@ -134,6 +136,52 @@ fn the_shipped_file_of_frames_runs_end_to_end_to_stdout() {
     assert_eq!(a, ["a => 1", "a => 3", "a => 7", "a => 107"]);
     lines.sort_unstable();
     assert!(lines.contains(&"! => 4"));
+}
+
+/// Runs the shipped frames with `extra` flags and the log level `info`; returns stderr.
+fn log_of_a_run(extra: &[&str]) -> String {
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
+    let out = Command::new(alphabet_bin())
+        .args(["--in", &format!("file:{input}"), "--out", "-"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run the alphabet example");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn logs_into_a_pipe_have_no_colour_codes() {
+    let log = log_of_a_run(&[]);
+    assert!(log.contains("INFO"), "{log}");
+    assert!(log.contains("read to the end"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes in a log that is not a terminal: {log:?}"
+    );
+}
+
+#[test]
+fn logs_as_json_are_one_object_a_line() {
+    let log = log_of_a_run(&["--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    for line in &lines {
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("read to the end"))),
+        "{log}"
+    );
+    assert!(!log.contains('\x1b'));
 }
 
 #[test]

@@ -38,6 +38,16 @@ pub enum TopologyFormat {
     Dot,
 }
 
+/// The format of the log lines on standard error, `--log-format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Lines of text, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
 /// The parsed command line, handed to the application's setup function.
 #[derive(Clone, Debug)]
 pub struct Args {
@@ -47,6 +57,7 @@ pub struct Args {
     topology: Option<TopologyFormat>,
     resilience: Option<Resilience>,
     kafka: KafkaArgs,
+    log_format: LogFormat,
 }
 
 /// The Kafka settings of the command line (cargo feature `kafka`): `--brokers`, `--group`,
@@ -180,6 +191,13 @@ fn base_command(name: &str, version: &str) -> Command {
                 .help("Sync state logs before the outputs of the changes they hold leave"),
         )
         .arg(
+            Arg::new("log-format")
+                .long("log-format")
+                .value_name("FORMAT")
+                .value_parser(["text", "json"])
+                .help("Log lines on stderr as text (coloured on a terminal, not with NO_COLOR) or json, one object a line [default: text]; RUST_LOG sets the level, e.g. RUST_LOG=debug or RUST_LOG=warn,wallaroo_core=info"),
+        )
+        .arg(
             Arg::new("topology")
                 .long("topology")
                 .value_name("FORMAT")
@@ -271,6 +289,10 @@ impl Args {
             topology,
             resilience,
             kafka: kafka_args(&matches)?,
+            log_format: match matches.get_one::<String>("log-format").map(String::as_str) {
+                Some("json") => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
         }))
     }
 
@@ -288,7 +310,13 @@ impl Args {
             topology: None,
             resilience: None,
             kafka: KafkaArgs::default(),
+            log_format: LogFormat::Text,
         }
+    }
+
+    /// The format of the log lines (`--log-format`).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
     }
 
     /// Reads and writes `kafka:` endpoints through the brokers `HOST:PORT[,…]` (as
@@ -490,6 +518,19 @@ mod tests {
         let a = args(&["--out", "-,-", "--in", "-"]);
         assert_eq!(a.outputs(), [Output::Stdout, Output::Stdout]);
         assert_eq!(a.inputs(), [Input::Stdin]);
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_is_asked_for() {
+        assert_eq!(args(&[]).log_format(), LogFormat::Text);
+        assert_eq!(
+            args(&["--log-format", "json"]).log_format(),
+            LogFormat::Json
+        );
+        assert!(parse(&["--log-format", "xml"])
+            .unwrap_err()
+            .to_string()
+            .contains("--log-format"));
     }
 
     #[test]

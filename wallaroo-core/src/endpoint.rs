@@ -249,7 +249,7 @@ mod tests {
         assert!(Input::parse("[::1]:7010").is_ok());
         assert_eq!(
             Input::parse(":80").unwrap_err().to_string(),
-            "`:80` is not HOST:PORT, file:PATH or -"
+            "`:80` is not HOST:PORT, file:PATH, kafka:TOPIC or -"
         );
         assert!(Output::parse("host:99999").is_err());
         assert!(Output::parse("host:http").is_err());

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use crate::app::Application;
-use crate::args::{Args, Parsed, TopologyFormat};
+use std::io::IsTerminal;
+
+use crate::args::{Args, LogFormat, Parsed, TopologyFormat};
 
 /// Runs an application's `main`: `name` and `version` are shown by `--help` and
 /// `--version`, and `setup` builds the application from the parsed arguments.
@@ -49,7 +51,7 @@ pub fn run_main(name: &str, version: &str, setup: impl FnOnce(&Args) -> Applicat
             }
         };
     }
-    init_logging();
+    init_logging(args.log_format());
     // Registered before the start, so that a signal during recovery also stops cleanly.
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -97,13 +99,42 @@ fn fail(e: &crate::RunError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
-/// Logs to standard error; `RUST_LOG` filters (default: `info`).
-fn init_logging() {
+/// Logs to standard error, as text or one JSON object a line; `RUST_LOG` filters
+/// (default: `info`). Text is coloured only on a terminal, and never with `NO_COLOR` set.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => {
+            let colour = colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            );
+            builder.with_ansi(colour).try_init()
+        }
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
+}
+
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set to something
+/// (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn logs_are_coloured_on_a_terminal_only_and_never_with_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 }
