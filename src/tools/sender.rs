@@ -712,76 +712,13 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Summary, S
 /// Sending to a Kafka topic.
 #[cfg(feature = "kafka")]
 mod kafka {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Mutex;
     use std::time::{Duration, Instant};
 
     use super::{per_second, Config, KafkaEndpoint, KeyBy, Messages, Summary};
-    use crate::kafka::rdkafka::client::ClientContext;
-    use crate::kafka::rdkafka::config::RDKafkaLogLevel;
     use crate::kafka::rdkafka::error::KafkaError;
-    use crate::kafka::rdkafka::message::Message;
-    use crate::kafka::rdkafka::producer::{
-        BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext,
-    };
+    use crate::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use crate::kafka::rdkafka::types::RDKafkaErrorCode;
-    use crate::kafka::Logged;
-
-    /// Counts the records the brokers acknowledged, and keeps the first failure.
-    #[derive(Default)]
-    struct Delivery {
-        messages: AtomicU64,
-        bytes: AtomicU64,
-        failure: Mutex<Option<String>>,
-    }
-
-    impl ClientContext for Delivery {
-        fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-            Logged.log(level, facility, message);
-        }
-
-        fn error(&self, error: KafkaError, reason: &str) {
-            Logged.error(error, reason);
-        }
-    }
-
-    impl ProducerContext for Delivery {
-        type DeliveryOpaque = ();
-
-        fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-            match result {
-                Ok(record) => {
-                    self.messages.fetch_add(1, Ordering::Relaxed);
-                    self.bytes
-                        .fetch_add(record.payload_len() as u64, Ordering::Relaxed);
-                }
-                Err((error, record)) => {
-                    let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-                    failure.get_or_insert_with(|| {
-                        format!(
-                            "a record to {} partition {} was not delivered: {error}",
-                            record.topic(),
-                            record.partition()
-                        )
-                    });
-                }
-            }
-        }
-    }
-
-    impl Delivery {
-        fn failed(&self) -> Result<(), String> {
-            match self
-                .failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-            {
-                Some(failure) => Err(failure),
-                None => Ok(()),
-            }
-        }
-    }
+    use crate::kafka::Deliveries;
 
     /// Calls `progress` once a second with the records acknowledged.
     struct Progress<F> {
@@ -791,12 +728,12 @@ mod kafka {
     }
 
     impl<F: FnMut(&str)> Progress<F> {
-        fn report(&mut self, delivery: &Delivery) {
+        fn report(&mut self, delivery: &Deliveries) {
             if Instant::now() < self.tick {
                 return;
             }
             self.tick += Duration::from_secs(1);
-            let now = delivery.messages.load(Ordering::Relaxed);
+            let now = delivery.acknowledged();
             (self.report)(&format!(
                 "{now} messages, {} msg/s",
                 per_second(now - self.last, Duration::from_secs(1))
@@ -818,9 +755,9 @@ mod kafka {
         let options = endpoint.client_options();
         let partitions =
             crate::tools::kafka_partitions(&options, topic, Some(config.connect_timeout))?;
-        let producer: BaseProducer<Delivery> = options
+        let producer: BaseProducer<Deliveries> = options
             .producer_config()
-            .create_with_context(Delivery::default())
+            .create_with_context(Deliveries::default())
             .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
         let delivery = producer.context();
         let start = Instant::now();
@@ -863,24 +800,24 @@ mod kafka {
                 sent += 1;
                 if sent % 1024 == 0 {
                     producer.poll(Duration::ZERO);
-                    delivery.failed()?;
+                    delivery.check()?;
                     progress.report(delivery);
                 }
             }
             producer.poll(Duration::ZERO);
-            delivery.failed()?;
+            delivery.check()?;
             progress.report(delivery);
         }
         // Until every record is acknowledged, or has failed (after librdkafka's
         // message.timeout.ms).
         while producer.flush(Duration::from_millis(200)).is_err() {
-            delivery.failed()?;
+            delivery.check()?;
             progress.report(delivery);
         }
-        delivery.failed()?;
+        delivery.check()?;
         Ok(Summary {
-            messages: delivery.messages.load(Ordering::Relaxed),
-            bytes: delivery.bytes.load(Ordering::Relaxed),
+            messages: delivery.acknowledged(),
+            bytes: delivery.bytes(),
             connections: 1,
             partitions: Some(partitions),
             elapsed: start.elapsed(),

@@ -18,12 +18,16 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError as ClientError;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::ProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 mod sink;
@@ -282,6 +286,77 @@ impl ClientContext for Logged {
 }
 
 impl ConsumerContext for Logged {}
+
+/// A producer's context: counts the records the brokers acknowledged, keeps the first that
+/// failed for good (after librdkafka's `message.timeout.ms`), and logs as [`Logged`] does.
+#[derive(Debug, Default)]
+pub struct Deliveries {
+    acknowledged: AtomicU64,
+    bytes: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<String>>,
+}
+
+impl Deliveries {
+    /// Records the brokers acknowledged.
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the values of the records acknowledged.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether every record handed to the producer so far was delivered or is still on its
+    /// way; else what the first failure was, and how many failed.
+    pub fn check(&self) -> Result<(), String> {
+        match self.failed.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            failed => Err(format!(
+                "{failed} records were not delivered; the first: {}",
+                self.first_failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_deref()
+                    .unwrap_or("?")
+            )),
+        }
+    }
+}
+
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        Logged.log(level, facility, message);
+    }
+
+    fn error(&self, error: ClientError, reason: &str) {
+        Logged.error(error, reason);
+    }
+}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(record) => {
+                self.acknowledged.fetch_add(1, Ordering::Relaxed);
+                self.bytes
+                    .fetch_add(record.payload_len() as u64, Ordering::Relaxed);
+            }
+            Err((error, record)) => {
+                if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                    *self.first_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                        "a record to {} partition {}: {error}",
+                        record.topic(),
+                        record.partition()
+                    ));
+                }
+            }
+        }
+    }
+}
 
 /// The delay before retry number `attempt` (from 0): 100 ms doubling up to 5 s.
 fn backoff(attempt: u32) -> Duration {

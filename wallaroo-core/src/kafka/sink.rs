@@ -5,19 +5,14 @@
 //! application does not end before every record is acknowledged or has failed; a record
 //! that failed for good (after librdkafka's `message.timeout.ms`) stops the application.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::source::wait_for_topic;
-use super::{KafkaError, KafkaOptions, Logged};
+use super::{Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::sink::connector::{Received, SinkConnector, SinkOutput};
 
@@ -34,52 +29,6 @@ impl KafkaSink {
     /// A sink producing to `topic` with `options`.
     pub fn new(topic: String, options: KafkaOptions) -> Self {
         KafkaSink { topic, options }
-    }
-}
-
-/// The producer's context: counts the records that failed for good.
-#[derive(Default)]
-struct Deliveries {
-    failed: AtomicU64,
-    first_failure: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-
-    fn error(&self, error: ClientError, reason: &str) {
-        Logged.error(error, reason);
-    }
-}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                *self.first_failure.lock().expect("failure lock") = Some(e.to_string());
-            }
-        }
-    }
-}
-
-impl Deliveries {
-    /// An error if a record failed for good.
-    fn check(&self, topic: &str) -> Result<(), ConnectorError> {
-        match self.failed.load(Ordering::Relaxed) {
-            0 => Ok(()),
-            failed => Err(ConnectorError::new(format!(
-                "kafka:{topic}: {failed} records were not delivered (the first: {})",
-                self.first_failure
-                    .lock()
-                    .expect("failure lock")
-                    .as_deref()
-                    .unwrap_or("?")
-            ))),
-        }
     }
 }
 
@@ -115,7 +64,10 @@ impl SinkConnector for KafkaSink {
                 }
                 Received::Ended => break,
             }
-            producer.context().check(&self.topic)?;
+            producer
+                .context()
+                .check()
+                .map_err(|e| failed(&self.topic, e))?;
         }
         producer.flush(FLUSH_GRACE).map_err(|e| {
             ConnectorError::new(format!(
@@ -125,8 +77,16 @@ impl SinkConnector for KafkaSink {
                 FLUSH_GRACE.as_secs()
             ))
         })?;
-        producer.context().check(&self.topic)
+        producer
+            .context()
+            .check()
+            .map_err(|e| failed(&self.topic, e))
     }
+}
+
+/// The error of a sink whose records were not delivered.
+fn failed(topic: &str, what: String) -> ConnectorError {
+    ConnectorError::new(format!("kafka:{topic}: {what}"))
 }
 
 /// Hands one record to the producer, waiting while its queue is full.
