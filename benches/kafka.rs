@@ -103,6 +103,8 @@ impl System {
 struct Run {
     total: Duration,
     join: Duration,
+    /// Until the system had counted all votes.
+    consumed: Duration,
 }
 
 impl Run {
@@ -175,11 +177,15 @@ fn watch(broker: &Broker, start: Instant, messages: u64, first: impl Fn() -> u64
     }
     reader.assign(&partitions).expect("assigned");
     let mut join = None;
+    let mut consumed = None;
     let mut read = 0;
     let mut last: HashMap<u8, u64> = HashMap::new();
     while read < messages {
         if join.is_none() && first() > 0 {
             join = Some(start.elapsed());
+        }
+        if consumed.is_none() && first() >= messages {
+            consumed = Some(start.elapsed());
         }
         let wait = if join.is_some() { 100 } else { 1 };
         if let Some(record) = reader.poll(Duration::from_millis(wait)) {
@@ -203,6 +209,7 @@ fn watch(broker: &Broker, start: Instant, messages: u64, first: impl Fn() -> u64
     Run {
         total,
         join: join.unwrap_or(total),
+        consumed: consumed.unwrap_or(total),
     }
 }
 
@@ -325,11 +332,12 @@ fn main() {
             };
             drop(broker);
             eprintln!(
-                "round {}: {:<30} {:>6.2} s, join {:>5.2} s, {:>8.0} msg/s, {:>8.0} msg/s after join",
+                "round {}: {:<30} {:>6.2} s, join {:>5.2} s, all counted {:>5.2} s, {:>8.0} msg/s, {:>8.0} msg/s after join",
                 round + 1,
                 system.name(),
                 run.total.as_secs_f64(),
                 run.join.as_secs_f64(),
+                run.consumed.as_secs_f64(),
                 run.rate(o.messages),
                 run.rate_after_join(o.messages),
             );
