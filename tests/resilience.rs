@@ -149,8 +149,8 @@ fn a_damaged_record_in_the_middle_refuses_to_start_naming_file_and_offset() {
         .expect("a log with records");
     let mut bytes = fs::read(&log).unwrap();
     // The header record is first; damage the payload of the record after it.
-    let header = 8 + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
-    bytes[header + 9] ^= 0x5a;
+    let header = RECORD_HEADER + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[header + RECORD_HEADER + 1] ^= 0x5a;
     fs::write(&log, &bytes).unwrap();
 
     let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
@@ -167,6 +167,58 @@ fn a_damaged_record_in_the_middle_refuses_to_start_naming_file_and_offset() {
     assert!(message.contains(&format!("byte {header}")), "{message}");
     // Nothing was removed or rewritten.
     assert_eq!(fs::read(&log).unwrap(), bytes);
+}
+
+/// Bytes before each record's payload: its length, the length's CRC-32, the record's.
+const RECORD_HEADER: usize = 12;
+
+/// Every file under `dir` with its bytes, the lock file aside.
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else if path.file_name().unwrap() != "LOCK" {
+            out.push((path.clone(), fs::read(&path).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_damaged_length_in_the_middle_of_a_log_refuses_to_start_and_keeps_every_file() {
+    let tmp = TempDir::new("damaged-length");
+    let state = tmp.0.join("state");
+    let out = tmp.0.join("out.txt");
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    alphabet::alphabet(&args).run(&args, |_| {}).unwrap();
+    let log = logs(&state)
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() > 150)
+        .expect("a log with records");
+    let mut bytes = fs::read(&log).unwrap();
+    // The high byte of the length of the record after the header: read as it stands, the
+    // record would run past the end of the file, as a torn write's would.
+    let header = RECORD_HEADER + u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[header + 3] ^= 0x01;
+    fs::write(&log, &bytes).unwrap();
+    let before = files(&state);
+
+    let args = file_args(SHIPPED, &out, &state, SyncPolicy::BeforeOutput);
+    let err = alphabet::alphabet(&args)
+        .start(&args)
+        .err()
+        .expect("refused");
+    let message = err.to_string();
+    assert!(
+        matches!(err, RunError::Resilience(ResilienceError::Damaged { offset, .. }) if offset == header as u64),
+        "{message}"
+    );
+    assert!(message.contains(&log.display().to_string()), "{message}");
+    // Every file is as it was: nothing cut off, removed or rewritten.
+    assert_eq!(files(&state), before);
 }
 
 #[test]
