@@ -235,3 +235,22 @@ fn a_broker_that_comes_up_late_is_waited_for() {
     running.stop().unwrap();
     assert_eq!(consume(&broker, "totals", 27).len(), 27);
 }
+
+#[test]
+fn output_left_undelivered_when_the_brokers_never_answer_is_an_error_that_counts_it() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
+    let args = Args::new()
+        .with_input(format!("file:{shipped}"))
+        .with_output("kafka:totals")
+        .with_brokers(&format!("127.0.0.1:{}", support::free_port()));
+    // The file is read to its end, so the application stops by itself.
+    let err = alphabet::alphabet(&args)
+        .run(&args, |_| {})
+        .expect_err("undelivered");
+    assert!(matches!(err, RunError::Sink { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the brokers never answered; 12 messages were not delivered"),
+        "{err}"
+    );
+}

@@ -40,10 +40,25 @@ impl SinkConnector for KafkaSink {
     fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
         // Messages wait in the sink's channel (backpressure) until the brokers answer.
         if wait_for_topic(&self.options, &self.topic, || output.stopping())?.is_none() {
-            return Err(ConnectorError::new(format!(
-                "kafka:{}: the brokers never answered; the output was not delivered",
-                self.topic
-            )));
+            // Stopped before the brokers answered: an error only if there was output.
+            let mut undelivered = 0;
+            loop {
+                match output.recv(Duration::from_millis(100)) {
+                    Received::Batch(batch) => {
+                        undelivered += batch.len();
+                        output.done(batch);
+                    }
+                    Received::Idle => {}
+                    Received::Ended => break,
+                }
+            }
+            return match undelivered {
+                0 => Ok(()),
+                n => Err(ConnectorError::new(format!(
+                    "kafka:{}: the brokers never answered; {n} messages were not delivered",
+                    self.topic
+                ))),
+            };
         }
         let producer: BaseProducer<Deliveries> = self
             .options
