@@ -30,6 +30,8 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::ProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+mod changelog;
+mod group;
 mod sink;
 mod source;
 

@@ -30,6 +30,7 @@ mod pool;
 pub mod resilience;
 mod routing;
 pub mod runtime;
+mod shard;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -15,6 +15,7 @@ use crate::cache::prefetch_ahead;
 use crate::link::Link;
 use crate::pool::Pool;
 use crate::resilience::record::Origin;
+use crate::shard::shard_of;
 use crate::state::Partition;
 use crate::step::Emit;
 
@@ -99,6 +100,74 @@ thread_local! {
     /// reads several on one thread (a Kafka consumer's partitions); markers say how far
     /// each has come. Empty for a source of one stream, whose current origin says it.
     static POSITIONS: std::cell::RefCell<Vec<Origin>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// How the routers on this thread treat the shards of their keys ([`ShardMode`]).
+    static SHARD_MODE: Cell<ShardMode> = const { Cell::new(ShardMode::OFF) };
+    /// The shards that the messages routed in [`ShardMode::probe`] would go to.
+    static PROBED: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How the routers of a thread treat the shard ([`shard_of`]) of each message's key, for a
+/// source whose input is shared by several processes; messages without an origin are
+/// routed as usual.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardMode {
+    /// How many shards there are; 0: every message is routed.
+    shards: u32,
+    /// Whether messages are only looked at: their shards are noted ([`take_probed`]), and
+    /// nothing is routed.
+    probe: bool,
+    /// The one shard whose messages are routed, when not probing.
+    shard: u32,
+    /// The input record the messages come from: a message's number among those of its
+    /// origin counts from 0 again for each record, even of the same origin.
+    record: u64,
+}
+
+impl ShardMode {
+    /// Every message is routed.
+    pub(crate) const OFF: ShardMode = ShardMode {
+        shards: 0,
+        probe: false,
+        shard: 0,
+        record: 0,
+    };
+
+    /// Nothing is routed; the shards of `shards` that messages would go to are noted.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn probe(shards: u32) -> ShardMode {
+        ShardMode {
+            shards,
+            probe: true,
+            ..ShardMode::OFF
+        }
+    }
+
+    /// Only messages of shard `shard` out of `shards` are routed; `record` tells one input
+    /// record from the next.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn only(shard: u32, shards: u32, record: u64) -> ShardMode {
+        ShardMode {
+            shards,
+            probe: false,
+            shard,
+            record,
+        }
+    }
+}
+
+/// Sets how the routers of this thread treat shards.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) fn set_shard_mode(mode: ShardMode) {
+    SHARD_MODE.with(|m| m.set(mode));
+}
+
+/// The shards noted since the last call, in probe mode, each once, sorted.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) fn take_probed(into: &mut Vec<u32>) {
+    into.clear();
+    PROBED.with(|p| into.append(&mut p.borrow_mut()));
+    into.sort_unstable();
+    into.dedup();
 }
 
 /// Notes how far each replayable stream this thread reads has come (the last origin of
@@ -206,6 +275,8 @@ pub(crate) struct Router<P: Partition<In>, In> {
     spares: Spares<P::Carried, In>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
+    /// The input record of `last`, in a [`ShardMode`].
+    last_record: u64,
     /// Per stream, the last marker sent; and when one was last sent.
     marked: Vec<(u64, u64)>,
     marked_at: Instant,
@@ -231,6 +302,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             buffers,
             spares,
             last: Origin::NONE,
+            last_record: 0,
             marked: Vec::new(),
             marked_at: Instant::now(),
             _in: PhantomData,
@@ -311,9 +383,34 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     }
 }
 
+impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
+    /// [`Emit::emit`] in a [`ShardMode`]: notes the message's shard, or routes it if it is
+    /// the shard routed.
+    #[inline(never)]
+    fn emit_sharded(&mut self, msg: In, mode: ShardMode) {
+        if mode.record != self.last_record {
+            self.last = Origin::NONE;
+            self.last_record = mode.record;
+        }
+        let origin = self.next_origin();
+        let (hash, _) = self.partition.route(&msg, &self.hasher);
+        let shard = shard_of(hash, mode.shards);
+        if mode.probe {
+            PROBED.with(|p| p.borrow_mut().push(shard));
+        } else if shard == mode.shard {
+            self.route(msg, origin);
+        }
+    }
+}
+
 impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
     #[inline]
     fn emit(&mut self, msg: In) {
+        let mode = SHARD_MODE.with(Cell::get);
+        if mode.shards != 0 {
+            self.emit_sharded(msg, mode);
+            return;
+        }
         let origin = self.next_origin();
         self.route(msg, origin);
     }

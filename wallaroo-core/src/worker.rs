@@ -2,7 +2,7 @@
 //! runs the state computations on them, in the order the messages arrived.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -20,6 +20,9 @@ use crate::routing::{
     WorkerMsg, MARKER,
 };
 use crate::runtime::{Control, Ctx, RunError};
+use crate::shard::{
+    shard_of, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardControl, CONTROL,
+};
 use crate::state::{Key, Partition, State};
 use crate::step::StateComputation;
 
@@ -49,6 +52,20 @@ pub(crate) struct StateStore<K, S> {
     streams: HashMap<u64, u64>,
     /// Markers logged since the last commit, published once the commit is written.
     pending: Vec<(u64, u64)>,
+    /// Where changes go beside the log, when the state's shards move between processes.
+    changelog: Option<Box<dyn ChangelogWriter>>,
+    /// Keys changed since the last commit, for the changelog.
+    dirty: HashSet<K>,
+    /// How many shards keys are spread over, once a changelog is attached.
+    shard_count: u32,
+    /// The shards this process holds.
+    shards: HashSet<u32>,
+    /// This worker's index, and how many workers the partition has: a restored shard's
+    /// keys are spread over them as routing does.
+    worker: usize,
+    workers: usize,
+    /// The state partition's name, for errors.
+    name: String,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -59,6 +76,13 @@ impl<K: Key, S: State> StateStore<K, S> {
             log: None,
             streams: HashMap::new(),
             pending: Vec::new(),
+            changelog: None,
+            dirty: HashSet::new(),
+            shard_count: 0,
+            shards: HashSet::new(),
+            worker: 0,
+            workers: 1,
+            name: String::new(),
         }
     }
 
@@ -110,6 +134,9 @@ impl<K: Key, S: State> StateStore<K, S> {
             if let Some(log) = &mut self.log {
                 log.put(&slot.key, &slot.state, origin);
             }
+            if self.changelog.is_some() && !self.dirty.contains(&slot.key) {
+                self.dirty.insert(slot.key.clone());
+            }
         }
     }
 
@@ -131,6 +158,11 @@ impl<K: Key, S: State> StateStore<K, S> {
     fn commit(
         &mut self,
     ) -> Result<std::vec::Drain<'_, (u64, u64)>, crate::resilience::ResilienceError> {
+        self.write_changelog()
+            .map_err(|reason| crate::resilience::ResilienceError::Changelog {
+                state: self.name.clone(),
+                reason,
+            })?;
         let Some(log) = &mut self.log else {
             return Ok(self.pending.drain(..));
         };
@@ -152,6 +184,113 @@ impl<K: Key, S: State> StateStore<K, S> {
     /// How many keys have a state here.
     pub(crate) fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Writes the state of each key changed since the last commit to the changelog of its
+    /// shard, and waits until the records are durable: the commit's markers (and so the
+    /// offsets the source commits) and outputs follow the changelog, never run ahead of it.
+    fn write_changelog(&mut self) -> Result<(), String> {
+        let Some(changelog) = &mut self.changelog else {
+            return Ok(());
+        };
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let header = ChangelogHeader {
+            version: S::VERSION,
+            layout: S::LAYOUT,
+        };
+        let (mut key_bytes, mut value) = (Vec::new(), Vec::new());
+        for key in self.dirty.drain() {
+            let hash = key_hash(&self.hasher, &key);
+            let shard = shard_of(hash, self.shard_count);
+            if !self.shards.contains(&shard) {
+                // A key of a shard held elsewhere (declared up front, or fed by another
+                // source): its state is not this process's to write.
+                continue;
+            }
+            let Some(slot) = self
+                .table
+                .find(table_hash(short_hash(hash)), |slot| slot.key == key)
+            else {
+                continue;
+            };
+            key_bytes.clear();
+            value.clear();
+            key_bytes = postcard::to_extend(&key, key_bytes).map_err(|e| e.to_string())?;
+            value = postcard::to_extend(&(&header, &slot.state, &slot.progress), value)
+                .map_err(|e| e.to_string())?;
+            changelog.put(shard, &key_bytes, &value)?;
+        }
+        changelog.flush()
+    }
+
+    /// Drops the keys of shard `shard`; returns how many there were.
+    fn drop_shard(&mut self, shard: u32) -> usize {
+        let before = self.table.len();
+        let (hasher, count) = (&self.hasher, self.shard_count);
+        self.table
+            .retain(|slot| shard_of(key_hash(hasher, &slot.key), count) != shard);
+        self.shards.remove(&shard);
+        before - self.table.len()
+    }
+
+    /// Makes shard `shard` this process's, with the states of `records` whose keys this
+    /// worker owns; returns how many.
+    fn restore(&mut self, shard: u32, records: &ChangelogRecords) -> Result<usize, String> {
+        self.drop_shard(shard);
+        let mut restored = 0;
+        for (key_bytes, value) in records.iter() {
+            let key: K = postcard::from_bytes(key_bytes)
+                .map_err(|e| format!("a key of partition {shard} does not read back: {e}"))?;
+            let hash = key_hash(&self.hasher, &key);
+            if worker_of(hash, self.workers) != self.worker {
+                continue;
+            }
+            let (header, rest): (ChangelogHeader, _) = postcard::take_from_bytes(value)
+                .map_err(|e| format!("a record of partition {shard} does not read back: {e}"))?;
+            if header.version != S::VERSION || header.layout != S::LAYOUT {
+                return Err(format!(
+                    "partition {shard} holds states of version {} {}, this build's are version {} {}: \
+                     the same group must run one build of a state",
+                    header.version,
+                    header.layout,
+                    S::VERSION,
+                    S::LAYOUT
+                ));
+            }
+            let (state, progress): (S, Progress) = postcard::from_bytes(rest)
+                .map_err(|e| format!("a state of partition {shard} does not read back: {e}"))?;
+            let slot = self.slot(table_hash(short_hash(hash)), key);
+            slot.state = state;
+            slot.progress = progress;
+            restored += 1;
+        }
+        self.shards.insert(shard);
+        Ok(restored)
+    }
+
+    /// Carries out what the source that shares the input with other processes says.
+    fn control(&mut self, control: ShardControl) {
+        match control {
+            ShardControl::Attach { changelog, shards } => {
+                self.changelog = Some(changelog);
+                self.shard_count = shards;
+            }
+            ShardControl::Restore {
+                shard,
+                records,
+                done,
+            } => {
+                let _ = done.send(self.restore(shard, &records));
+            }
+            ShardControl::Release { shard, done } => {
+                let _ = done.send(Ok(self.drop_shard(shard)));
+            }
+            ShardControl::Sync { done } => {
+                let _ = done.send(Ok(0));
+            }
+        }
     }
 }
 
@@ -379,7 +518,14 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
     ) -> Result<Vec<JoinHandle<()>>, RunError> {
         let workers = receivers.len();
         let hasher = key_hasher();
-        let mut stores: Vec<StateStore<K, S>> = (0..workers).map(|_| StateStore::new()).collect();
+        let mut stores: Vec<StateStore<K, S>> = (0..workers)
+            .map(|worker| {
+                let mut store = StateStore::new();
+                (store.worker, store.workers) = (worker, workers);
+                store.name.clone_from(&self.name);
+                store
+            })
+            .collect();
         let mut recovered_generation = None;
         let mut recovered_streams = HashMap::new();
         if let Some(resilience) = resilience {
@@ -482,28 +628,36 @@ fn run_worker<K: Key, S: State>(
     let (partition, worker) = (place.partition.as_str(), place.worker);
     tracing::debug!(partition, worker, keys = store.len(), "worker started");
     let mut failed = false;
+    /// Runs a batch or notes a marker; returns a shard's control, which is carried out
+    /// after the commit of what came before it.
     fn handle<K: Key, S: State>(
         (entry, batch): WorkerMsg,
         entries: &mut [Box<dyn EntryRunner<K, S>>],
         store: &mut StateStore<K, S>,
-    ) {
+    ) -> Option<Box<ShardControl>> {
         if entry == MARKER {
             if let Ok(marker) = batch.downcast::<(u64, u64)>() {
                 store.marker(marker.0, marker.1);
             }
+        } else if entry == CONTROL {
+            return batch.downcast::<ShardControl>().ok();
         } else {
             entries[entry].run(batch, store);
         }
+        None
     }
     while let Ok(msg) = rx.recv() {
         if failed {
             // The state can no longer be made durable: nothing more is applied.
             continue;
         }
-        handle(msg, &mut entries, &mut store);
+        let mut shard_control = handle(msg, &mut entries, &mut store);
         for _ in 0..DRAIN_LIMIT {
+            if shard_control.is_some() {
+                break;
+            }
             match rx.try_recv() {
-                Ok(msg) => handle(msg, &mut entries, &mut store),
+                Ok(msg) => shard_control = handle(msg, &mut entries, &mut store),
                 Err(_) => break,
             }
         }
@@ -524,6 +678,9 @@ fn run_worker<K: Key, S: State>(
         }
         for entry in &mut entries {
             entry.flush();
+        }
+        if let Some(shard_control) = shard_control {
+            store.control(*shard_control);
         }
     }
     if !failed {

@@ -5,6 +5,9 @@
 //! to this process (at start, or by a rebalance) is read from where its records were
 //! applied, not from the group's committed offset, when the state knows better. The
 //! committed offsets follow what was applied, so that lag tools see progress.
+//!
+//! A pipeline that feeds a state partition reads through the group's shards instead
+//! ([`super::group`]): every process of the group holds some of the state's shards.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,17 +34,30 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct KafkaSource {
     topic: String,
     options: KafkaOptions,
+    /// The state partition the pipeline feeds first: its index and name.
+    state: Option<(usize, String)>,
 }
 
 impl KafkaSource {
     /// A source consuming `topic` with `options` (the application's group by default).
     pub fn new(topic: String, options: KafkaOptions) -> Self {
-        KafkaSource { topic, options }
+        KafkaSource {
+            topic,
+            options,
+            state: None,
+        }
+    }
+
+    /// Has the pipeline feed state partition `index`, named `name`, whose shards the
+    /// processes of the group share.
+    pub(crate) fn sharding(mut self, index: usize, name: &str) -> Self {
+        self.state = Some((index, name.to_string()));
+        self
     }
 }
 
 /// The stream name of a partition: the same in every run and every process.
-fn stream_name(topic: &str, partition: i32) -> String {
+pub(crate) fn stream_name(topic: &str, partition: i32) -> String {
     format!("kafka:{topic}/{partition}")
 }
 
@@ -84,6 +100,11 @@ impl SourceConnector for KafkaSource {
         else {
             return Ok(());
         };
+        if let Some((index, state)) = &self.state {
+            let group =
+                super::group::Group::new(&self.options, &self.topic, partitions, *index, state)?;
+            return group.run(input);
+        }
         let context = Rebalance {
             topic: self.topic.clone(),
             points: input.resume_points(),

@@ -86,6 +86,15 @@ pub enum ResilienceError {
         /// What does not match.
         reason: String,
     },
+    /// A state's changelog (in the brokers of a Kafka consumer group) cannot be written or
+    /// read.
+    #[error("state \"{state}\": changelog: {reason}")]
+    Changelog {
+        /// The state partition.
+        state: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ResilienceError + '_ {

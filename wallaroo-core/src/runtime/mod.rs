@@ -35,6 +35,10 @@ pub struct Ctx {
     pub(crate) hold_output: bool,
     /// How far each replayable stream has been applied.
     pub(crate) progress: Arc<StreamProgress>,
+    /// Per pipeline, the first state partition it feeds (its index and name): the one whose
+    /// shards follow the input's partitions when the input is shared by several processes.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) first_states: std::collections::HashMap<String, (usize, String)>,
     /// The Kafka settings, for `kafka:` endpoints.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) kafka: KafkaSettings,
@@ -263,18 +267,27 @@ impl Application {
             partition_senders.push(txs);
             partition_receivers.push(rxs);
         }
+        let first_states = Application::first_states(&self.topology);
+        // A state fed by Kafka is written to its changelog before its outputs leave.
+        let kafka_state = self
+            .topology
+            .pipelines
+            .iter()
+            .any(|p| p.source.kind == "kafka" && first_states.contains_key(&p.name));
         let ctx = Arc::new(Ctx {
             partitions: partition_senders,
             sinks: sink_senders,
             progress: Arc::default(),
             kafka,
-            hold_output: matches!(
-                resilience,
-                Some(Resilience {
-                    sync: SyncPolicy::BeforeOutput,
-                    ..
-                })
-            ),
+            first_states,
+            hold_output: kafka_state
+                || matches!(
+                    resilience,
+                    Some(Resilience {
+                        sync: SyncPolicy::BeforeOutput,
+                        ..
+                    })
+                ),
         });
         let mut worker_threads = Vec::new();
         for (index, (partition, receivers)) in wiring
@@ -325,6 +338,21 @@ impl Application {
             return Err(e);
         }
         Ok(running)
+    }
+
+    /// Per pipeline, the first state partition it feeds: its index and name.
+    fn first_states(
+        topology: &crate::topology::Topology,
+    ) -> std::collections::HashMap<String, (usize, String)> {
+        topology
+            .pipelines
+            .iter()
+            .filter_map(|pipeline| {
+                let state = pipeline.steps.iter().find_map(|s| s.state.as_ref())?;
+                let index = topology.states.iter().position(|s| &s.name == state)?;
+                Some((pipeline.name.clone(), (index, state.clone())))
+            })
+            .collect()
     }
 
     /// Starts the application and runs it until its sources end or [`StopHandle::stop`]

@@ -287,12 +287,94 @@ impl SourceInput {
         self.feed.read_framed(bytes, &origin) == StreamEnd::Clean
     }
 
+    /// The channel ends of the running application, for a source of this crate that
+    /// tells state partitions about their shards.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.shared.ctx
+    }
+
+    /// An input whose chain has no effect, for a source that runs messages through the
+    /// pipeline only to learn where they would go ([`crate::routing::ShardMode::probe`]):
+    /// its routers and sinks send to channels that [`Probe::drain`] empties, and it counts
+    /// no message (the input that routes them does), only the payloads that do not decode.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn probe(&self) -> Probe {
+        let ctx = &self.shared.ctx;
+        let mut workers = Vec::new();
+        let partitions = ctx
+            .partitions
+            .iter()
+            .map(|senders| {
+                senders
+                    .iter()
+                    .map(|_| {
+                        let (tx, rx) = flume::unbounded();
+                        workers.push(rx);
+                        tx
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut sinks = Vec::new();
+        let probe_sinks = ctx
+            .sinks
+            .iter()
+            .map(|sink| {
+                let (tx, rx) = flume::unbounded();
+                sinks.push(rx);
+                crate::sink::ChunkSender {
+                    tx,
+                    spare: crate::pool::Pool::new(1),
+                    framed: sink.framed,
+                }
+            })
+            .collect();
+        let probe_ctx = Ctx {
+            partitions,
+            sinks: probe_sinks,
+            hold_output: true,
+            progress: Arc::default(),
+            first_states: Default::default(),
+            kafka: ctx.kafka.clone(),
+        };
+        Probe {
+            input: SourceInput {
+                feed: self.feed.probe(&probe_ctx),
+                shared: Arc::clone(&self.shared),
+            },
+            workers,
+            sinks,
+        }
+    }
+
     /// Another input for another thread of the same source (a connection of a listener,
     /// a partition read apart): it sends down a chain of its own.
     pub fn fork(&self) -> SourceInput {
         SourceInput {
             feed: self.feed.fork(&self.shared.ctx),
             shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// An input whose chain has no effect; see [`SourceInput::probe`].
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+pub(crate) struct Probe {
+    pub(crate) input: SourceInput,
+    workers: Vec<flume::Receiver<crate::routing::WorkerMsg>>,
+    sinks: Vec<flume::Receiver<Vec<u8>>>,
+}
+
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+impl Probe {
+    /// Drops what the chain sent.
+    pub(crate) fn drain(&self) {
+        for rx in &self.workers {
+            rx.drain();
+        }
+        for rx in &self.sinks {
+            rx.drain();
         }
     }
 }
@@ -309,6 +391,7 @@ trait Feed: Send {
     fn flush(&mut self);
     fn read_framed(&mut self, bytes: &mut dyn Read, origin: &str) -> StreamEnd;
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed>;
+    fn probe(&self, ctx: &Ctx) -> Box<dyn Feed>;
 }
 
 struct Feeder<D: Decoder> {
@@ -325,6 +408,8 @@ struct Feeder<D: Decoder> {
     positions: Vec<Origin>,
     /// Whether this thread's current origin is set (the last push had a position).
     positioned: bool,
+    /// Whether decoded messages are counted in the source's statistics.
+    counting: bool,
 }
 
 impl<D: Decoder> Feeder<D> {
@@ -338,6 +423,7 @@ impl<D: Decoder> Feeder<D> {
             decode_errors: 0,
             positions: Vec::new(),
             positioned: false,
+            counting: true,
         }
     }
 
@@ -403,7 +489,7 @@ impl<D: Decoder> Feed for Feeder<D> {
             set_positions(&self.positions);
         }
         self.chain.flush();
-        if self.decoded > 0 {
+        if self.decoded > 0 && self.counting {
             self.reader.stats.messages.fetch_add(
                 std::mem::take(&mut self.decoded),
                 std::sync::atomic::Ordering::Relaxed,
@@ -422,5 +508,11 @@ impl<D: Decoder> Feed for Feeder<D> {
             Arc::clone(&self.down),
             ctx,
         ))
+    }
+
+    fn probe(&self, ctx: &Ctx) -> Box<dyn Feed> {
+        let mut feeder = Feeder::new(self.reader.clone(), Arc::clone(&self.down), ctx);
+        feeder.counting = false;
+        Box::new(feeder)
     }
 }

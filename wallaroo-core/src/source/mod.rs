@@ -153,7 +153,10 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
             #[cfg(feature = "kafka")]
             Input::Kafka(topic) => {
                 let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);
-                let source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
+                let mut source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
+                if let Some((index, name)) = ctx.first_states.get(&self.pipeline) {
+                    source = source.sharding(*index, name);
+                }
                 Ok(connector::start(
                     self.pipeline,
                     Box::new(source),

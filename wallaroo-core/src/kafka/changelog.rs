@@ -1,0 +1,297 @@
+//! A state's changelog topic: where the workers write each change of a key's state, and
+//! where a process given a partition reads its states back.
+//!
+//! One topic per state, `GROUP-STATE-changelog`, partitioned like the state topic (the
+//! input topic whose partitions are the state's shards), compacted where the broker keeps
+//! only the last record of a key. Record key: the state's key (postcard); value: the
+//! state's version and layout, the state, and the per-stream positions it reflects. A
+//! record with an empty key is a fence: where a restore's read ended.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as ClientError;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::{partition_count, Deliveries, KafkaError, KafkaOptions, Logged};
+use crate::shard::ChangelogWriter;
+
+/// How long a changelog read may go without a record before it gives up.
+const READ_STALL: Duration = Duration::from_secs(60);
+/// How often a flush that waits for the brokers says so.
+const FLUSH_NOTE: Duration = Duration::from_secs(10);
+
+/// Runs a future of the admin client to its end on this thread (the client has its own
+/// thread that completes it).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (`compact`: keeping only the last record
+/// of a key), unless it exists; an existing topic must have as many partitions (a state's
+/// shards are the input's partitions).
+pub(crate) fn ensure_topic(
+    options: &KafkaOptions,
+    topic: &str,
+    partitions: usize,
+    compact: bool,
+) -> Result<(), String> {
+    let mut config = options.producer_config();
+    config.remove("enable.idempotence");
+    config.remove("acks");
+    let admin: AdminClient<DefaultClientContext> = config
+        .create()
+        .map_err(|e| KafkaError::Config(e).to_string())?;
+    let count = i32::try_from(partitions).map_err(|_| "too many partitions".to_string())?;
+    let mut new = NewTopic::new(topic, count, TopicReplication::Fixed(-1));
+    if compact {
+        new = new.set("cleanup.policy", "compact");
+    }
+    let wait = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let created = block_on(admin.create_topics([&new], &wait))
+        .map_err(|e| format!("cannot create topic `{topic}`: {e}"))?;
+    for result in created {
+        match result {
+            Ok(_) => tracing::info!("created topic `{topic}` ({partitions} partitions)"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(format!("cannot create topic `{topic}`: {code}")),
+        }
+    }
+    let found =
+        partition_count(options, topic, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    if found != partitions {
+        return Err(format!(
+            "topic `{topic}` has {found} partitions, the input {partitions}: a changelog is \
+             partitioned like its input; delete it (its states are lost) or give the input as \
+             many partitions"
+        ));
+    }
+    Ok(())
+}
+
+/// A record's key that marks where a read of a changelog partition ends (no state's key
+/// is empty: postcard writes at least one byte).
+const FENCE: &[u8] = b"";
+
+/// A producer's context that keeps the offset of the last record delivered to each
+/// partition.
+#[derive(Default)]
+struct Fences {
+    offsets: Mutex<HashMap<i32, Result<i64, String>>>,
+}
+
+impl ClientContext for Fences {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        Logged.log(level, facility, message);
+    }
+}
+
+impl ProducerContext for Fences {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let (partition, offset) = match result {
+            Ok(record) => (record.partition(), Ok(record.offset())),
+            Err((error, record)) => (record.partition(), Err(error.to_string())),
+        };
+        self.offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition, offset);
+    }
+}
+
+/// Writes a fence record to each of `partitions` of `topic`; returns the offset of each.
+/// Every record acknowledged before the fence is before it: a read up to the fence has
+/// them all, whatever the brokers say of a partition's end (tansu's high watermark leaves
+/// out the tail of the last batch).
+fn fence(
+    options: &KafkaOptions,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, String> {
+    let producer: BaseProducer<Fences> = options
+        .producer_config()
+        .create_with_context(Fences::default())
+        .map_err(|e| KafkaError::Config(e).to_string())?;
+    for &partition in partitions {
+        let record = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .key(FENCE)
+            .payload(&[]);
+        producer
+            .send(record)
+            .map_err(|(e, _)| format!("cannot write to `{topic}`: {e}"))?;
+    }
+    let start = Instant::now();
+    while producer.flush(FLUSH_NOTE).is_err() {
+        tracing::warn!(
+            "`{topic}`: a fence not acknowledged after {:.0} s; waiting for the brokers",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let offsets = std::mem::take(&mut *producer.context().offsets.lock().expect("offsets"));
+    offsets
+        .into_iter()
+        .map(|(partition, offset)| {
+            offset
+                .map(|o| (partition, o))
+                .map_err(|e| format!("cannot write to `{topic}` partition {partition}: {e}"))
+        })
+        .collect()
+}
+
+/// A changelog partition's records, the last one of each key, as `(key, value)`.
+pub(crate) type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Reads partitions `partitions` of `topic` from their start up to a fence written now;
+/// returns, per partition, the last record of each key.
+pub(crate) fn read_partitions(
+    options: &KafkaOptions,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<HashMap<i32, Records>, String> {
+    // A group for librdkafka to accept the assignment; it is never joined (no subscription)
+    // and nothing is committed under it.
+    let mut config = options.consumer_config();
+    config.set("group.id", format!("{topic}-reader"));
+    let consumer: BaseConsumer<Logged> = config
+        .create_with_context(Logged)
+        .map_err(|e| KafkaError::Config(e).to_string())?;
+    // Per partition still to read, the offset of its fence.
+    let mut ends = fence(options, topic, partitions)?;
+    let mut list = TopicPartitionList::new();
+    let mut last: HashMap<i32, HashMap<Vec<u8>, Vec<u8>>> = HashMap::new();
+    for &partition in partitions {
+        last.insert(partition, HashMap::new());
+        list.add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+    }
+    tracing::debug!("reading `{topic}` partitions up to {ends:?}");
+    consumer.assign(&list).map_err(|e| e.to_string())?;
+    let mut progress = Instant::now();
+    while !ends.is_empty() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(record)) => {
+                progress = Instant::now();
+                let (partition, offset) = (record.partition(), record.offset());
+                let Some(&end) = ends.get(&partition) else {
+                    continue;
+                };
+                match (record.key(), last.get_mut(&partition)) {
+                    (Some(FENCE) | None, _) | (_, None) => {}
+                    (Some(key), Some(keys)) => {
+                        match record.payload() {
+                            Some(value) => keys.insert(key.to_vec(), value.to_vec()),
+                            // A tombstone: the key has no state.
+                            None => keys.remove(key),
+                        };
+                    }
+                }
+                if offset >= end {
+                    ends.remove(&partition);
+                }
+            }
+            Some(Err(e)) => tracing::warn!("reading `{topic}`: {e}"),
+            None if progress.elapsed() > READ_STALL => {
+                return Err(format!(
+                    "reading `{topic}`: no record for {} s, partitions {:?} not read to their end",
+                    READ_STALL.as_secs(),
+                    ends.keys().collect::<Vec<_>>()
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(last
+        .into_iter()
+        .map(|(partition, keys)| (partition, keys.into_iter().collect()))
+        .collect())
+}
+
+/// A worker's writer to a changelog topic: an idempotent producer.
+pub(crate) struct KafkaChangelog {
+    topic: String,
+    producer: BaseProducer<Deliveries>,
+}
+
+impl KafkaChangelog {
+    pub(crate) fn new(options: &KafkaOptions, topic: &str) -> Result<Self, String> {
+        let producer = options
+            .producer_config()
+            .create_with_context(Deliveries::default())
+            .map_err(|e| KafkaError::Config(e).to_string())?;
+        Ok(KafkaChangelog {
+            topic: topic.to_string(),
+            producer,
+        })
+    }
+}
+
+impl ChangelogWriter for KafkaChangelog {
+    fn put(&mut self, shard: u32, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let partition = i32::try_from(shard).map_err(|e| e.to_string())?;
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic)
+            .partition(partition)
+            .key(key)
+            .payload(value);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    self.producer.poll(Duration::from_millis(100));
+                    record = back;
+                }
+                Err((e, _)) => return Err(format!("`{}`: cannot produce: {e}", self.topic)),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            match self.producer.flush(FLUSH_NOTE) {
+                Ok(()) => break,
+                Err(_) => {
+                    self.producer
+                        .context()
+                        .check()
+                        .map_err(|e| format!("`{}`: {e}", self.topic))?;
+                    tracing::warn!(
+                        "changelog `{}`: {} records not acknowledged after {:.0} s; waiting for the brokers",
+                        self.topic,
+                        self.producer.in_flight_count(),
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+        self.producer
+            .context()
+            .check()
+            .map_err(|e| format!("`{}`: {e}", self.topic))
+    }
+}

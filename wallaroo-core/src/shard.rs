@@ -1,0 +1,126 @@
+//! Shards of a state partition that move between processes: what a source that shares its
+//! input with other processes (a Kafka consumer group) tells the workers of the state
+//! partition it feeds.
+//!
+//! A shard is the set of keys of one partition of the state topic: [`shard_of`] their hash.
+//! The source attaches a changelog to the workers, restores a shard's states from it before
+//! it reads the shard's messages, and releases the shard (every message of it already
+//! routed is applied and its changes are in the changelog) before it gives the partition
+//! up.
+//! The workers see only bytes: what the changelog is and where it lives is the source's.
+
+// Only a Kafka source shares its input with other processes so far.
+#![cfg_attr(not(feature = "kafka"), allow(dead_code))]
+
+use std::sync::Arc;
+
+/// The entry index of a [`ShardControl`] on a worker's channel.
+pub(crate) const CONTROL: usize = usize::MAX - 1;
+
+/// Where a worker writes each change of a key's state: one record per key and commit, the
+/// key as postcard, the value as [`ChangelogValue`], to the changelog's partition of the
+/// key's shard.
+pub(crate) trait ChangelogWriter: Send {
+    /// Hands one record to the changelog (it may be sent later).
+    fn put(&mut self, shard: u32, key: &[u8], value: &[u8]) -> Result<(), String>;
+    /// Returns once every record handed so far is durable, or says why it is not.
+    fn flush(&mut self) -> Result<(), String>;
+}
+
+/// The records of a changelog partition, the last one of each key, as `(key, value)`.
+pub(crate) type ChangelogRecords = Arc<Vec<(Vec<u8>, Vec<u8>)>>;
+
+/// What a worker is told about its shards, in order with the batches on its channel.
+pub(crate) enum ShardControl {
+    /// From now on, the changes of the keys of the shards this worker holds are written
+    /// to this changelog too; keys are spread over `shards` shards ([`shard_of`]).
+    Attach {
+        changelog: Box<dyn ChangelogWriter>,
+        shards: u32,
+    },
+    /// Shard `shard` is this process's now: its keys' states are these records' (the
+    /// worker keeps the keys it owns).
+    Restore {
+        shard: u32,
+        records: ChangelogRecords,
+        done: flume::Sender<Result<usize, String>>,
+    },
+    /// Shard `shard` goes to another process: every change before this is written to the
+    /// changelog, and its keys are dropped.
+    Release {
+        shard: u32,
+        done: flume::Sender<Result<usize, String>>,
+    },
+    /// Answers once every change before this is written to the changelog.
+    Sync {
+        done: flume::Sender<Result<usize, String>>,
+    },
+}
+
+/// The shard of a key's hash, out of `shards`: from the hash's low 32 bits, so that the
+/// keys of one shard spread over the workers (which the high bits pick).
+#[inline]
+pub(crate) fn shard_of(hash: u64, shards: u32) -> u32 {
+    (((hash & 0xffff_ffff) * u64::from(shards)) >> 32) as u32
+}
+
+/// The fixed part of a changelog record's value, before the state: the state's layout
+/// and version, so that a process running another layout refuses it instead of misreading.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ChangelogHeader<'a> {
+    pub(crate) version: u32,
+    #[serde(borrow)]
+    pub(crate) layout: &'a str,
+}
+
+/// The name of a state's internal topic of `kind` (`changelog`, `repartition`) in `group`:
+/// `GROUP-STATE-KIND`, with the characters a topic name cannot hold (a space, …) as `_`.
+pub(crate) fn internal_topic(group: &str, state: &str, kind: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}-{kind}", clean(group), clean(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_spread_keys_independently_of_workers() {
+        let hasher = crate::routing::key_hasher();
+        let mut seen = [[0usize; 2]; 8];
+        for key in 0u32..8000 {
+            let hash = crate::routing::key_hash(&hasher, &key);
+            let shard = shard_of(hash, 8);
+            assert!(shard < 8);
+            seen[shard as usize][crate::routing::worker_of(hash, 2)] += 1;
+        }
+        // Every shard has keys on both workers, about as many on each.
+        for per_worker in seen {
+            for count in per_worker {
+                assert!((350..650).contains(&count), "{seen:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn changelog_topics_are_valid_topic_names() {
+        assert_eq!(
+            internal_topic("alphabet", "running vote totals", "changelog"),
+            "alphabet-running_vote_totals-changelog"
+        );
+        assert_eq!(
+            internal_topic("a/b", "é", "repartition"),
+            "a_b-_-repartition"
+        );
+    }
+}
