@@ -535,6 +535,80 @@ mod tests {
         assert!(batch.origins[2].is_some() && !batch.origins[3].is_some());
     }
 
+    struct ByValue;
+
+    impl Partition<u32> for ByValue {
+        type Key = u32;
+        type Carried = u32;
+        fn info(&self) -> &'static crate::component::ComponentInfo {
+            unimplemented!("not used by these tests")
+        }
+        fn key(&self, msg: &u32) -> u32 {
+            *msg
+        }
+        fn route<H: BuildHasher>(&self, msg: &u32, hasher: &H) -> (u64, u32) {
+            (hasher.hash_one(msg), *msg)
+        }
+        fn is_key(&self, _: &u32, carried: &u32, key: &u32) -> bool {
+            carried == key
+        }
+    }
+
+    /// Routes 0..20 as the messages of one record, in `mode`; what the worker received: each
+    /// message with its number among the record's messages.
+    fn route_in(mode: ShardMode) -> Vec<(u32, u32)> {
+        let (tx, rx) = flume::unbounded();
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        set_origin(Origin {
+            stream: 5,
+            seq: 1,
+            sub: 0,
+        });
+        set_shard_mode(mode);
+        for msg in 0..20u32 {
+            router.emit(msg);
+        }
+        router.flush();
+        set_shard_mode(ShardMode::OFF);
+        set_origin(Origin::NONE);
+        let mut got = Vec::new();
+        for (entry, batch) in rx.drain() {
+            if entry == MARKER {
+                continue;
+            }
+            let batch = batch.downcast::<Batch<u32, u32>>().unwrap();
+            for (keyed, origin) in batch.msgs.iter().zip(&batch.origins) {
+                got.push((keyed.msg, origin.sub));
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn a_probe_notes_shards_and_routes_nothing_while_only_one_shard_is_routed() {
+        let shard = |msg: u32| shard_of(key_hasher().hash_one(msg), 4);
+        let mut expected: Vec<u32> = (0..20).map(shard).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        assert!(route_in(ShardMode::probe(4)).is_empty());
+        let mut probed = Vec::new();
+        take_probed(&mut probed);
+        assert_eq!(probed, expected);
+
+        // Only shard `s`'s messages, numbered among all the record's messages, and from 0
+        // again for the next record even of the same origin.
+        for record in 1..=2 {
+            for s in 0..4 {
+                let want: Vec<(u32, u32)> =
+                    (0..20).filter(|m| shard(*m) == s).map(|m| (m, m)).collect();
+                assert_eq!(
+                    route_in(ShardMode::only(s, 4, record * 10 + u64::from(s))),
+                    want
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_same_key_always_hashes_the_same() {
         assert_eq!(key_hasher().hash_one("a"), key_hasher().hash_one("a"));

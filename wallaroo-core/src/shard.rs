@@ -51,7 +51,7 @@ pub(crate) enum ShardControl {
         shard: u32,
         done: flume::Sender<Result<usize, String>>,
     },
-    /// Answers once every change before this is written to the changelog.
+    /// Answers once every change before this is durable in the changelog.
     Sync {
         done: flume::Sender<Result<usize, String>>,
     },

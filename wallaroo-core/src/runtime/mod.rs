@@ -268,26 +268,19 @@ impl Application {
             partition_receivers.push(rxs);
         }
         let first_states = Application::first_states(&self.topology);
-        // A state fed by Kafka is written to its changelog before its outputs leave.
-        let kafka_state = self
-            .topology
-            .pipelines
-            .iter()
-            .any(|p| p.source.kind == "kafka" && first_states.contains_key(&p.name));
         let ctx = Arc::new(Ctx {
             partitions: partition_senders,
             sinks: sink_senders,
             progress: Arc::default(),
             kafka,
             first_states,
-            hold_output: kafka_state
-                || matches!(
-                    resilience,
-                    Some(Resilience {
-                        sync: SyncPolicy::BeforeOutput,
-                        ..
-                    })
-                ),
+            hold_output: matches!(
+                resilience,
+                Some(Resilience {
+                    sync: SyncPolicy::BeforeOutput,
+                    ..
+                })
+            ),
         });
         let mut worker_threads = Vec::new();
         for (index, (partition, receivers)) in wiring
