@@ -1,7 +1,9 @@
-//! Through Kafka, one process: the Alphabet application reading votes from a topic and
-//! writing its totals to another, beside a plain rdkafka consume → add → produce loop on one
-//! thread (the practical limit of the broker and the client on this machine), over the same
-//! input, in the same run.
+//! Through Kafka: the Alphabet application reading votes from a topic and writing its totals
+//! to another, as one process and as three members of one group (in this process), beside
+//! a plain rdkafka consume → add → produce loop on one thread (the practical limit of the
+//! broker and the client on this machine), over the same input, in the same run. The
+//! application's state is shared by its group: every vote goes through the repartition
+//! topic and every change to the changelog, which the plain loop does not do.
 //!
 //! ```sh
 //! cargo bench -p wallaroo-benches --features kafka --bench kafka
@@ -87,13 +89,17 @@ fn options() -> Options {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum System {
     Wallaroo,
+    /// Three members of one group, in this process (the machine's two cores are shared
+    /// either way).
+    Wallaroo3,
     Plain,
 }
 
 impl System {
     fn name(self) -> &'static str {
         match self {
-            System::Wallaroo => "wallaroo, 2 workers",
+            System::Wallaroo => "wallaroo, 1 process, 2 workers",
+            System::Wallaroo3 => "wallaroo, 3 members, 2 workers each",
             System::Plain => "plain rdkafka loop, 1 thread",
         }
     }
@@ -231,6 +237,31 @@ fn run_wallaroo(broker: &Broker, messages: u64) -> Run {
     run
 }
 
+/// Three instances of the Alphabet application in one group, in this process.
+fn run_wallaroo3(broker: &Broker, messages: u64) -> Run {
+    let args = Args::new()
+        .with_input("kafka:votes")
+        .with_output("kafka:totals")
+        .with_brokers(&broker.address())
+        .with_kafka_option("session.timeout.ms", SESSION_TIMEOUT_MS)
+        .with_workers(2);
+    let start = Instant::now();
+    let members: Vec<_> = (0..3)
+        .map(|_| alphabet::alphabet(&args).start(&args).expect("started"))
+        .collect();
+    let counted = || -> u64 {
+        members
+            .iter()
+            .map(|m| m.source_counts(0).expect("one source").messages)
+            .sum()
+    };
+    let run = watch(broker, start, messages, counted);
+    for member in members {
+        member.stop().expect("stopped");
+    }
+    run
+}
+
 /// The same job by hand on one thread: a consumer in its own group and a producer with the
 /// settings the application's connectors use (cooperative-sticky, no auto commit; an
 /// idempotent producer, `acks=all`), a `HashMap` of totals, one `a => 12\n` record per vote.
@@ -320,14 +351,15 @@ fn main() {
     for round in 0..o.repeat {
         // The two take turns going first.
         let order = if round % 2 == 0 {
-            [System::Wallaroo, System::Plain]
+            [System::Wallaroo, System::Wallaroo3, System::Plain]
         } else {
-            [System::Plain, System::Wallaroo]
+            [System::Plain, System::Wallaroo3, System::Wallaroo]
         };
         for system in order {
             let broker = prepare(o.messages);
             let run = match system {
                 System::Wallaroo => run_wallaroo(&broker, o.messages),
+                System::Wallaroo3 => run_wallaroo3(&broker, o.messages),
                 System::Plain => run_plain(&broker, o.messages),
             };
             drop(broker);
@@ -351,7 +383,7 @@ fn main() {
     );
     println!("| --- | --- | ---: | ---: | ---: |");
     let mut medians = HashMap::new();
-    for system in [System::Wallaroo, System::Plain] {
+    for system in [System::Wallaroo, System::Wallaroo3, System::Plain] {
         let runs = &runs[&system];
         let rounds: Vec<String> = runs
             .iter()
@@ -377,11 +409,20 @@ fn main() {
             rounds.join(", "),
         );
     }
-    let (w, p) = (medians[&System::Wallaroo], medians[&System::Plain]);
+    let (w, w3, p) = (
+        medians[&System::Wallaroo],
+        medians[&System::Wallaroo3],
+        medians[&System::Plain],
+    );
     println!();
     println!(
         "wallaroo / plain loop: {:.2} (from start), {:.2} (after join)",
         w.0 / p.0,
         w.1 / p.1
+    );
+    println!(
+        "wallaroo, 3 members / plain loop: {:.2} (from start), {:.2} (after join)",
+        w3.0 / p.0,
+        w3.1 / p.1
     );
 }
