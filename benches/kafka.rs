@@ -219,14 +219,19 @@ fn watch(broker: &Broker, start: Instant, messages: u64, first: impl Fn() -> u64
     }
 }
 
-/// The Alphabet application, in this process, from `kafka:votes` to `kafka:totals`.
-fn run_wallaroo(broker: &Broker, messages: u64) -> Run {
-    let args = Args::new()
+/// The application's command line: from `kafka:votes` to `kafka:totals`, 2 workers.
+fn app_args(broker: &Broker) -> Args {
+    Args::new()
         .with_input("kafka:votes")
         .with_output("kafka:totals")
         .with_brokers(&broker.address())
         .with_kafka_option("session.timeout.ms", SESSION_TIMEOUT_MS)
-        .with_workers(2);
+        .with_workers(2)
+}
+
+/// The Alphabet application, in this process, from `kafka:votes` to `kafka:totals`.
+fn run_wallaroo(broker: &Broker, messages: u64) -> Run {
+    let args = app_args(broker);
     let start = Instant::now();
     let running = alphabet::alphabet(&args).start(&args).expect("started");
     let run = watch(broker, start, messages, || {
@@ -239,12 +244,7 @@ fn run_wallaroo(broker: &Broker, messages: u64) -> Run {
 
 /// Three instances of the Alphabet application in one group, in this process.
 fn run_wallaroo3(broker: &Broker, messages: u64) -> Run {
-    let args = Args::new()
-        .with_input("kafka:votes")
-        .with_output("kafka:totals")
-        .with_brokers(&broker.address())
-        .with_kafka_option("session.timeout.ms", SESSION_TIMEOUT_MS)
-        .with_workers(2);
+    let args = app_args(broker);
     let start = Instant::now();
     let members: Vec<_> = (0..3)
         .map(|_| alphabet::alphabet(&args).start(&args).expect("started"))

@@ -26,8 +26,8 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::ProducerContext;
+use rdkafka::message::{DeliveryResult, Message, ToBytes};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 mod changelog;
@@ -358,6 +358,43 @@ impl ProducerContext for Deliveries {
             }
         }
     }
+}
+
+/// Hands `record` to `producer`, waiting while the producer's queue is full: the brokers'
+/// acknowledgements make room (backpressure up the pipeline).
+pub(crate) fn send_waiting<K, P>(
+    producer: &BaseProducer<Deliveries>,
+    mut record: BaseRecord<'_, K, P>,
+) -> Result<(), ClientError>
+where
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                producer.poll(Duration::from_millis(100));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Waits until every record handed to `producer` is acknowledged, saying every 10 s that
+/// it waits for the brokers (`what` names the records); an error if one failed for good.
+pub(crate) fn flush_waiting(producer: &BaseProducer<Deliveries>, what: &str) -> Result<(), String> {
+    let start = Instant::now();
+    while producer.flush(Duration::from_secs(10)).is_err() {
+        producer.context().check()?;
+        tracing::warn!(
+            "{what}: {} records not acknowledged after {:.0} s; waiting for the brokers",
+            producer.in_flight_count(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    producer.context().check()
 }
 
 /// The delay before retry number `attempt` (from 0): 100 ms doubling up to 5 s.

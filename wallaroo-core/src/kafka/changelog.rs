@@ -17,12 +17,13 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError as ClientError;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{partition_count, Deliveries, KafkaError, KafkaOptions, Logged};
+use super::{
+    flush_waiting, partition_count, send_waiting, Deliveries, KafkaError, KafkaOptions, Logged,
+};
 use crate::shard::ChangelogWriter;
 
 /// How long a changelog read may go without a record before it gives up.
@@ -254,44 +255,16 @@ impl KafkaChangelog {
 impl ChangelogWriter for KafkaChangelog {
     fn put(&mut self, shard: u32, key: &[u8], value: &[u8]) -> Result<(), String> {
         let partition = i32::try_from(shard).map_err(|e| e.to_string())?;
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic)
+        let record = BaseRecord::<[u8], [u8]>::to(&self.topic)
             .partition(partition)
             .key(key)
             .payload(value);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    self.producer.poll(Duration::from_millis(100));
-                    record = back;
-                }
-                Err((e, _)) => return Err(format!("`{}`: cannot produce: {e}", self.topic)),
-            }
-        }
+        send_waiting(&self.producer, record)
+            .map_err(|e| format!("`{}`: cannot produce: {e}", self.topic))
     }
 
     fn flush(&mut self) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
-            match self.producer.flush(FLUSH_NOTE) {
-                Ok(()) => break,
-                Err(_) => {
-                    self.producer
-                        .context()
-                        .check()
-                        .map_err(|e| format!("`{}`: {e}", self.topic))?;
-                    tracing::warn!(
-                        "changelog `{}`: {} records not acknowledged after {:.0} s; waiting for the brokers",
-                        self.topic,
-                        self.producer.in_flight_count(),
-                        start.elapsed().as_secs_f64()
-                    );
-                }
-            }
-        }
-        self.producer
-            .context()
-            .check()
+        flush_waiting(&self.producer, &format!("changelog `{}`", self.topic))
             .map_err(|e| format!("`{}`: {e}", self.topic))
     }
 }

@@ -31,13 +31,13 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::changelog::{ensure_topic, read_partitions, KafkaChangelog};
 use super::source::stream_name;
-use super::{Deliveries, KafkaError, KafkaOptions, Logged};
+use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions, Logged};
 use crate::endpoint::ConnectorError;
 use crate::routing::{set_shard_mode, take_probed, ShardMode, WorkerMsg};
 use crate::shard::{internal_topic, ShardControl, CONTROL};
@@ -258,7 +258,7 @@ impl Forwarding {
         if offsets.count() == 0 {
             return Ok(());
         }
-        flush(&self.producer)?;
+        flush_waiting(&self.producer, &format!("kafka:{} forwarded", self.topic))?;
         if let Err(e) = consumer.commit(&offsets, mode) {
             // A partition given to another process meanwhile: it forwards again from the
             // last commit; the state applies each record once.
@@ -299,21 +299,6 @@ impl ConsumerContext for Forwarding {
     }
 }
 
-/// Waits until the producer's records are acknowledged, saying so while the brokers do not
-/// answer; an error if one failed for good.
-fn flush(producer: &BaseProducer<Deliveries>) -> Result<(), String> {
-    let start = Instant::now();
-    while producer.flush(Duration::from_secs(10)).is_err() {
-        producer.context().check()?;
-        tracing::warn!(
-            "{} records not acknowledged after {:.0} s; waiting for the brokers",
-            producer.in_flight_count(),
-            start.elapsed().as_secs_f64()
-        );
-    }
-    producer.context().check()
-}
-
 /// Hands one record to the producer, to partition `partition`, waiting while its queue is
 /// full.
 fn send(
@@ -322,19 +307,10 @@ fn send(
     partition: i32,
     value: &[u8],
 ) -> Result<(), String> {
-    let mut record = BaseRecord::<(), [u8]>::to(topic)
+    let record = BaseRecord::<(), [u8]>::to(topic)
         .partition(partition)
         .payload(value);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                producer.poll(Duration::from_millis(100));
-                record = back;
-            }
-            Err((e, _)) => return Err(format!("cannot produce: {e}")),
-        }
-    }
+    send_waiting(producer, record).map_err(|e| format!("cannot produce: {e}"))
 }
 
 /// Hop 2: the repartition topic's partitions held by this process, applied.

@@ -7,12 +7,10 @@
 
 use std::time::Duration;
 
-use rdkafka::error::KafkaError as ClientError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 
 use super::source::wait_for_topic;
-use super::{Deliveries, KafkaError, KafkaOptions};
+use super::{send_waiting, Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::sink::connector::{Received, SinkConnector, SinkOutput};
 
@@ -110,20 +108,7 @@ fn send(
     topic: &str,
     value: &[u8],
 ) -> Result<(), ConnectorError> {
-    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(value);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                // Wait for acknowledgements to make room: backpressure up the pipeline.
-                producer.poll(Duration::from_millis(100));
-                record = back;
-            }
-            Err((e, _)) => {
-                return Err(ConnectorError::new(format!(
-                    "kafka:{topic}: cannot produce: {e}"
-                )))
-            }
-        }
-    }
+    let record = BaseRecord::<(), [u8]>::to(topic).payload(value);
+    send_waiting(producer, record)
+        .map_err(|e| ConnectorError::new(format!("kafka:{topic}: cannot produce: {e}")))
 }
