@@ -254,3 +254,74 @@ fn output_left_undelivered_when_the_brokers_never_answer_is_an_error_that_counts
         "{err}"
     );
 }
+
+#[test]
+fn a_state_fed_by_two_kafka_sources_is_refused_at_start() {
+    use wallaroo::{Application, Input, Source};
+    let app = Application::new("Two")
+        .pipeline(
+            "one",
+            Source::new(Input::Kafka("a".into()), alphabet::decode),
+        )
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .done()
+        .pipeline(
+            "two",
+            Source::new(Input::Kafka("b".into()), alphabet::decode),
+        )
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .done();
+    let args = Args::new().with_brokers("127.0.0.1:9");
+    let err = app.start(&args).err().expect("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("\"running vote totals\" is fed by two Kafka sources")
+            && message.contains("\"one\"")
+            && message.contains("\"two\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_changelog_record_that_does_not_read_back_stops_the_application_naming_the_state() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 2);
+    broker.create_topic("totals", 1);
+    broker.create_topic("Alphabet-running_vote_totals-changelog", 2);
+    // The state of key b'a' in shard 0 and 1 alike: a value that is no state at all.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .create()
+        .expect("a producer");
+    for partition in 0..2 {
+        let record = BaseRecord::to("Alphabet-running_vote_totals-changelog")
+            .partition(partition)
+            .key(&[b'a'][..])
+            .payload(&[0xff_u8, 0xff, 0xff][..]);
+        producer.send(record).map_err(|(e, _)| e).expect("sent");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flushed");
+
+    let args = args(&broker);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(alphabet::alphabet(&args).run(&args, |_| {}));
+    });
+    let err = rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the application stops by itself")
+        .expect_err("a damaged changelog");
+    let message = err.to_string();
+    assert!(
+        message.contains("state \"running vote totals\"") && message.contains("does not read back"),
+        "{message}"
+    );
+}

@@ -115,13 +115,16 @@ impl Group {
                 return Err(self.error("its workers stopped"));
             }
         }
+        // Set when hop 2 gives up, so that hop 1 does not wait for the application to stop.
+        let quit = Arc::new(AtomicBool::new(false));
         let forward = {
             let probe = input.probe();
             let (options, topic) = (self.options.clone(), self.topic.clone());
             let (repartition, shards) = (self.repartition.clone(), self.shards);
+            let quit = Arc::clone(&quit);
             std::thread::Builder::new()
                 .name("wallaroo-repartition".into())
-                .spawn(move || forward(&options, &topic, &repartition, shards, probe))
+                .spawn(move || forward(&options, &topic, &repartition, shards, probe, &quit))
                 .expect("cannot spawn a thread")
         };
         let applied = Apply {
@@ -129,6 +132,7 @@ impl Group {
             workers,
         }
         .run(&mut input, &forward);
+        quit.store(true, Ordering::Release);
         let forwarded = forward
             .join()
             .unwrap_or_else(|_| Err(ConnectorError::new("the repartition thread panicked")));
@@ -144,6 +148,7 @@ fn forward(
     repartition: &str,
     shards: u32,
     mut probe: Probe,
+    quit: &AtomicBool,
 ) -> Result<(), ConnectorError> {
     let producer: BaseProducer<Deliveries> = options
         .producer_config()
@@ -168,7 +173,7 @@ fn forward(
     let mut value = Vec::new();
     let mut last_commit = Instant::now();
     set_shard_mode(ShardMode::probe(shards));
-    while !probe.input.stopping() {
+    while !probe.input.stopping() && !quit.load(Ordering::Acquire) {
         if let Some(polled) = consumer.poll(POLL) {
             match polled {
                 Ok(record) => {

@@ -268,6 +268,7 @@ impl Application {
             partition_receivers.push(rxs);
         }
         let first_states = Application::first_states(&self.topology);
+        Application::one_kafka_source_per_state(&self.topology, &first_states)?;
         let ctx = Arc::new(Ctx {
             partitions: partition_senders,
             sinks: sink_senders,
@@ -331,6 +332,33 @@ impl Application {
             return Err(e);
         }
         Ok(running)
+    }
+
+    /// Refuses a state partition whose shards two Kafka sources would share out, each by
+    /// its own input's partitions.
+    fn one_kafka_source_per_state(
+        topology: &crate::topology::Topology,
+        first_states: &std::collections::HashMap<String, (usize, String)>,
+    ) -> Result<(), RunError> {
+        let mut fed: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+        for pipeline in topology
+            .pipelines
+            .iter()
+            .filter(|p| p.source.kind == "kafka")
+        {
+            let Some((_, state)) = first_states.get(&pipeline.name) else {
+                continue;
+            };
+            if let Some(first) = fed.insert(state, &pipeline.name) {
+                return Err(RunError::Invalid(vec![format!(
+                    "state partition \"{state}\" is fed by two Kafka sources, of pipelines \"{first}\" \
+                     and \"{}\": its shards follow one input's partitions; read both topics in one \
+                     pipeline's place by producing them to one topic",
+                    pipeline.name
+                )]));
+            }
+        }
+        Ok(())
     }
 
     /// Per pipeline, the first state partition it feeds: its index and name.
