@@ -254,13 +254,46 @@ fn is_topic_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Implements `ClientContext` for a context type by logging as [`Logged`] does.
+macro_rules! logged_context {
+    ($context:ty) => {
+        impl rdkafka::client::ClientContext for $context {
+            fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+                rdkafka::client::ClientContext::log(
+                    &$crate::kafka::Logged,
+                    level,
+                    facility,
+                    message,
+                );
+            }
+
+            fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+                rdkafka::client::ClientContext::error(&$crate::kafka::Logged, error, reason);
+            }
+        }
+    };
+}
+use logged_context;
+
 /// A client context that sends librdkafka's log lines and errors to `tracing` (target
 /// `librdkafka`), as the rest of wallaroo logs.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Logged;
 
+/// Whether librdkafka's line says that an option of the one list given to every client
+/// (`--kafka-option`) does not apply to this kind of client: expected, not worth a warning.
+fn other_clients_option(facility: &str, message: &str) -> bool {
+    facility == "CONFWARN"
+        && (message.contains("is a consumer property and will be ignored by this producer")
+            || message.contains("is a producer property and will be ignored by this consumer"))
+}
+
 impl ClientContext for Logged {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if other_clients_option(facility, message) {
+            tracing::debug!(target: "librdkafka", "{facility}: {message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -327,15 +360,7 @@ impl Deliveries {
     }
 }
 
-impl ClientContext for Deliveries {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-
-    fn error(&self, error: ClientError, reason: &str) {
-        Logged.error(error, reason);
-    }
-}
+logged_context!(Deliveries);
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -642,6 +667,49 @@ mod tests {
             text.contains(&format!("no Kafka broker answered at 127.0.0.1:{port}")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_option_for_the_other_kind_of_client_is_not_a_warning() {
+        let lines = std::sync::Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = std::sync::Arc::clone(&lines);
+            move || Captured(std::sync::Arc::clone(&lines))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            Logged.log(
+                RDKafkaLogLevel::Warning,
+                "CONFWARN",
+                "[thrd:app]: Configuration property session.timeout.ms is a consumer property \
+                 and will be ignored by this producer instance",
+            );
+            Logged.log(RDKafkaLogLevel::Warning, "FAIL", "broker down");
+        });
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("session.timeout.ms"), "{text}");
+        assert!(
+            text.contains("WARN") && text.contains("FAIL: broker down"),
+            "{text}"
+        );
+    }
+
+    /// A writer into a shared buffer, for the test above.
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

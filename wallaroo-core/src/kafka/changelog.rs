@@ -14,8 +14,7 @@ use std::task::{Context, Poll, Wake};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
@@ -104,11 +103,7 @@ struct Fences {
     offsets: Mutex<HashMap<i32, Result<i64, String>>>,
 }
 
-impl ClientContext for Fences {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-}
+super::logged_context!(Fences);
 
 impl ProducerContext for Fences {
     type DeliveryOpaque = ();

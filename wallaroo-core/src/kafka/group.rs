@@ -27,8 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as ClientError;
 use rdkafka::producer::{BaseProducer, BaseRecord};
@@ -37,7 +35,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::changelog::{ensure_topic, read_partitions, KafkaChangelog};
 use super::source::stream_name;
-use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions, Logged};
+use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::ConnectorError;
 use crate::routing::{set_shard_mode, take_probed, ShardMode, WorkerMsg};
 use crate::shard::{internal_topic, ShardControl, CONTROL};
@@ -276,15 +274,7 @@ impl Forwarding {
     }
 }
 
-impl ClientContext for Forwarding {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-
-    fn error(&self, error: ClientError, reason: &str) {
-        Logged.error(error, reason);
-    }
-}
+super::logged_context!(Forwarding);
 
 impl ConsumerContext for Forwarding {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -603,15 +593,7 @@ struct Deferred {
     events: Mutex<Vec<Event>>,
 }
 
-impl ClientContext for Deferred {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-
-    fn error(&self, error: ClientError, reason: &str) {
-        Logged.error(error, reason);
-    }
-}
+super::logged_context!(Deferred);
 
 impl ConsumerContext for Deferred {
     fn rebalance(

@@ -12,14 +12,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::KafkaError as ClientError;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{wait_for_brokers, KafkaError, KafkaOptions, Logged};
+use super::{wait_for_brokers, KafkaError, KafkaOptions};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::source::connector::{ResumePoints, SourceConnector, SourceInput, StreamId};
 
@@ -221,15 +218,7 @@ struct Rebalance {
     points: ResumePoints,
 }
 
-impl ClientContext for Rebalance {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        Logged.log(level, facility, message);
-    }
-
-    fn error(&self, error: ClientError, reason: &str) {
-        Logged.error(error, reason);
-    }
-}
+super::logged_context!(Rebalance);
 
 impl ConsumerContext for Rebalance {
     fn rebalance(
