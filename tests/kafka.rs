@@ -256,7 +256,7 @@ fn output_left_undelivered_when_the_brokers_never_answer_is_an_error_that_counts
 }
 
 #[test]
-fn a_state_fed_by_two_kafka_sources_is_refused_at_start() {
+fn a_state_shared_out_by_a_kafka_source_and_fed_by_another_is_refused_at_start() {
     use wallaroo::{Application, Input, Source};
     let app = Application::new("Two")
         .pipeline(
@@ -283,9 +283,33 @@ fn a_state_fed_by_two_kafka_sources_is_refused_at_start() {
     let err = app.start(&args).err().expect("refused");
     let message = err.to_string();
     assert!(
-        message.contains("\"running vote totals\" is fed by two Kafka sources")
-            && message.contains("\"one\"")
-            && message.contains("\"two\""),
+        message.contains("\"running vote totals\" is fed by pipeline \"one\", which reads Kafka")
+            && message.contains("and by pipeline \"two\" too: two Kafka sources"),
+        "{message}"
+    );
+
+    // Nor with a source of another kind.
+    let app = Application::new("Mixed")
+        .pipeline(
+            "one",
+            Source::new(Input::Kafka("a".into()), alphabet::decode),
+        )
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .done()
+        .pipeline("two", Source::new(Input::Stdin, alphabet::decode))
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .done();
+    let message = app.start(&args).err().expect("refused").to_string();
+    assert!(
+        message.contains("and by pipeline \"two\" too: its shards move"),
         "{message}"
     );
 }

@@ -39,16 +39,19 @@ pub(crate) enum ShardControl {
         shards: u32,
     },
     /// Shard `shard` is this process's now: its keys' states are these records' (the
-    /// worker keeps the keys it owns).
+    /// worker keeps the keys it owns); its changes are written under `epoch`.
     Restore {
         shard: u32,
+        epoch: u64,
         records: ChangelogRecords,
         done: flume::Sender<Result<usize, String>>,
     },
     /// Shard `shard` goes to another process: every change before this is written to the
-    /// changelog, and its keys are dropped.
+    /// changelog (unless `lost`: another process may have it already, and changes written
+    /// now would only be ignored), and its keys are dropped.
     Release {
         shard: u32,
+        lost: bool,
         done: flume::Sender<Result<usize, String>>,
     },
     /// Answers once every change before this is durable in the changelog.
@@ -64,10 +67,17 @@ pub(crate) fn shard_of(hash: u64, shards: u32) -> u32 {
     (((hash & 0xffff_ffff) * u64::from(shards)) >> 32) as u32
 }
 
-/// The fixed part of a changelog record's value, before the state: the state's layout
-/// and version, so that a process running another layout refuses it instead of misreading.
+/// The fixed part of a changelog record's value, before the state: the epoch of the
+/// shard's owner that wrote it, and the state's layout and version, so that a process
+/// running another layout refuses it instead of misreading.
+///
+/// An owner's epoch is the offset of the fence it wrote when it took the shard: a later
+/// owner's is higher. A restore keeps, per key, the record of the highest epoch, so that
+/// the late writes of a process that lost the shard without knowing (stalled past its
+/// session) never override the new owner's.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChangelogHeader<'a> {
+    pub(crate) epoch: u64,
     pub(crate) version: u32,
     #[serde(borrow)]
     pub(crate) layout: &'a str,

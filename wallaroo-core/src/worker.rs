@@ -60,8 +60,8 @@ pub(crate) struct StateStore<K, S> {
     dirty: HashSet<K>,
     /// How many shards keys are spread over, once a changelog is attached.
     shard_count: u32,
-    /// The shards this process holds.
-    shards: HashSet<u32>,
+    /// The shards this process holds, and the epoch each is written under.
+    shards: HashMap<u32, u64>,
     /// This worker's index, and how many workers the partition has: a restored shard's
     /// keys are spread over them as routing does.
     worker: usize,
@@ -82,7 +82,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             keeps_changes: false,
             dirty: HashSet::new(),
             shard_count: 0,
-            shards: HashSet::new(),
+            shards: HashMap::new(),
             worker: 0,
             workers: 1,
             name: String::new(),
@@ -203,19 +203,20 @@ impl<K: Key, S: State> StateStore<K, S> {
         if self.dirty.is_empty() {
             return Ok(());
         }
-        let header = ChangelogHeader {
-            version: S::VERSION,
-            layout: S::LAYOUT,
-        };
         let (mut key_bytes, mut value) = (Vec::new(), Vec::new());
         for key in self.dirty.drain() {
             let hash = key_hash(&self.hasher, &key);
             let shard = shard_of(hash, self.shard_count);
-            if !self.shards.contains(&shard) {
+            let Some(&epoch) = self.shards.get(&shard) else {
                 // A key of a shard held elsewhere (declared up front, or fed by another
                 // source): its state is not this process's to write.
                 continue;
-            }
+            };
+            let header = ChangelogHeader {
+                epoch,
+                version: S::VERSION,
+                layout: S::LAYOUT,
+            };
             let Some(slot) = self
                 .table
                 .find(table_hash(short_hash(hash)), |slot| slot.key == key)
@@ -250,9 +251,14 @@ impl<K: Key, S: State> StateStore<K, S> {
         before - self.table.len()
     }
 
-    /// Makes shard `shard` this process's, with the states of `records` whose keys this
-    /// worker owns; returns how many.
-    fn restore(&mut self, shard: u32, records: &ChangelogRecords) -> Result<usize, String> {
+    /// Makes shard `shard` this process's, under `epoch`, with the states of `records`
+    /// whose keys this worker owns; returns how many.
+    fn restore(
+        &mut self,
+        shard: u32,
+        epoch: u64,
+        records: &ChangelogRecords,
+    ) -> Result<usize, String> {
         self.drop_shard(shard);
         let mut restored = 0;
         for (key_bytes, value) in records.iter() {
@@ -281,7 +287,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             slot.progress = progress;
             restored += 1;
         }
-        self.shards.insert(shard);
+        self.shards.insert(shard, epoch);
         Ok(restored)
     }
 
@@ -295,13 +301,18 @@ impl<K: Key, S: State> StateStore<K, S> {
             }
             ShardControl::Restore {
                 shard,
+                epoch,
                 records,
                 done,
             } => {
-                let _ = done.send(self.restore(shard, &records));
+                let _ = done.send(self.restore(shard, epoch, &records));
             }
-            ShardControl::Release { shard, done } => {
-                let released = self.sync_changelog().map(|()| self.drop_shard(shard));
+            ShardControl::Release { shard, lost, done } => {
+                let released = if lost {
+                    Ok(self.drop_shard(shard))
+                } else {
+                    self.sync_changelog().map(|()| self.drop_shard(shard))
+                };
                 let _ = done.send(released);
             }
             ShardControl::Sync { done } => {
@@ -842,6 +853,7 @@ mod tests {
         let (tx, rx) = flume::unbounded();
         store.control(ShardControl::Restore {
             shard: held,
+            epoch: 5,
             records: Arc::new(Vec::new()),
             done: tx.clone(),
         });
@@ -864,6 +876,7 @@ mod tests {
         let before = store.len();
         store.control(ShardControl::Release {
             shard: held,
+            lost: false,
             done: tx.clone(),
         });
         assert_eq!(rx.recv().unwrap(), Ok(1));
@@ -875,6 +888,7 @@ mod tests {
             Arc::new(written.into_iter().map(|(_, k, v)| (k, v)).collect());
         store.control(ShardControl::Restore {
             shard: held,
+            epoch: 6,
             records,
             done: tx.clone(),
         });
@@ -889,6 +903,7 @@ mod tests {
     #[test]
     fn a_restore_keeps_only_this_workers_keys_and_refuses_another_layout() {
         let header = ChangelogHeader {
+            epoch: 1,
             version: Count::VERSION,
             layout: Count::LAYOUT,
         };
@@ -905,7 +920,7 @@ mod tests {
         for worker in 0..2 {
             let mut store: StateStore<String, Count> = StateStore::new();
             (store.worker, store.workers, store.shard_count) = (worker, 2, 1);
-            restored += store.restore(0, &records).unwrap();
+            restored += store.restore(0, 1, &records).unwrap();
             for key in &keys {
                 let hash = key_hash(&key_hasher(), key);
                 let mine = worker_of(hash, 2) == worker;
@@ -919,13 +934,14 @@ mod tests {
         assert_eq!(restored, keys.len());
 
         let other = ChangelogHeader {
+            epoch: 1,
             version: 3,
             layout: "{ other: u8 }",
         };
         let mut store: StateStore<String, Count> = StateStore::new();
         store.shard_count = 1;
         let records: ChangelogRecords = Arc::new(vec![record("k0", 1, &other)]);
-        let error = store.restore(0, &records).unwrap_err();
+        let error = store.restore(0, 1, &records).unwrap_err();
         assert!(error.contains("version 3 { other: u8 }"), "{error}");
     }
 }

@@ -23,7 +23,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::{
     flush_waiting, partition_count, send_waiting, Deliveries, KafkaError, KafkaOptions, Logged,
 };
-use crate::shard::ChangelogWriter;
+use crate::shard::{ChangelogHeader, ChangelogWriter};
 
 /// How long a changelog read may go without a record before it gives up.
 const READ_STALL: Duration = Duration::from_secs(60);
@@ -160,16 +160,49 @@ fn fence(
         .collect()
 }
 
-/// A changelog partition's records, the last one of each key, as `(key, value)`.
+/// A changelog partition's records, one per key, as `(key, value)`.
 pub(crate) type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// What a restore read of a changelog partition: the record of each key written under the
+/// highest epoch (the last of those), and the epoch of this reader's ownership (the offset
+/// of its fence).
+pub(crate) struct Restored {
+    pub(crate) epoch: u64,
+    pub(crate) records: Records,
+}
+
+/// The epoch a changelog value was written under (0 if it does not say).
+fn epoch_of(value: &[u8]) -> u64 {
+    postcard::take_from_bytes::<ChangelogHeader>(value).map_or(0, |(header, _)| header.epoch)
+}
+
+/// Per key, the epoch and value of the record a restore takes.
+type Kept = HashMap<Vec<u8>, (u64, Vec<u8>)>;
+
+/// Takes the record of `key` read next (`None`: a tombstone, the key has no state), unless
+/// a record of a later owner was taken already: a record of an earlier owner, written late
+/// by a process that had lost the shard without knowing, does not override it.
+fn take(kept: &mut Kept, key: &[u8], value: Option<&[u8]>) {
+    match value {
+        Some(value) => {
+            let epoch = epoch_of(value);
+            if kept.get(key).is_none_or(|(taken, _)| epoch >= *taken) {
+                kept.insert(key.to_vec(), (epoch, value.to_vec()));
+            }
+        }
+        None => {
+            kept.remove(key);
+        }
+    }
+}
+
 /// Reads partitions `partitions` of `topic` from their start up to a fence written now;
-/// returns, per partition, the last record of each key.
+/// returns, per partition, what a restore takes ([`Restored`]).
 pub(crate) fn read_partitions(
     options: &KafkaOptions,
     topic: &str,
     partitions: &[i32],
-) -> Result<HashMap<i32, Records>, String> {
+) -> Result<HashMap<i32, Restored>, String> {
     // A group for librdkafka to accept the assignment; it is never joined (no subscription)
     // and nothing is committed under it.
     let mut config = options.consumer_config();
@@ -180,7 +213,12 @@ pub(crate) fn read_partitions(
     // Per partition still to read, the offset of its fence.
     let mut ends = fence(options, topic, partitions)?;
     let mut list = TopicPartitionList::new();
-    let mut last: HashMap<i32, HashMap<Vec<u8>, Vec<u8>>> = HashMap::new();
+    let epochs: HashMap<i32, u64> = ends
+        .iter()
+        .map(|(p, fence)| (*p, u64::try_from(*fence).unwrap_or(0)))
+        .collect();
+    // Per partition and key: the epoch and value of the record kept.
+    let mut last: HashMap<i32, Kept> = HashMap::new();
     for &partition in partitions {
         last.insert(partition, HashMap::new());
         list.add_partition_offset(topic, partition, Offset::Beginning)
@@ -199,13 +237,7 @@ pub(crate) fn read_partitions(
                 };
                 match (record.key(), last.get_mut(&partition)) {
                     (Some(FENCE) | None, _) | (_, None) => {}
-                    (Some(key), Some(keys)) => {
-                        match record.payload() {
-                            Some(value) => keys.insert(key.to_vec(), value.to_vec()),
-                            // A tombstone: the key has no state.
-                            None => keys.remove(key),
-                        };
-                    }
+                    (Some(key), Some(keys)) => take(keys, key, record.payload()),
                 }
                 if offset >= end {
                     ends.remove(&partition);
@@ -224,7 +256,13 @@ pub(crate) fn read_partitions(
     }
     Ok(last
         .into_iter()
-        .map(|(partition, keys)| (partition, keys.into_iter().collect()))
+        .map(|(partition, keys)| {
+            let restored = Restored {
+                epoch: epochs.get(&partition).copied().unwrap_or(0),
+                records: keys.into_iter().map(|(k, (_, v))| (k, v)).collect(),
+            };
+            (partition, restored)
+        })
         .collect())
 }
 
@@ -261,5 +299,39 @@ impl ChangelogWriter for KafkaChangelog {
     fn flush(&mut self) -> Result<(), String> {
         flush_waiting(&self.producer, &format!("changelog `{}`", self.topic))
             .map_err(|e| format!("`{}`: {e}", self.topic))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(epoch: u64, state: u8) -> Vec<u8> {
+        let header = ChangelogHeader {
+            epoch,
+            version: 0,
+            layout: "",
+        };
+        let mut value = postcard::to_allocvec(&header).unwrap();
+        value.push(state);
+        value
+    }
+
+    #[test]
+    fn a_late_record_of_an_earlier_owner_does_not_override_a_later_owners() {
+        let mut kept = Kept::new();
+        take(&mut kept, b"a", Some(&value(5, 1)));
+        take(&mut kept, b"a", Some(&value(9, 2)));
+        // Written late by the owner of epoch 5, after the owner of epoch 9 wrote.
+        take(&mut kept, b"a", Some(&value(5, 3)));
+        assert_eq!(kept[&b"a"[..]], (9, value(9, 2)));
+        // The same owner's later record is taken.
+        take(&mut kept, b"a", Some(&value(9, 4)));
+        assert_eq!(kept[&b"a"[..]].1, value(9, 4));
+        // A record of an earlier owner for a key the later one never wrote is taken.
+        take(&mut kept, b"b", Some(&value(5, 7)));
+        assert_eq!(kept[&b"b"[..]].0, 5);
+        take(&mut kept, b"b", None);
+        assert!(!kept.contains_key(&b"b"[..]));
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::producer::{BaseProducer, BaseRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -148,8 +148,11 @@ fn forward(
     mut probe: Probe,
     quit: &AtomicBool,
 ) -> Result<(), ConnectorError> {
+    // A record given up after a time (`message.timeout.ms`) while later ones are written
+    // would leave a gap that the next forwarder fills after them, out of order: never.
     let producer: BaseProducer<Deliveries> = options
         .producer_config()
+        .set("message.timeout.ms", "0")
         .create_with_context(Deliveries::default())
         .map_err(|e| ConnectorError::new(KafkaError::Config(e).to_string()))?;
     let context = Forwarding {
@@ -176,6 +179,12 @@ fn forward(
             match polled {
                 Ok(record) => {
                     let partition = record.partition();
+                    if usize::try_from(partition).map_or(true, |p| p >= context.read.len()) {
+                        return Err(ConnectorError::new(format!(
+                            "kafka:{topic} has more partitions than the {shards} it had at start: \
+                             the state's shards are its partitions, and its changelog has {shards}"
+                        )));
+                    }
                     let input = &mut probe.input;
                     let stream = streams
                         .entry(partition)
@@ -198,6 +207,7 @@ fn forward(
             }
         }
         context.producer.poll(Duration::ZERO);
+        context.producer.context().check().map_err(failed)?;
         if last_commit.elapsed() >= COMMIT_EVERY {
             probe.input.flush();
             probe.drain();
@@ -422,7 +432,7 @@ impl Apply<'_> {
         // Every partition held is released as a revocation would, so that the process
         // given it next reads every change from the changelog.
         let partitions = held.partitions.clone();
-        self.release(&consumer, &partitions, input, &mut held)?;
+        self.release(&consumer, &partitions, input, &mut held, false)?;
         result
     }
 
@@ -480,8 +490,8 @@ impl Apply<'_> {
                 self.restore(&partitions(&list), held)?;
                 take(consumer.incremental_assign(&list))
             }
-            Event::Revoke(list) => {
-                self.release(consumer, &partitions(&list), input, held)?;
+            Event::Revoke(list, lost) => {
+                self.release(consumer, &partitions(&list), input, held, lost)?;
                 take(consumer.incremental_unassign(&list))
             }
         }
@@ -497,7 +507,8 @@ impl Apply<'_> {
         let read = read_partitions(&group.options, &group.changelog, partitions)
             .map_err(|e| group.error(e))?;
         let (mut states, mut bytes) = (0, 0);
-        for (partition, records) in read {
+        for (partition, restored) in read {
+            let records = restored.records;
             bytes += records
                 .iter()
                 .map(|(k, v)| k.len() + v.len())
@@ -505,6 +516,7 @@ impl Apply<'_> {
             let records = Arc::new(records);
             states += self.ask(|done| ShardControl::Restore {
                 shard: u32::try_from(partition).unwrap_or(0),
+                epoch: restored.epoch,
                 records: Arc::clone(&records),
                 done,
             })?;
@@ -520,13 +532,16 @@ impl Apply<'_> {
     }
 
     /// Gives shards up: what was read of them is applied and in the changelog, their
-    /// offsets are committed, the workers drop their keys.
+    /// offsets are committed, the workers drop their keys. Shards `lost` (the group gave
+    /// them to another process already, this one having stalled past its session) are
+    /// dropped without a word more to the changelog or the offsets.
     fn release(
         &self,
         consumer: &BaseConsumer<Deferred>,
         partitions: &[i32],
         input: &mut SourceInput,
         held: &mut Held,
+        lost: bool,
     ) -> Result<(), ConnectorError> {
         if partitions.is_empty() {
             return Ok(());
@@ -537,6 +552,7 @@ impl Apply<'_> {
         for &partition in partitions {
             dropped += self.ask(|done| ShardControl::Release {
                 shard: u32::try_from(partition).unwrap_or(0),
+                lost,
                 done,
             })?;
             held.partitions.retain(|p| *p != partition);
@@ -545,6 +561,13 @@ impl Apply<'_> {
             .iter()
             .filter_map(|p| held.read.remove(p).map(|next| (*p, next)))
             .collect();
+        if lost {
+            tracing::warn!(
+                "state \"{}\": shards {partitions:?} were lost (this process stalled past its session) and dropped",
+                self.group.state
+            );
+            return Ok(());
+        }
         commit(
             consumer,
             &self.group.repartition,
@@ -580,7 +603,8 @@ fn commit(
 /// A rebalance left to the consumer's thread.
 enum Event {
     Assign(TopicPartitionList),
-    Revoke(TopicPartitionList),
+    /// Partitions to give up, and whether the group took them already.
+    Revoke(TopicPartitionList, bool),
 }
 
 /// The applying consumer's context: rebalances are queued as [`Event`]s for its thread.
@@ -609,7 +633,10 @@ impl ConsumerContext for Deferred {
                 Ok(())
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if !closing => {
-                self.defer(Event::Revoke(partitions.clone()));
+                self.defer(Event::Revoke(
+                    partitions.clone(),
+                    consumer.assignment_lost(),
+                ));
                 Ok(())
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Ok(()),

@@ -334,13 +334,13 @@ impl Application {
         Ok(running)
     }
 
-    /// Refuses a state partition whose shards two Kafka sources would share out, each by
-    /// its own input's partitions.
+    /// Refuses a state partition whose shards a Kafka source shares out in its group if
+    /// another pipeline feeds it too: a second Kafka source would share it out by its own
+    /// partitions, and another source's keys would be dropped when a shard moves.
     fn one_kafka_source_per_state(
         topology: &crate::topology::Topology,
         first_states: &std::collections::HashMap<String, (usize, String)>,
     ) -> Result<(), RunError> {
-        let mut fed: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
         for pipeline in topology
             .pipelines
             .iter()
@@ -349,12 +349,21 @@ impl Application {
             let Some((_, state)) = first_states.get(&pipeline.name) else {
                 continue;
             };
-            if let Some(first) = fed.insert(state, &pipeline.name) {
+            let other = topology.pipelines.iter().find(|other| {
+                other.name != pipeline.name
+                    && other.steps.iter().any(|s| s.state.as_ref() == Some(state))
+            });
+            if let Some(other) = other {
+                let why = if other.source.kind == "kafka" {
+                    "two Kafka sources would each share its shards out by their own partitions"
+                } else {
+                    "its shards move between the processes of the group, and the keys another \
+                     source fed would move with them or be dropped"
+                };
                 return Err(RunError::Invalid(vec![format!(
-                    "state partition \"{state}\" is fed by two Kafka sources, of pipelines \"{first}\" \
-                     and \"{}\": its shards follow one input's partitions; read both topics in one \
-                     pipeline's place by producing them to one topic",
-                    pipeline.name
+                    "state partition \"{state}\" is fed by pipeline \"{}\", which reads Kafka, \
+                     and by pipeline \"{}\" too: {why}; give each its own state partition",
+                    pipeline.name, other.name
                 )]));
             }
         }
