@@ -100,6 +100,9 @@ fn args(broker: &Broker) -> Args {
         .with_workers(2)
         .with_brokers(&broker.address())
         .with_kafka_option("session.timeout.ms", "6000")
+        // A request the broker leaves unanswered (seen with tansu on a loaded machine) is
+        // given up and sent again after this, not after the default minute.
+        .with_kafka_option("socket.timeout.ms", "10000")
 }
 
 /// Waits until the application's source has decoded `count` messages.

@@ -36,6 +36,9 @@ impl Process {
             .args(["--in", "kafka:votes", "--out", "kafka:totals"])
             .args(["--brokers", &broker.address()])
             .args(["--kafka-option", "session.timeout.ms=6000"])
+            // A request the broker leaves unanswered (seen with tansu on a loaded machine)
+            // is given up and sent again after this, not after the default minute.
+            .args(["--kafka-option", "socket.timeout.ms=10000"])
             .args(["--workers", "2"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -472,12 +472,14 @@ impl<T: Send + 'static> Pipeline<T> {
                 let entry =
                     Application::plan::<P::Key, C::State>(wiring, index).add_entry(make_entry);
                 let here: Downstream<T> = Arc::new(move |ctx| {
-                    Box::new(Router::new(
+                    let mut router = Router::new(
                         Arc::clone(&partition),
                         entry,
                         ctx.partitions[index].clone(),
                         take_back.clone(),
-                    ))
+                    );
+                    router.sharded = ctx.sharded.contains(&index);
+                    Box::new(router)
                 });
                 prev(wiring, here);
             }),

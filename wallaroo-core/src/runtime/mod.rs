@@ -35,6 +35,9 @@ pub struct Ctx {
     pub(crate) hold_output: bool,
     /// How far each replayable stream has been applied.
     pub(crate) progress: Arc<StreamProgress>,
+    /// The state partitions whose shards a Kafka source shares out with the other processes
+    /// of its group: their routers look at the thread's shard mode.
+    pub(crate) sharded: Vec<usize>,
     /// Per pipeline, the first state partition it feeds (its index and name): the one whose
     /// shards follow the input's partitions when the input is shared by several processes.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
@@ -274,6 +277,13 @@ impl Application {
             sinks: sink_senders,
             progress: Arc::default(),
             kafka,
+            sharded: self
+                .topology
+                .pipelines
+                .iter()
+                .filter(|p| p.source.kind == "kafka")
+                .filter_map(|p| first_states.get(&p.name).map(|(index, _)| *index))
+                .collect(),
             first_states,
             hold_output: matches!(
                 resilience,

@@ -335,6 +335,7 @@ impl SourceInput {
             sinks: probe_sinks,
             hold_output: true,
             progress: Arc::default(),
+            sharded: ctx.sharded.clone(),
             first_states: Default::default(),
             kafka: ctx.kafka.clone(),
         };
