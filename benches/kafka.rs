@@ -136,28 +136,12 @@ fn prepare(messages: u64) -> Broker {
     let broker = Broker::start();
     broker.create_topic("votes", PARTITIONS);
     broker.create_topic("totals", OUTPUT_PARTITIONS);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.address())
-        .set("partitioner", "random")
-        .set("linger.ms", "5")
-        .create()
-        .expect("a producer");
-    for i in 0..messages {
-        let value = vote(i);
-        let mut record = BaseRecord::<(), [u8]>::to("votes").payload(&value[..]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(20));
-                    record = back;
-                }
-            }
-        }
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .expect("the votes produced");
+    broker::produce(
+        &broker.address(),
+        "votes",
+        (0..messages).map(|i| vote(i).to_vec()),
+        None,
+    );
     broker
 }
 

@@ -34,27 +34,9 @@ fn votes(from: usize, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Produces `values` to `topic` without keys (the producer spreads them over the
-/// partitions), and waits until the broker has them all.
+/// Produces `values` to `topic` without keys, and waits until the broker has them all.
 fn produce(broker: &Broker, topic: &str, values: &[Vec<u8>]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.address())
-        .set("partitioner", "random")
-        .create()
-        .expect("a producer");
-    for value in values {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(50));
-                    record = back;
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).expect("flushed");
+    support::kafka::produce(&broker.address(), topic, values.iter().cloned(), None);
 }
 
 /// Reads `topic` from its start until `count` records have come (or 60 s pass).

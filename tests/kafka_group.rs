@@ -18,7 +18,6 @@ use support::kafka::Broker;
 use support::TempDir;
 use wallaroo::kafka::rdkafka::config::ClientConfig;
 use wallaroo::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use wallaroo::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use wallaroo::kafka::rdkafka::Message;
 
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
@@ -97,32 +96,9 @@ impl Drop for Process {
 fn produce(broker: &Broker, per_letter: usize, rate: u64) -> std::thread::JoinHandle<()> {
     let address = broker.address();
     std::thread::spawn(move || {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", address)
-            .set("partitioner", "random")
-            .set("linger.ms", "5")
-            .create()
-            .expect("a producer");
-        let start = Instant::now();
-        for i in 0..per_letter * LETTERS.len() {
-            let value = [LETTERS[i % LETTERS.len()], 0, 0, 0, 1];
-            let mut record = BaseRecord::<(), [u8]>::to("votes").payload(&value[..]);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        producer.poll(Duration::from_millis(20));
-                        record = back;
-                    }
-                }
-            }
-            producer.poll(Duration::ZERO);
-            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-        producer.flush(Duration::from_secs(30)).expect("flushed");
+        let votes =
+            (0..per_letter * LETTERS.len()).map(|i| vec![LETTERS[i % LETTERS.len()], 0, 0, 0, 1]);
+        support::kafka::produce(&address, "votes", votes, Some(rate as f64));
     })
 }
 
@@ -146,7 +122,7 @@ fn read_totals(broker: &Broker, per_letter: u64, timeout: Duration) -> HashMap<u
                 .is_some_and(|t| t.iter().any(|&v| v >= per_letter))
         })
     };
-    while !done(&totals) && Instant::now() < deadline {
+    let read_one = |totals: &mut HashMap<u8, Vec<u64>>| {
         if let Some(Ok(record)) = consumer.poll(Duration::from_millis(200)) {
             let line = String::from_utf8_lossy(record.payload().unwrap_or(&[])).into_owned();
             let (letter, total) = line.trim_end().split_once(" => ").expect("`a => 12`");
@@ -155,18 +131,14 @@ fn read_totals(broker: &Broker, per_letter: u64, timeout: Duration) -> HashMap<u
                 .or_default()
                 .push(total.parse().expect("a number"));
         }
+    };
+    while !done(&totals) && Instant::now() < deadline {
+        read_one(&mut totals);
     }
     // What was written after the last total is read too: a total above it would show.
     let quiet = Instant::now() + Duration::from_secs(2);
     while Instant::now() < quiet {
-        if let Some(Ok(record)) = consumer.poll(Duration::from_millis(200)) {
-            let line = String::from_utf8_lossy(record.payload().unwrap_or(&[])).into_owned();
-            let (letter, total) = line.trim_end().split_once(" => ").expect("`a => 12`");
-            totals
-                .entry(letter.as_bytes()[0])
-                .or_default()
-                .push(total.parse().expect("a number"));
-        }
+        read_one(&mut totals);
     }
     totals
 }

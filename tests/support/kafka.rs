@@ -145,3 +145,44 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// Produces `values` to `topic` at `broker` without keys (the producer picks a partition at
+/// random for each), at about `per_second` a second if given, and waits until the broker
+/// has them all.
+pub fn produce(
+    broker: &str,
+    topic: &str,
+    values: impl IntoIterator<Item = Vec<u8>>,
+    per_second: Option<f64>,
+) {
+    use wallaroo::kafka::rdkafka::config::ClientConfig;
+    use wallaroo::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("partitioner", "random")
+        .set("linger.ms", "5")
+        .create()
+        .expect("a producer");
+    let start = Instant::now();
+    for (i, value) in values.into_iter().enumerate() {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&value[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(20));
+                    record = back;
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+        if let Some(rate) = per_second {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flushed");
+}

@@ -490,11 +490,12 @@ impl<D: Decoder> Feed for Feeder<D> {
             set_positions(&self.positions);
         }
         self.chain.flush();
-        if self.decoded > 0 && self.counting {
-            self.reader.stats.messages.fetch_add(
-                std::mem::take(&mut self.decoded),
-                std::sync::atomic::Ordering::Relaxed,
-            );
+        let decoded = std::mem::take(&mut self.decoded);
+        if decoded > 0 && self.counting {
+            self.reader
+                .stats
+                .messages
+                .fetch_add(decoded, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
