@@ -346,9 +346,13 @@ impl Apply<'_> {
             pending: AtomicBool::new(false),
             events: Mutex::new(Vec::new()),
         };
+        // A group of its own, named after the topic: the group of the input's consumers
+        // subscribes to another topic, and a group whose members subscribe to different
+        // topics is one that brokers handle least well (tansu left restarts unassigned).
         let consumer: BaseConsumer<Deferred> = group
             .options
             .consumer_config()
+            .set("group.id", &group.repartition)
             .create_with_context(context)
             .map_err(|e| ConnectorError::new(KafkaError::Config(e).to_string()))?;
         // However this ends, the consumer gives its partitions up at once when it closes.
