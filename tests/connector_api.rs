@@ -1,5 +1,6 @@
 //! The connector API as a user's connector uses it: several streams read on one thread,
-//! where each resumes after a restart, and a sink that sees each message apart.
+//! where each resumes after a restart, and a sink that sees each message apart, with the
+//! key of the state it came from when it asks for keys.
 
 mod support;
 
@@ -74,6 +75,37 @@ impl SinkConnector for Collect {
     }
 }
 
+/// Collects every message it is handed with its key.
+struct CollectKeyed(Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>);
+
+impl SinkConnector for CollectKeyed {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("memory", "keyed")
+    }
+
+    fn wants_keys(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
+        loop {
+            match output.recv(Duration::from_millis(10)) {
+                Received::Batch(batch) => {
+                    let mut got = self.0.lock().unwrap();
+                    for record in batch.records() {
+                        let key = record.key.map(|k| String::from_utf8(k.to_vec()).unwrap());
+                        got.push((key, record.value.to_vec()));
+                    }
+                    drop(got);
+                    output.done(batch);
+                }
+                Received::Idle => {}
+                Received::Ended => return Ok(()),
+            }
+        }
+    }
+}
+
 #[state]
 #[derive(Default)]
 struct Count {
@@ -97,6 +129,17 @@ type KeyCount = (u8, u64);
 fn add_one(key: u8, total: &mut Count) -> (KeyCount, bool) {
     total.n += 1;
     ((key, total.n), true)
+}
+
+/// Doubles a count, to show that a key stays with what its outputs become.
+#[computation]
+fn double(count: KeyCount) -> KeyCount {
+    (count.0, count.1 * 2)
+}
+
+#[encoder]
+fn encode_key(key: &u8, out: &mut Vec<u8>) {
+    out.push(*key);
 }
 
 #[encoder]
@@ -158,4 +201,62 @@ fn streams_read_on_one_thread_each_resume_where_they_were_applied() {
         [("left".to_string(), 1000), ("right".to_string(), 1000)]
     );
     assert_eq!(got.len(), 200);
+}
+
+#[test]
+fn a_sink_that_wants_keys_gets_each_output_with_its_state_key() {
+    let keyed = Arc::default();
+    let stateless = Arc::default();
+    let resumed_a = Arc::default();
+    let resumed_b: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let args = Args::new().with_workers(2);
+    Application::new("keyed sink")
+        .pipeline(
+            "counted",
+            Source::from_connector(
+                Interleaved {
+                    count: 300,
+                    resumed: resumed_a,
+                },
+                read_key,
+            ),
+        )
+        .to_state_partition(add_one, "counts", by_key)
+        .to(double)
+        .to_sink(Sink::to_connector(CollectKeyed(Arc::clone(&keyed)), encode))
+        .pipeline(
+            "passed through",
+            Source::from_connector(
+                Interleaved {
+                    count: 10,
+                    resumed: Arc::clone(&resumed_b),
+                },
+                read_key,
+            ),
+        )
+        .to_sink(Sink::to_connector(
+            CollectKeyed(Arc::clone(&stateless)),
+            encode_key,
+        ))
+        .run(&args, |_| {})
+        .unwrap();
+
+    let keyed = keyed.lock().unwrap().clone();
+    assert_eq!(keyed.len(), 600);
+    let mut last = [0u64; 7];
+    for (key, value) in &keyed {
+        // The state key, a `u8`, as its JSON; through the stateless step after the state.
+        assert_eq!(key.as_deref(), Some(&*value[0].to_string()), "{value:?}");
+        let n: u64 = std::str::from_utf8(&value[1..]).unwrap().parse().unwrap();
+        assert_eq!(n, last[usize::from(value[0])] + 2);
+        last[usize::from(value[0])] = n;
+    }
+    // The second pipeline's streams have the names of the first's, and are its own: they
+    // start from 0 however far the first has come.
+    let resumed_b = resumed_b.lock().unwrap().clone();
+    assert_eq!(resumed_b, [("left".to_string(), 0), ("right".to_string(), 0)]);
+    // Outputs that come from no state have no key.
+    let stateless = stateless.lock().unwrap().clone();
+    assert_eq!(stateless.len(), 20);
+    assert!(stateless.iter().all(|(key, _)| key.is_none()));
 }

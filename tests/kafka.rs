@@ -39,8 +39,25 @@ fn produce(broker: &Broker, topic: &str, values: &[Vec<u8>]) {
     support::kafka::produce(&broker.address(), topic, values.iter().cloned(), None);
 }
 
-/// Reads `topic` from its start until `count` records have come (or 60 s pass).
+/// One output record: its partition, key and value.
+struct Output {
+    partition: i32,
+    key: Option<String>,
+    value: String,
+}
+
+/// Reads `topic` from its start until `count` records have come (or 60 s pass): their
+/// values.
 fn consume(broker: &Broker, topic: &str, count: usize) -> Vec<String> {
+    consume_records(broker, topic, count)
+        .into_iter()
+        .map(|record| record.value)
+        .collect()
+}
+
+/// Reads `topic` from its start until `count` records have come (or 60 s pass), in the
+/// order of each partition.
+fn consume_records(broker: &Broker, topic: &str, count: usize) -> Vec<Output> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.address())
         .set("group.id", format!("reader-{}", std::process::id()))
@@ -53,7 +70,12 @@ fn consume(broker: &Broker, topic: &str, count: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while values.len() < count && Instant::now() < deadline {
         if let Some(Ok(record)) = consumer.poll(Duration::from_millis(200)) {
-            values.push(String::from_utf8_lossy(record.payload().unwrap_or(&[])).into_owned());
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            values.push(Output {
+                partition: record.partition(),
+                key: record.key().map(text),
+                value: text(record.payload().unwrap_or(&[])),
+            });
         }
     }
     values
@@ -108,14 +130,32 @@ fn votes_from_a_topic_become_totals_in_another() {
     wait_for_messages(&running, 2700);
     running.stop().unwrap();
 
-    let lines = consume(&broker, "totals", 2700);
-    assert_eq!(lines.len(), 2700);
+    let records = consume_records(&broker, "totals", 2700);
+    assert_eq!(records.len(), 2700);
     // Every letter counted 1, 2, … 100: each vote once, none lost, none twice.
+    let lines: Vec<String> = records.iter().map(|r| r.value.clone()).collect();
     let by_letter = totals(&lines);
     assert_eq!(by_letter.len(), 27);
     for (letter, totals) in by_letter {
         assert_eq!(totals, (1..=100).collect::<Vec<u64>>(), "{letter}");
     }
+    // Each total is keyed by its letter (the state key, a `u8`, as JSON: `98` for `b`), and
+    // a letter's totals are on one partition, in order.
+    let mut seen: HashMap<String, (i32, u64)> = HashMap::new();
+    for record in &records {
+        let (letter, total) = record.value.trim_end().split_once(" => ").unwrap();
+        let key = u32::from(letter.as_bytes()[0]).to_string();
+        assert_eq!(record.key.as_deref(), Some(&*key), "{}", record.value);
+        let total: u64 = total.parse().unwrap();
+        let (partition, last) = seen
+            .entry(letter.to_string())
+            .or_insert((record.partition, 0));
+        assert_eq!(*partition, record.partition, "{letter} on two partitions");
+        assert_eq!(total, *last + 1, "{letter}'s totals out of order");
+        *last = total;
+    }
+    let partitions: std::collections::HashSet<i32> = seen.values().map(|(p, _)| *p).collect();
+    assert!(partitions.len() > 1, "every letter on one partition");
 }
 
 #[test]

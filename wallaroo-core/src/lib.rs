@@ -42,7 +42,9 @@ mod worker;
 /// user (see [`source::connector`] and [`sink::connector`]).
 pub mod connector {
     pub use crate::endpoint::{ConnectorError, ConnectorInfo};
-    pub use crate::sink::connector::{Messages, Received, SinkBatch, SinkConnector, SinkOutput};
+    pub use crate::sink::connector::{
+        Messages, Received, Record, Records, SinkBatch, SinkConnector, SinkOutput,
+    };
     pub use crate::source::connector::{ResumePoints, SourceConnector, SourceInput, StreamId};
 }
 

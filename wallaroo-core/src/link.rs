@@ -25,6 +25,10 @@ pub(crate) trait Link<T>: Emit<T> + Send {
     fn emit_all(&mut self, msgs: &mut Vec<T>);
     /// Sends on whatever this link or the links after it have buffered.
     fn flush(&mut self);
+    /// Whether a sink down this chain writes each message's key ([`set_output_key`]).
+    fn wants_keys(&self) -> bool {
+        false
+    }
 }
 
 /// A chain link behind a pointer.
@@ -71,6 +75,10 @@ impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
     fn flush(&mut self) {
         self.next.flush();
     }
+
+    fn wants_keys(&self) -> bool {
+        self.next.wants_keys()
+    }
 }
 
 /// The end of a pipeline without a sink: outputs are dropped.
@@ -87,6 +95,40 @@ impl<T> Link<T> for Discard {
     }
 
     fn flush(&mut self) {}
+}
+
+thread_local! {
+    /// The state key of the outputs a worker passes on now, as text, for the sinks that
+    /// key their records ([`set_output_key`]); `None` outside a state computation's outputs.
+    static OUTPUT_KEY: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Says that the outputs passed on from now on, on this thread, come from the state of
+/// `key` (`None`: from no state), for sinks that key their records.
+///
+/// The key is written as text: a key that serializes as a string is that string, any other
+/// its JSON (`7`, `[1,"a"]`).
+pub(crate) fn set_output_key<K: serde::Serialize>(key: Option<&K>) {
+    OUTPUT_KEY.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let Some(key) = key else {
+            *slot = None;
+            return;
+        };
+        let mut text = slot.take().unwrap_or_default();
+        text.clear();
+        if serde_json::to_writer(&mut text, key).is_err() {
+            // A key that JSON cannot write (a map with keys other than strings): no key.
+            return;
+        }
+        if text.first() == Some(&b'"') {
+            if let Ok(plain) = serde_json::from_slice::<String>(&text) {
+                text.clear();
+                text.extend_from_slice(plain.as_bytes());
+            }
+        }
+        *slot = Some(text);
+    });
 }
 
 /// Bytes a sink link gathers before it hands them to the sink thread.
@@ -114,6 +156,9 @@ pub(crate) struct SinkLink<E, T> {
     hold: bool,
     /// Whether the sink takes messages one at a time: then `ends` notes where each ends.
     framed: bool,
+    /// Whether the sink takes each message with its key: then each message is its key
+    /// ([`set_output_key`]) followed by its value, and `ends` notes where both end.
+    keyed: bool,
     /// Where each message of `buf` ends, for a sink that takes them one at a time; sent
     /// after them as the chunk's trailer ([`crate::sink::connector`]).
     ends: Vec<u32>,
@@ -126,6 +171,7 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
             encoder,
             buf: Vec::with_capacity(SINK_CHUNK),
             framed: tx.framed,
+            keyed: tx.keyed,
             tx,
             hold,
             ends: Vec::new(),
@@ -140,7 +186,7 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
             .take()
             .unwrap_or_else(|| Vec::with_capacity(SINK_CHUNK));
         if self.framed {
-            crate::sink::connector::append_trailer(&mut self.buf, &self.ends);
+            crate::sink::connector::append_trailer(&mut self.buf, &self.ends, self.keyed);
             self.ends.clear();
         }
         let chunk = std::mem::replace(&mut self.buf, spare);
@@ -155,6 +201,9 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
 impl<E: Encoder<T>, T> SinkLink<E, T> {
     #[inline]
     fn encode(&mut self, msg: &T) {
+        if self.keyed {
+            self.put_key();
+        }
         prefetch_ahead(&self.buf, ENCODE_PREFETCH_AHEAD);
         self.encoder.encode(msg, &mut self.buf);
         // Why after, not a length before: one call of the encoder, so that it stays inlined
@@ -165,6 +214,22 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
         if self.buf.len() >= SINK_CHUNK && !self.hold {
             self.hand_off();
         }
+    }
+}
+
+impl<E, T> SinkLink<E, T> {
+    /// Writes the key of the message about to be encoded, and where it ends
+    /// ([`crate::sink::connector::NO_KEY`] for a message without one).
+    #[cold]
+    fn put_key(&mut self) {
+        let end = OUTPUT_KEY.with(|key| match &*key.borrow() {
+            Some(key) => {
+                self.buf.extend_from_slice(key);
+                self.buf.len() as u32
+            }
+            None => crate::sink::connector::NO_KEY,
+        });
+        self.ends.push(end);
     }
 }
 
@@ -183,9 +248,13 @@ impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
     }
 
     fn flush(&mut self) {
-        if !self.buf.is_empty() {
+        if !self.buf.is_empty() || !self.ends.is_empty() {
             self.hand_off();
         }
+    }
+
+    fn wants_keys(&self) -> bool {
+        self.keyed
     }
 }
 
@@ -220,5 +289,36 @@ impl<E: Encoder<T>, T: Send> Link<T> for TeeLink<E, T> {
     fn flush(&mut self) {
         self.sink.flush();
         self.next.flush();
+    }
+
+    fn wants_keys(&self) -> bool {
+        self.sink.keyed || self.next.wants_keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_text<K: serde::Serialize>(key: Option<&K>) -> Option<String> {
+        set_output_key(key);
+        OUTPUT_KEY.with(|k| {
+            k.borrow()
+                .as_ref()
+                .map(|k| String::from_utf8(k.clone()).unwrap())
+        })
+    }
+
+    #[test]
+    fn an_output_key_is_its_string_or_its_json() {
+        assert_eq!(key_text(Some(&"a")).as_deref(), Some("a"));
+        assert_eq!(key_text(Some(&'z')).as_deref(), Some("z"));
+        assert_eq!(key_text(Some(&"say \"hi\"\n")).as_deref(), Some("say \"hi\"\n"));
+        assert_eq!(key_text(Some(&7u32)).as_deref(), Some("7"));
+        assert_eq!(key_text(Some(&(1, "a"))).as_deref(), Some("[1,\"a\"]"));
+        assert_eq!(key_text::<u32>(None), None);
+        // A key JSON cannot write leaves the outputs without one.
+        let map: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert_eq!(key_text(Some(&map)), None);
     }
 }

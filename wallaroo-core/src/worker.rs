@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use hashbrown::HashTable;
 
 use crate::gather::Gather;
-use crate::link::BoxLink;
+use crate::link::{set_output_key, BoxLink};
 use crate::resilience::log::WorkerLog;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
@@ -393,6 +393,9 @@ pub(crate) struct Entry<C: StateComputation<In>, P: Partition<In>, In> {
     out: Vec<C::Out>,
     /// Where emptied batches go back to the routers.
     spares: Spares<P::Carried, In>,
+    /// Whether a sink down the chain keys its records by the state key: then each
+    /// message's outputs are passed on with its key ([`set_output_key`]).
+    keyed: bool,
 }
 
 impl<C: StateComputation<In>, P: Partition<In>, In> Entry<C, P, In> {
@@ -405,6 +408,7 @@ impl<C: StateComputation<In>, P: Partition<In>, In> Entry<C, P, In> {
         Entry {
             step,
             partition,
+            keyed: next.wants_keys(),
             next,
             out: Vec::new(),
             spares,
@@ -424,6 +428,9 @@ where
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
+        if self.keyed {
+            return self.run_keyed(batch, store);
+        }
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
         let partition = &*self.partition;
         // Why two loops with the same body: zipping the messages with a repeated
@@ -470,6 +477,45 @@ where
 
     fn flush(&mut self) {
         self.next.flush();
+    }
+}
+
+impl<C, P, In> Entry<C, P, In>
+where
+    C: StateComputation<In>,
+    P: Partition<In>,
+    In: Send + 'static,
+{
+    /// [`EntryRunner::run`] for a chain whose sink keys its records: each message's outputs
+    /// are passed on at once, with the message's key.
+    #[cold]
+    fn run_keyed(
+        &mut self,
+        mut batch: Box<Batch<P::Carried, In>>,
+        store: &mut StateStore<P::Key, C::State>,
+    ) {
+        let (step, partition) = (&self.step, &*self.partition);
+        let Batch { msgs, origins } = &mut *batch;
+        let mut origins = origins.drain(..);
+        for Keyed { hash, carried, msg } in msgs.drain(..) {
+            let key = partition.key(&msg);
+            let origin = origins.next().unwrap_or(Origin::NONE);
+            store.apply(
+                table_hash(hash),
+                msg,
+                |msg, key| partition.is_key(msg, &carried, key),
+                |_| key.clone(),
+                origin,
+                |msg, state| step.compute(msg, state, &mut self.out),
+            );
+            if !self.out.is_empty() {
+                set_output_key(Some(&key));
+                self.next.emit_all(&mut self.out);
+            }
+        }
+        drop(origins);
+        set_output_key::<P::Key>(None);
+        self.spares.give(batch);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The Kafka sink: an idempotent producer on the connector API, one record per message.
+//! The Kafka sink: an idempotent producer on the connector API, one record per message,
+//! keyed by the key of the state whose computation produced it (unkeyed otherwise).
 //!
 //! At least once: a record the broker did not acknowledge is retried by the producer (in
 //! order, without duplicates, while the producer lives: `enable.idempotence`), and the
@@ -35,6 +36,10 @@ impl SinkConnector for KafkaSink {
         ConnectorInfo::new("kafka", format!("{} ({})", self.topic, self.options))
     }
 
+    fn wants_keys(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
         // Messages wait in the sink's channel (backpressure) until the brokers answer.
         if wait_for_topic(&self.options, &self.topic, || output.stopping())?.is_none() {
@@ -66,8 +71,8 @@ impl SinkConnector for KafkaSink {
         loop {
             match output.recv(Duration::from_millis(100)) {
                 Received::Batch(batch) => {
-                    for message in batch.messages() {
-                        send(&producer, &self.topic, message)?;
+                    for record in batch.records() {
+                        send(&producer, &self.topic, record.key, record.value)?;
                     }
                     output.done(batch);
                     producer.poll(Duration::ZERO);
@@ -102,13 +107,19 @@ fn failed(topic: &str, what: String) -> ConnectorError {
     ConnectorError::new(format!("kafka:{topic}: {what}"))
 }
 
-/// Hands one record to the producer, waiting while its queue is full.
+/// Hands one record to the producer, waiting while its queue is full; a keyed record goes
+/// to the partition of its key, so that a key's outputs stay in order.
 fn send(
     producer: &BaseProducer<Deliveries>,
     topic: &str,
+    key: Option<&[u8]>,
     value: &[u8],
 ) -> Result<(), ConnectorError> {
-    let record = BaseRecord::<(), [u8]>::to(topic).payload(value);
+    let record = BaseRecord::<[u8], [u8]>::to(topic).payload(value);
+    let record = match key {
+        Some(key) => record.key(key),
+        None => record,
+    };
     send_waiting(producer, record)
         .map_err(|e| ConnectorError::new(format!("kafka:{topic}: cannot produce: {e}")))
 }

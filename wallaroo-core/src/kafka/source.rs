@@ -247,7 +247,7 @@ impl ConsumerContext for Rebalance {
                     let p = partition.partition();
                     let from = self
                         .points
-                        .resume_from(&StreamId::new(&stream_name(&self.topic, p)));
+                        .resume_from(&self.points.stream(&stream_name(&self.topic, p)));
                     if from > 0 {
                         resumed.push((p, from));
                     }

@@ -42,18 +42,31 @@ use super::{ChunkReceiver, SinkThread};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::runtime::{Control, RunError};
 
+/// The trailer's count bit that says each message is a key and a value.
+const KEYED: u32 = 1 << 31;
+
+/// The end of a key that a message does not have.
+pub(crate) const NO_KEY: u32 = u32::MAX;
+
 /// Appends to a chunk of messages the trailer that says where each ends: each end's
-/// offset, then their count, as little-endian `u32`s.
+/// offset, then their count, as little-endian `u32`s. In a `keyed` chunk each message is a
+/// key and a value, with an end for each (the key's [`NO_KEY`] when it has none), and the
+/// count's top bit is set.
 ///
 /// ```text
-/// chunk := message* | end: u32 LE (one per message) | count: u32 LE
+/// chunk := message* | end: u32 LE (one per message, two when keyed) | count: u32 LE
 /// ```
-pub(crate) fn append_trailer(chunk: &mut Vec<u8>, ends: &[u32]) {
+pub(crate) fn append_trailer(chunk: &mut Vec<u8>, ends: &[u32], keyed: bool) {
     chunk.reserve((ends.len() + 1) * 4);
     for end in ends {
         chunk.extend_from_slice(&end.to_le_bytes());
     }
-    chunk.extend_from_slice(&(ends.len() as u32).to_le_bytes());
+    let count = if keyed {
+        (ends.len() / 2) as u32 | KEYED
+    } else {
+        ends.len() as u32
+    };
+    chunk.extend_from_slice(&count.to_le_bytes());
 }
 
 /// A system a pipeline writes to. `run` is called once, on a thread of its own, when the
@@ -67,6 +80,12 @@ pub trait SinkConnector: Send + 'static {
     fn info(&self) -> ConnectorInfo;
     /// Writes, until the application ends.
     fn run(self: Box<Self>, output: SinkOutput) -> Result<(), ConnectorError>;
+    /// Whether the connector takes each message with its key ([`SinkBatch::records`]): the
+    /// key of the state whose computation produced it, as text (a key that serializes as a
+    /// string is that string, any other its JSON). Off by default: keys cost a little.
+    fn wants_keys(&self) -> bool {
+        false
+    }
 }
 
 /// What [`SinkOutput::recv`] found.
@@ -115,54 +134,117 @@ pub struct SinkBatch {
 impl SinkBatch {
     /// The messages, each as its encoder wrote it.
     pub fn messages(&self) -> Messages<'_> {
-        let (rest, count) = self
-            .chunk
-            .split_last_chunk::<4>()
-            .expect("a chunk's trailer");
-        let count = u32::from_le_bytes(*count) as usize;
-        let (messages, ends) = rest.split_at(rest.len() - count * 4);
         Messages {
-            messages,
+            records: self.records(),
+        }
+    }
+
+    /// The messages with their keys, for a connector that [wants
+    /// them](SinkConnector::wants_keys); otherwise every key is `None`.
+    pub fn records(&self) -> Records<'_> {
+        let (rest, count) = self.trailer();
+        let keyed = count & KEYED != 0;
+        let ends = (count & !KEYED) as usize * if keyed { 2 } else { 1 };
+        let (bytes, ends) = rest.split_at(rest.len() - ends * 4);
+        Records {
+            bytes,
             ends: ends.chunks_exact(4),
+            keyed,
             start: 0,
         }
     }
 
     /// How many messages the batch holds.
     pub fn len(&self) -> usize {
-        let (_, count) = self
-            .chunk
-            .split_last_chunk::<4>()
-            .expect("a chunk's trailer");
-        u32::from_le_bytes(*count) as usize
+        (self.trailer().1 & !KEYED) as usize
     }
 
     /// Whether the batch holds no message.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn trailer(&self) -> (&[u8], u32) {
+        let (rest, count) = self
+            .chunk
+            .split_last_chunk::<4>()
+            .expect("a chunk's trailer");
+        (rest, u32::from_le_bytes(*count))
+    }
 }
+
+/// One message of a [`SinkBatch`] with the key of the state it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The key as text, when the message came from a state computation and the connector
+    /// [wants keys](SinkConnector::wants_keys).
+    pub key: Option<&'a [u8]>,
+    /// The message as its encoder wrote it.
+    pub value: &'a [u8],
+}
+
+/// The messages of a [`SinkBatch`] with their keys.
+pub struct Records<'a> {
+    bytes: &'a [u8],
+    ends: std::slice::ChunksExact<'a, u8>,
+    keyed: bool,
+    start: usize,
+}
+
+impl<'a> Records<'a> {
+    fn next_end(&mut self) -> Option<u32> {
+        let end = self.ends.next()?;
+        Some(u32::from_le_bytes(end.try_into().expect("4 bytes")))
+    }
+
+    fn take(&mut self, end: usize) -> &'a [u8] {
+        let taken = &self.bytes[self.start..end];
+        self.start = end;
+        taken
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        let key = if self.keyed {
+            match self.next_end()? {
+                NO_KEY => None,
+                end => Some(self.take(end as usize)),
+            }
+        } else {
+            None
+        };
+        let end = self.next_end()? as usize;
+        Some(Record {
+            key,
+            value: self.take(end),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.ends.len() / if self.keyed { 2 } else { 1 };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Records<'_> {}
 
 /// The messages of a [`SinkBatch`].
 pub struct Messages<'a> {
-    messages: &'a [u8],
-    ends: std::slice::ChunksExact<'a, u8>,
-    start: usize,
+    records: Records<'a>,
 }
 
 impl<'a> Iterator for Messages<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let end = self.ends.next()?;
-        let end = u32::from_le_bytes(end.try_into().expect("4 bytes")) as usize;
-        let message = &self.messages[self.start..end];
-        self.start = end;
-        Some(message)
+        self.records.next().map(|record| record.value)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.ends.size_hint()
+        self.records.size_hint()
     }
 }
 
@@ -201,16 +283,57 @@ mod tests {
             chunk.extend_from_slice(message);
             ends.push(chunk.len() as u32);
         }
-        append_trailer(&mut chunk, &ends);
+        append_trailer(&mut chunk, &ends, false);
         let batch = SinkBatch { chunk };
         assert_eq!(batch.len(), 3);
         let messages: Vec<&[u8]> = batch.messages().collect();
         assert_eq!(messages, [&b"a => 1\n"[..], b"", b"bb => 22\n"]);
+        assert!(batch.records().all(|record| record.key.is_none()));
 
         let mut empty = Vec::new();
-        append_trailer(&mut empty, &[]);
+        append_trailer(&mut empty, &[], false);
         let batch = SinkBatch { chunk: empty };
         assert!(batch.is_empty());
         assert_eq!(batch.messages().count(), 0);
+    }
+
+    #[test]
+    fn a_keyed_batch_gives_back_each_key_and_value() {
+        let mut chunk = Vec::new();
+        let mut ends = Vec::new();
+        for (key, value) in [
+            (Some(&b"a"[..]), &b"a => 1"[..]),
+            (None, b"none"),
+            (Some(b""), b""),
+            (Some(b"[1,2]"), b"x"),
+        ] {
+            match key {
+                Some(key) => {
+                    chunk.extend_from_slice(key);
+                    ends.push(chunk.len() as u32);
+                }
+                None => ends.push(NO_KEY),
+            }
+            chunk.extend_from_slice(value);
+            ends.push(chunk.len() as u32);
+        }
+        append_trailer(&mut chunk, &ends, true);
+        let batch = SinkBatch { chunk };
+        assert_eq!(batch.len(), 4);
+        assert_eq!(batch.records().len(), 4);
+        let records: Vec<Record<'_>> = batch.records().collect();
+        let expected = [
+            (Some(&b"a"[..]), &b"a => 1"[..]),
+            (None, b"none"),
+            (Some(b""), b""),
+            (Some(b"[1,2]"), b"x"),
+        ];
+        assert_eq!(records.len(), expected.len());
+        for (record, (key, value)) in records.iter().zip(expected) {
+            assert_eq!(record.key, key);
+            assert_eq!(record.value, value);
+        }
+        let messages: Vec<&[u8]> = batch.messages().collect();
+        assert_eq!(messages, [&b"a => 1"[..], b"none", b"", b"x"]);
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct ChunkSender {
     /// Whether chunks say where each message ends (a trailer, see
     /// [`connector::append_trailer`]), for a connector that takes messages one at a time.
     pub(crate) framed: bool,
+    /// Whether each message goes with its key ([`connector::SinkConnector::wants_keys`]).
+    pub(crate) keyed: bool,
 }
 
 /// The sink thread's end.
@@ -49,8 +51,12 @@ impl ChunkReceiver {
 }
 
 /// The channel of a sink, holding at most `queue` chunks (backpressure); `framed` for a
-/// sink that takes messages one at a time.
-pub(crate) fn chunk_channel(queue: usize, framed: bool) -> (ChunkSender, ChunkReceiver) {
+/// sink that takes messages one at a time, `keyed` for one that takes them with their keys.
+pub(crate) fn chunk_channel(
+    queue: usize,
+    framed: bool,
+    keyed: bool,
+) -> (ChunkSender, ChunkReceiver) {
     let (tx, rx) = flume::bounded(queue);
     let spare = Pool::new(SPARE_CHUNKS);
     (
@@ -58,6 +64,7 @@ pub(crate) fn chunk_channel(queue: usize, framed: bool) -> (ChunkSender, ChunkRe
             tx,
             spare: spare.clone(),
             framed,
+            keyed: framed && keyed,
         },
         ChunkReceiver { rx, spare },
     )
@@ -92,6 +99,14 @@ impl WriteTo {
             self,
             WriteTo::Connector(_) | WriteTo::Output(Output::Kafka(_))
         )
+    }
+
+    /// Whether the sink takes each message with the key of the state it came from.
+    pub(crate) fn wants_keys(&self) -> bool {
+        match self {
+            WriteTo::Connector(connector) => connector.wants_keys(),
+            WriteTo::Output(output) => matches!(output, Output::Kafka(_)),
+        }
     }
 }
 
@@ -209,7 +224,7 @@ mod tests {
 
     #[test]
     fn gather_takes_what_is_ready_up_to_the_limit() {
-        let (tx, rx) = chunk_channel(10, false);
+        let (tx, rx) = chunk_channel(10, false, false);
         for chunk in [b"bb".to_vec(), b"cc".to_vec(), b"dd".to_vec()] {
             tx.tx.send(chunk).unwrap();
         }

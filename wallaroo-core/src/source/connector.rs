@@ -73,11 +73,11 @@ pub struct StreamId {
 }
 
 impl StreamId {
-    /// The stream named `name`: the same in every run (`kafka:votes/3`,
-    /// `lines:/data/votes.txt`), since what was applied is kept under it.
-    pub fn new(name: &str) -> Self {
+    /// The stream named `name` in pipeline `pipeline`: two pipelines that read the same
+    /// stream (a topic's partition) keep apart how far each has applied it.
+    fn new(pipeline: &str, name: &str) -> Self {
         StreamId {
-            id: stream_id(name),
+            id: stream_id(&format!("{pipeline}\0{name}")),
             name: name.into(),
         }
     }
@@ -92,9 +92,15 @@ impl StreamId {
 #[derive(Clone)]
 pub struct ResumePoints {
     progress: Arc<StreamProgress>,
+    pipeline: Arc<str>,
 }
 
 impl ResumePoints {
+    /// The stream named `name`, as [`SourceInput::stream`] names it.
+    pub fn stream(&self, name: &str) -> StreamId {
+        StreamId::new(&self.pipeline, name)
+    }
+
     /// The position to read `stream` from, as [`SourceInput::resume_from`] says it.
     pub fn resume_from(&self, stream: &StreamId) -> u64 {
         self.progress.applied(stream.id)
@@ -230,9 +236,10 @@ impl SourceInput {
     }
 
     /// Names a stream that can be read again. The name must be the same in every run
-    /// (`kafka:votes/3`, `lines:/data/votes.txt`), since what was applied is kept under it.
+    /// (`kafka:votes/3`, `lines:/data/votes.txt`), since what was applied is kept under it;
+    /// it is the pipeline's own (another pipeline's stream of the same name is another).
     pub fn stream(&self, name: &str) -> StreamId {
-        StreamId::new(name)
+        StreamId::new(&self.shared.pipeline, name)
     }
 
     /// The position to read `stream` from: every message before it has been applied by
@@ -248,6 +255,7 @@ impl SourceInput {
     pub fn resume_points(&self) -> ResumePoints {
         ResumePoints {
             progress: Arc::clone(&self.shared.ctx.progress),
+            pipeline: self.shared.pipeline.as_str().into(),
         }
     }
 
@@ -327,6 +335,7 @@ impl SourceInput {
                     tx,
                     spare: crate::pool::Pool::new(1),
                     framed: sink.framed,
+                    keyed: sink.keyed,
                 }
             })
             .collect();
