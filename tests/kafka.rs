@@ -374,3 +374,91 @@ fn a_changelog_record_that_does_not_read_back_stops_the_application_naming_the_s
         "{message}"
     );
 }
+
+/// Alphabet with its source declared co-partitioned: the votes' record keys are their
+/// letters.
+fn co_partitioned_alphabet(args: &Args) -> wallaroo::Application {
+    use wallaroo::{Application, Sink, Source};
+    Application::new("Alphabet")
+        .pipeline(
+            "Alphabet",
+            Source::new(args.input(0), alphabet::decode).co_partitioned(),
+        )
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .to_sink(Sink::new(args.output(0), alphabet::encode))
+}
+
+/// `votes(from, count)`, each keyed by its letter.
+fn keyed_votes(from: usize, count: usize) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+    votes(from, count)
+        .into_iter()
+        .map(|vote| (Some(vec![vote[0]]), vote))
+        .collect()
+}
+
+/// The topics the broker has.
+fn topics(broker: &Broker) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .create()
+        .expect("a consumer");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(30))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+#[test]
+fn a_co_partitioned_input_is_shared_by_two_processes_without_a_repartition_topic() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 4);
+    broker.create_topic("totals", 4);
+    let args = args(&broker);
+    let address = broker.address();
+    let produce_keyed = |from, count| {
+        support::kafka::produce_keyed(&address, "votes", keyed_votes(from, count), None);
+    };
+
+    // One process, then two that share the partitions, then the second alone: each
+    // letter's state follows its partition, restored from the changelog.
+    let first = co_partitioned_alphabet(&args).start(&args).unwrap();
+    produce_keyed(0, 900);
+    wait_for_messages(&first, 900);
+    let second = co_partitioned_alphabet(&args).start(&args).unwrap();
+    // The broker holds a join for half the session timeout (3 s) before it rebalances.
+    std::thread::sleep(Duration::from_secs(8));
+    produce_keyed(900, 900);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let read = |running: &wallaroo::Running| running.source_counts(0).unwrap().messages;
+    while read(&first) + read(&second) < 1800 {
+        assert!(Instant::now() < deadline, "{} + {}", read(&first), read(&second));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(read(&second) > 0, "the second process took no partition");
+    first.stop().unwrap();
+    produce_keyed(1800, 900);
+    let lines = consume(&broker, "totals", 2700);
+    second.stop().unwrap();
+
+    assert_eq!(lines.len(), 2700, "each vote's total once");
+    for (letter, totals) in totals(&lines) {
+        assert_eq!(totals, (1..=100).collect::<Vec<u64>>(), "{letter}");
+    }
+    let topics = topics(&broker);
+    assert!(
+        topics.contains(&"Alphabet-running_vote_totals-changelog".to_string()),
+        "{topics:?}"
+    );
+    assert!(
+        !topics.iter().any(|t| t.ends_with("-repartition")),
+        "{topics:?}"
+    );
+}

@@ -155,18 +155,37 @@ pub fn produce(
     values: impl IntoIterator<Item = Vec<u8>>,
     per_second: Option<f64>,
 ) {
+    produce_keyed(
+        broker,
+        topic,
+        values.into_iter().map(|value| (None, value)),
+        per_second,
+    );
+}
+
+/// [`produce`] with a key for each record: the records of one key go to one partition
+/// (librdkafka's default partitioner); those without a key, to a partition at random.
+pub fn produce_keyed(
+    broker: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (Option<Vec<u8>>, Vec<u8>)>,
+    per_second: Option<f64>,
+) {
     use wallaroo::kafka::rdkafka::config::ClientConfig;
     use wallaroo::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", broker)
-        .set("partitioner", "random")
+        .set("partitioner", "consistent_random")
         .set("linger.ms", "5")
         .create()
         .expect("a producer");
     let start = Instant::now();
-    for (i, value) in values.into_iter().enumerate() {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&value[..]);
+    for (i, (key, value)) in records.into_iter().enumerate() {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(&value[..]);
+        if let Some(key) = &key {
+            record = record.key(&key[..]);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -47,6 +47,7 @@ pub struct Source<D> {
     pub(crate) from: ReadFrom,
     pub(crate) decoder: D,
     pub(crate) max_frame_length: usize,
+    pub(crate) co_partitioned: bool,
 }
 
 /// What a [`Source`] reads.
@@ -64,6 +65,7 @@ impl<D: Decoder> Source<D> {
             from: ReadFrom::Input(input.into()),
             decoder,
             max_frame_length: DEFAULT_MAX_FRAME,
+            co_partitioned: false,
         }
     }
 
@@ -74,7 +76,22 @@ impl<D: Decoder> Source<D> {
             from: ReadFrom::Connector(Box::new(connector)),
             decoder,
             max_frame_length: DEFAULT_MAX_FRAME,
+            co_partitioned: false,
         }
+    }
+
+    /// Declares that the input is partitioned as the state the pipeline feeds first: each
+    /// record's key is the state key of its messages, so that every message of a key is in
+    /// one partition (a topic that another application keyed by the same key, or one
+    /// wallaroo wrote keyed). For a Kafka source shared by a consumer group, the records are
+    /// then applied where they are read, without the hop through the repartition topic,
+    /// and partition `q` of the input holds shard `q` of the state. Other sources ignore it.
+    ///
+    /// A key whose messages come from two partitions is logged as an error: its state
+    /// follows the last.
+    pub fn co_partitioned(mut self) -> Self {
+        self.co_partitioned = true;
+        self
     }
 
     /// Refuses frames whose payload is longer than `bytes` (default 16 MiB): the connection

@@ -33,10 +33,11 @@ pub(crate) type ChangelogRecords = Arc<Vec<(Vec<u8>, Vec<u8>)>>;
 /// What a worker is told about its shards, in order with the batches on its channel.
 pub(crate) enum ShardControl {
     /// From now on, the changes of the keys of the shards this worker holds are written
-    /// to this changelog too; keys are spread over `shards` shards ([`shard_of`]).
+    /// to this changelog too; keys are spread over `shards` shards, told apart `by`.
     Attach {
         changelog: Box<dyn ChangelogWriter>,
         shards: u32,
+        by: ShardBy,
     },
     /// Shard `shard` is this process's now: its keys' states are these records' (the
     /// worker keeps the keys it owns); its changes are written under `epoch`.
@@ -58,6 +59,16 @@ pub(crate) enum ShardControl {
     Sync {
         done: flume::Sender<Result<usize, String>>,
     },
+}
+
+/// How the keys of a shared state are told apart into shards.
+pub(crate) enum ShardBy {
+    /// By their hash ([`shard_of`]): a repartition hop sends each key's messages to the
+    /// shard of its hash.
+    Hash,
+    /// By the input stream their messages come from (the shard of each stream's id): the
+    /// input is co-partitioned with the state, every message of a key in one partition.
+    Stream(std::collections::HashMap<u64, u32>),
 }
 
 /// The shard of a key's hash, out of `shards`: from the hash's low 32 bits, so that the

@@ -21,7 +21,7 @@ use crate::routing::{
 };
 use crate::runtime::{Control, Ctx, RunError};
 use crate::shard::{
-    shard_of, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardControl, CONTROL,
+    shard_of, ShardBy, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardControl, CONTROL,
 };
 use crate::state::{Key, Partition, State};
 use crate::step::StateComputation;
@@ -56,8 +56,8 @@ pub(crate) struct StateStore<K, S> {
     changelog: Option<Box<dyn ChangelogWriter>>,
     /// Whether changes are kept: there is a log or a changelog.
     keeps_changes: bool,
-    /// Keys changed since the last commit, for the changelog.
-    dirty: HashSet<K>,
+    /// Keys changed since the last commit, and the shards of keys, for the changelog.
+    dirty: Dirty<K>,
     /// How many shards keys are spread over, once a changelog is attached.
     shard_count: u32,
     /// The shards this process holds, and the epoch each is written under.
@@ -80,7 +80,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             pending: Vec::new(),
             changelog: None,
             keeps_changes: false,
-            dirty: HashSet::new(),
+            dirty: Dirty::default(),
             shard_count: 0,
             shards: HashMap::new(),
             worker: 0,
@@ -140,7 +140,7 @@ impl<K: Key, S: State> StateStore<K, S> {
                 log.put(&slot.key, &slot.state, origin);
             }
             if self.changelog.is_some() {
-                mark_dirty(&mut self.dirty, &slot.key);
+                self.dirty.mark(&slot.key, origin, &self.name);
             }
         }
     }
@@ -200,13 +200,15 @@ impl<K: Key, S: State> StateStore<K, S> {
         let Some(changelog) = &mut self.changelog else {
             return Ok(());
         };
-        if self.dirty.is_empty() {
+        if self.dirty.keys.is_empty() {
             return Ok(());
         }
         let (mut key_bytes, mut value) = (Vec::new(), Vec::new());
-        for key in self.dirty.drain() {
+        for key in std::mem::take(&mut self.dirty.keys) {
             let hash = key_hash(&self.hasher, &key);
-            let shard = shard_of(hash, self.shard_count);
+            let Some(shard) = self.dirty.shard(&key, hash, self.shard_count) else {
+                continue;
+            };
             let Some(&epoch) = self.shards.get(&shard) else {
                 // A key of a shard held elsewhere (declared up front, or fed by another
                 // source): its state is not this process's to write.
@@ -244,9 +246,11 @@ impl<K: Key, S: State> StateStore<K, S> {
     /// Drops the keys of shard `shard`; returns how many there were.
     fn drop_shard(&mut self, shard: u32) -> usize {
         let before = self.table.len();
-        let (hasher, count) = (&self.hasher, self.shard_count);
-        self.table
-            .retain(|slot| shard_of(key_hash(hasher, &slot.key), count) != shard);
+        let (hasher, count, dirty) = (&self.hasher, self.shard_count, &self.dirty);
+        self.table.retain(|slot| {
+            dirty.shard(&slot.key, key_hash(hasher, &slot.key), count) != Some(shard)
+        });
+        self.dirty.forget_shard(shard);
         self.shards.remove(&shard);
         before - self.table.len()
     }
@@ -282,6 +286,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             }
             let (state, progress): (S, Progress) = postcard::from_bytes(rest)
                 .map_err(|e| format!("a state of partition {shard} does not read back: {e}"))?;
+            self.dirty.place(&key, shard);
             let slot = self.slot(table_hash(short_hash(hash)), key);
             slot.state = state;
             slot.progress = progress;
@@ -294,10 +299,18 @@ impl<K: Key, S: State> StateStore<K, S> {
     /// Carries out what the source that shares the input with other processes says.
     fn control(&mut self, control: ShardControl) {
         match control {
-            ShardControl::Attach { changelog, shards } => {
+            ShardControl::Attach {
+                changelog,
+                shards,
+                by,
+            } => {
                 self.changelog = Some(changelog);
                 self.keeps_changes = true;
                 self.shard_count = shards;
+                self.dirty.by_stream = match by {
+                    ShardBy::Hash => None,
+                    ShardBy::Stream(streams) => Some(streams),
+                };
             }
             ShardControl::Restore {
                 shard,
@@ -340,12 +353,79 @@ fn slot_in<'t, K: Key, S: State>(
     }
 }
 
-/// Notes that `key` changed since the last commit, for the changelog: out of line, so that
-/// the loop of a state without a changelog stays as small as before there was one.
-#[inline(never)]
-fn mark_dirty<K: Key>(dirty: &mut HashSet<K>, key: &K) {
-    if !dirty.contains(key) {
-        dirty.insert(key.clone());
+/// The keys changed since the last commit, for the changelog, and the shard of each key
+/// when shards are told apart by input stream ([`ShardBy::Stream`]).
+struct Dirty<K> {
+    keys: HashSet<K>,
+    /// The shard of each input stream, for a co-partitioned input.
+    by_stream: Option<HashMap<u64, u32>>,
+    /// The shard of each key changed here or restored, for a co-partitioned input.
+    placed: HashMap<K, u32>,
+    /// Whether a key seen in two shards was reported.
+    reported: bool,
+}
+
+impl<K> Default for Dirty<K> {
+    fn default() -> Self {
+        Dirty {
+            keys: HashSet::new(),
+            by_stream: None,
+            placed: HashMap::new(),
+            reported: false,
+        }
+    }
+}
+
+impl<K: Key> Dirty<K> {
+    /// Notes that `key` changed by a message of `origin` since the last commit: out of line,
+    /// so that the loop of a state without a changelog stays as small as before there was
+    /// one.
+    #[inline(never)]
+    fn mark(&mut self, key: &K, origin: Origin, state: &str) {
+        if !self.keys.contains(key) {
+            self.keys.insert(key.clone());
+        }
+        let Some(by_stream) = &self.by_stream else {
+            return;
+        };
+        let Some(&shard) = by_stream.get(&origin.stream) else {
+            return;
+        };
+        match self.placed.insert(key.clone(), shard) {
+            Some(before) if before != shard && !self.reported => {
+                self.reported = true;
+                tracing::error!(
+                    "state \"{state}\": a key came from input partitions {before} and {shard}: \
+                     the input is declared co-partitioned with the state, but its record keys \
+                     are not the state's keys; the key's state now follows partition {shard} \
+                     (drop `.co_partitioned()` to send the input through a repartition topic)"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Makes `key`, restored from the changelog of `shard`, one of that shard's.
+    fn place(&mut self, key: &K, shard: u32) {
+        if self.by_stream.is_some() {
+            self.placed.insert(key.clone(), shard);
+        }
+    }
+
+    /// The shard of `key` (of hash `hash`) out of `shards`: none for a key of a
+    /// co-partitioned input that was neither changed here nor restored.
+    fn shard(&self, key: &K, hash: u64, shards: u32) -> Option<u32> {
+        match &self.by_stream {
+            None => Some(shard_of(hash, shards)),
+            Some(_) => self.placed.get(key).copied(),
+        }
+    }
+
+    /// Forgets the keys of `shard`.
+    fn forget_shard(&mut self, shard: u32) {
+        if self.by_stream.is_some() {
+            self.placed.retain(|_, s| *s != shard);
+        }
     }
 }
 
@@ -860,9 +940,14 @@ mod tests {
 
     /// Adds 1 to `key`'s count, as a message of `origin` (stream 9, position `seq`).
     fn add(store: &mut StateStore<String, Count>, key: &str, seq: u64) {
+        add_from(store, key, 9, seq);
+    }
+
+    /// Adds 1 to `key`'s count, by the message at `seq` of stream `stream`.
+    fn add_from(store: &mut StateStore<String, Count>, key: &str, stream: u64, seq: u64) {
         let hash = key_table_hash(&key_hasher(), &key.to_string());
         let origin = Origin {
-            stream: 9,
+            stream,
             seq,
             sub: 0,
         };
@@ -890,6 +975,7 @@ mod tests {
         store.control(ShardControl::Attach {
             changelog: Box::new(memory.clone()),
             shards: 4,
+            by: ShardBy::Hash,
         });
         // Keys of two shards; this process holds only the first's.
         let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
@@ -944,6 +1030,87 @@ mod tests {
         assert_eq!(store.get_or_build(hash, mine[0].clone()).0, 103);
         add(&mut store, mine[0], 4);
         assert_eq!(store.get_or_build(hash, mine[0].clone()).0, 104);
+    }
+
+    #[test]
+    fn a_co_partitioned_inputs_keys_belong_to_the_shard_of_the_stream_they_come_from() {
+        let memory = Memory::default();
+        let mut store: StateStore<String, Count> = StateStore::new();
+        // Streams 100 and 101 are shards 0 and 1: a key's hash says nothing of its shard.
+        store.control(ShardControl::Attach {
+            changelog: Box::new(memory.clone()),
+            shards: 2,
+            by: ShardBy::Stream([(100, 0), (101, 1)].into()),
+        });
+        let (tx, rx) = flume::unbounded();
+        for shard in [0, 1] {
+            store.control(ShardControl::Restore {
+                shard,
+                epoch: 3,
+                records: Arc::new(Vec::new()),
+                done: tx.clone(),
+            });
+            assert_eq!(rx.recv().unwrap(), Ok(0));
+        }
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+        for (i, key) in keys.iter().enumerate() {
+            add_from(&mut store, key, 100 + (i % 2) as u64, 1);
+        }
+        store.commit().unwrap();
+        let written = memory.0.lock().unwrap().0.clone();
+        assert_eq!(written.len(), 20);
+        for (shard, key, _) in &written {
+            let key: String = postcard::from_bytes(key).unwrap();
+            let i: usize = key[1..].parse().unwrap();
+            assert_eq!(*shard, (i % 2) as u32, "{key}");
+        }
+
+        // Shard 1 released: its keys (the odd ones) go, shard 0's stay.
+        store.control(ShardControl::Release {
+            shard: 1,
+            lost: false,
+            done: tx.clone(),
+        });
+        assert_eq!(rx.recv().unwrap(), Ok(10));
+        assert_eq!(store.len(), 10);
+
+        // Taken again from what was written: its keys are shard 1's again, so that a
+        // second release drops them.
+        let records: ChangelogRecords = Arc::new(
+            written
+                .into_iter()
+                .filter(|(shard, _, _)| *shard == 1)
+                .map(|(_, k, v)| (k, v))
+                .collect(),
+        );
+        store.control(ShardControl::Restore {
+            shard: 1,
+            epoch: 4,
+            records,
+            done: tx.clone(),
+        });
+        assert_eq!(rx.recv().unwrap(), Ok(10));
+        assert_eq!(store.len(), 20);
+        store.control(ShardControl::Release {
+            shard: 1,
+            lost: true,
+            done: tx.clone(),
+        });
+        assert_eq!(rx.recv().unwrap(), Ok(10));
+
+        // A key that comes from the other partition too (the input was not keyed by the
+        // state key) follows the last one, and is written there.
+        let before = memory.0.lock().unwrap().0.len();
+        add_from(&mut store, "k0", 101, 2);
+        store.commit().unwrap();
+        let written = memory.0.lock().unwrap().0.clone();
+        assert_eq!(written.len(), before, "shard 1 is not held: nothing written");
+        store.control(ShardControl::Release {
+            shard: 0,
+            lost: false,
+            done: tx.clone(),
+        });
+        assert_eq!(rx.recv().unwrap(), Ok(9), "k0 is no longer shard 0's");
     }
 
     #[test]

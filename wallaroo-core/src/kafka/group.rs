@@ -18,6 +18,11 @@
 //!    applied and in the changelog, its offset committed) before it is given up. Offsets
 //!    are committed only after the workers said that what came before is in the changelog.
 //!
+//! A source declared co-partitioned with the state (its records' keys are the state's keys,
+//! so that each key's records are in one partition) skips hop 1: hop 2 reads the input
+//! itself, in the group `--group`, and partition `q` of the input is shard `q`. A key's
+//! shard is then the partition its records come from, not its hash.
+//!
 //! Rebalances of the second consumer are carried out on its thread between two polls, not
 //! in librdkafka's callback, since they wait for the workers.
 
@@ -38,7 +43,7 @@ use super::source::stream_name;
 use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::ConnectorError;
 use crate::routing::{set_shard_mode, take_probed, ShardMode, WorkerMsg};
-use crate::shard::{internal_topic, ShardControl, CONTROL};
+use crate::shard::{internal_topic, ShardBy, ShardControl, CONTROL};
 use crate::source::connector::{Probe, SourceInput, StreamId};
 
 /// How often offsets are committed.
@@ -63,6 +68,10 @@ pub(super) struct Group {
     state: String,
     changelog: String,
     repartition: String,
+    /// Whether the input is co-partitioned with the state: no repartition hop.
+    co_partitioned: bool,
+    /// The topic hop 2 reads: the repartition topic, or the input when co-partitioned.
+    applied: String,
 }
 
 impl Group {
@@ -73,17 +82,25 @@ impl Group {
         partitions: usize,
         index: usize,
         state: &str,
+        co_partitioned: bool,
     ) -> Result<Group, ConnectorError> {
         let group = options.group.clone().unwrap_or_default();
         let changelog = internal_topic(&group, state, "changelog");
         let repartition = internal_topic(&group, state, "repartition");
         let error = |e: String| ConnectorError::new(format!("state \"{state}\": {e}"));
         ensure_topic(options, &changelog, partitions, true).map_err(error)?;
-        ensure_topic(options, &repartition, partitions, false).map_err(error)?;
-        tracing::info!(
-            "kafka:{topic}: state \"{state}\" is shared by group {group} in {partitions} shards, \
-             through `{repartition}`; its changes go to `{changelog}`"
-        );
+        if co_partitioned {
+            tracing::info!(
+                "kafka:{topic}: state \"{state}\" is shared by group {group} in {partitions} shards, \
+                 one per partition of the input (co-partitioned); its changes go to `{changelog}`"
+            );
+        } else {
+            ensure_topic(options, &repartition, partitions, false).map_err(error)?;
+            tracing::info!(
+                "kafka:{topic}: state \"{state}\" is shared by group {group} in {partitions} shards, \
+                 through `{repartition}`; its changes go to `{changelog}`"
+            );
+        }
         Ok(Group {
             options: options.clone(),
             topic: topic.to_string(),
@@ -91,7 +108,13 @@ impl Group {
             index,
             state: state.to_string(),
             changelog,
+            applied: if co_partitioned {
+                topic.to_string()
+            } else {
+                repartition.clone()
+            },
             repartition,
+            co_partitioned,
         })
     }
 
@@ -105,13 +128,33 @@ impl Group {
         for worker in &workers {
             let changelog =
                 KafkaChangelog::new(&self.options, &self.changelog).map_err(|e| self.error(e))?;
+            let by = if self.co_partitioned {
+                ShardBy::Stream(
+                    (0..self.shards)
+                        .map(|shard| {
+                            let partition = i32::try_from(shard).expect("shards fit an i32");
+                            (input.stream(&stream_name(&self.topic, partition)).id(), shard)
+                        })
+                        .collect(),
+                )
+            } else {
+                ShardBy::Hash
+            };
             let attach = ShardControl::Attach {
                 changelog: Box::new(changelog),
                 shards: self.shards,
+                by,
             };
             if worker.send((CONTROL, Box::new(attach))).is_err() {
                 return Err(self.error("its workers stopped"));
             }
+        }
+        if self.co_partitioned {
+            return Apply {
+                group: &self,
+                workers,
+            }
+            .run(&mut input, None);
         }
         // Set when hop 2 gives up, so that hop 1 does not wait for the application to stop.
         let quit = Arc::new(AtomicBool::new(false));
@@ -129,7 +172,7 @@ impl Group {
             group: &self,
             workers,
         }
-        .run(&mut input, &forward);
+        .run(&mut input, Some(&forward));
         quit.store(true, Ordering::Release);
         let forwarded = forward
             .join()
@@ -318,7 +361,8 @@ fn send(
     send_waiting(producer, record).map_err(|e| format!("cannot produce: {e}"))
 }
 
-/// Hop 2: the repartition topic's partitions held by this process, applied.
+/// Hop 2: the repartition topic's partitions held by this process (or the input's, when
+/// co-partitioned), applied.
 struct Apply<'a> {
     group: &'a Group,
     workers: Vec<flume::Sender<WorkerMsg>>,
@@ -337,11 +381,11 @@ impl Apply<'_> {
     fn run(
         &self,
         input: &mut SourceInput,
-        forward: &JoinHandle<Result<(), ConnectorError>>,
+        forward: Option<&JoinHandle<Result<(), ConnectorError>>>,
     ) -> Result<(), ConnectorError> {
         let group = self.group;
         let context = Deferred {
-            topic: group.repartition.clone(),
+            topic: group.applied.clone(),
             closing: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             events: Mutex::new(Vec::new()),
@@ -349,16 +393,18 @@ impl Apply<'_> {
         // A group of its own, named after the topic: the group of the input's consumers
         // subscribes to another topic, and a group whose members subscribe to different
         // topics is one that brokers handle least well (tansu left restarts unassigned).
-        let consumer: BaseConsumer<Deferred> = group
-            .options
-            .consumer_config()
-            .set("group.id", &group.repartition)
+        // A co-partitioned input is read in the group `--group` itself.
+        let mut config = group.options.consumer_config();
+        if !group.co_partitioned {
+            config.set("group.id", &group.repartition);
+        }
+        let consumer: BaseConsumer<Deferred> = config
             .create_with_context(context)
             .map_err(|e| ConnectorError::new(KafkaError::Config(e).to_string()))?;
         // However this ends, the consumer gives its partitions up at once when it closes.
         let _closing = Closing(&consumer);
         consumer
-            .subscribe(&[&group.repartition])
+            .subscribe(&[&group.applied])
             .map_err(|e| ConnectorError::new(format!("cannot subscribe: {e}")))?;
         let mut held = Held::default();
         // The stream of each input partition, as the state's origins name it.
@@ -370,7 +416,7 @@ impl Apply<'_> {
             if input.stopping() {
                 break Ok(());
             }
-            if forward.is_finished() {
+            if forward.is_some_and(JoinHandle::is_finished) {
                 // Hop 1 ended before the application stopped: its error is reported.
                 break Ok(());
             }
@@ -386,25 +432,39 @@ impl Apply<'_> {
                 Some(Ok(record)) => {
                     let shard = record.partition();
                     let value = record.payload().unwrap_or(&[]);
-                    let Some((origin, payload)) = value.split_at_checked(ORIGIN_BYTES) else {
-                        tracing::warn!(
-                            "`{}` partition {shard} offset {}: not a repartitioned record; skipped",
-                            group.repartition,
-                            record.offset()
-                        );
-                        continue;
+                    let (from, offset, payload) = if group.co_partitioned {
+                        if u32::try_from(shard).map_or(true, |s| s >= group.shards) {
+                            break Err(group.error(format!(
+                                "kafka:{} has more partitions than the {} it had at start: the \
+                                 state's shards are its partitions, and its changelog has {}",
+                                group.topic, group.shards, group.shards
+                            )));
+                        }
+                        (shard, record.offset(), value)
+                    } else {
+                        let Some((origin, payload)) = value.split_at_checked(ORIGIN_BYTES) else {
+                            tracing::warn!(
+                                "`{}` partition {shard} offset {}: not a repartitioned record; skipped",
+                                group.repartition,
+                                record.offset()
+                            );
+                            continue;
+                        };
+                        let from = i32::from_be_bytes(origin[..4].try_into().expect("4 bytes"));
+                        let offset = i64::from_be_bytes(origin[4..].try_into().expect("8 bytes"));
+                        (from, offset, payload)
                     };
-                    let from = i32::from_be_bytes(origin[..4].try_into().expect("4 bytes"));
-                    let offset = i64::from_be_bytes(origin[4..].try_into().expect("8 bytes"));
                     let stream = streams
                         .entry(from)
                         .or_insert_with(|| input.stream(&stream_name(&group.topic, from)));
                     records += 1;
-                    set_shard_mode(ShardMode::only(
-                        u32::try_from(shard).unwrap_or(0),
-                        group.shards,
-                        records,
-                    ));
+                    if !group.co_partitioned {
+                        set_shard_mode(ShardMode::only(
+                            u32::try_from(shard).unwrap_or(0),
+                            group.shards,
+                            records,
+                        ));
+                    }
                     input.push_at(stream, u64::try_from(offset).unwrap_or(0), payload);
                     held.read.insert(shard, record.offset() + 1);
                     unflushed += 1;
@@ -413,7 +473,7 @@ impl Apply<'_> {
                         unflushed = 0;
                     }
                 }
-                Some(Err(e)) => tracing::warn!("`{}`: {e}", group.repartition),
+                Some(Err(e)) => tracing::warn!("`{}`: {e}", group.applied),
                 None => {
                     input.flush();
                     unflushed = 0;
@@ -424,12 +484,7 @@ impl Apply<'_> {
                 unflushed = 0;
                 // What was read is applied and in the changelog before it is committed.
                 self.ask(|done| ShardControl::Sync { done })?;
-                commit(
-                    &consumer,
-                    &group.repartition,
-                    &mut held.read,
-                    CommitMode::Async,
-                );
+                commit(&consumer, &group.applied, &mut held.read, CommitMode::Async);
                 last_commit = Instant::now();
             }
         };
@@ -475,7 +530,7 @@ impl Apply<'_> {
         input: &mut SourceInput,
         held: &mut Held,
     ) -> Result<(), ConnectorError> {
-        let topic = &self.group.repartition;
+        let topic = &self.group.applied;
         let take = |result: Result<(), ClientError>| {
             result.map_err(|e| {
                 ConnectorError::new(format!(
@@ -572,12 +627,7 @@ impl Apply<'_> {
             );
             return Ok(());
         }
-        commit(
-            consumer,
-            &self.group.repartition,
-            &mut released,
-            CommitMode::Sync,
-        );
+        commit(consumer, &self.group.applied, &mut released, CommitMode::Sync);
         tracing::info!(
             "state \"{}\": shards {partitions:?} released ({dropped} states)",
             self.group.state

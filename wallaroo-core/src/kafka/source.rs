@@ -33,6 +33,8 @@ pub struct KafkaSource {
     options: KafkaOptions,
     /// The state partition the pipeline feeds first: its index and name.
     state: Option<(usize, String)>,
+    /// Whether the records' keys are the state's keys ([`crate::Source::co_partitioned`]).
+    co_partitioned: bool,
 }
 
 impl KafkaSource {
@@ -42,13 +44,15 @@ impl KafkaSource {
             topic,
             options,
             state: None,
+            co_partitioned: false,
         }
     }
 
     /// Has the pipeline feed state partition `index`, named `name`, whose shards the
-    /// processes of the group share.
-    pub(crate) fn sharding(mut self, index: usize, name: &str) -> Self {
+    /// processes of the group share; `co_partitioned` when the records' keys are its keys.
+    pub(crate) fn sharding(mut self, index: usize, name: &str, co_partitioned: bool) -> Self {
         self.state = Some((index, name.to_string()));
+        self.co_partitioned = co_partitioned;
         self
     }
 }
@@ -98,8 +102,14 @@ impl SourceConnector for KafkaSource {
             return Ok(());
         };
         if let Some((index, state)) = &self.state {
-            let group =
-                super::group::Group::new(&self.options, &self.topic, partitions, *index, state)?;
+            let group = super::group::Group::new(
+                &self.options,
+                &self.topic,
+                partitions,
+                *index,
+                state,
+                self.co_partitioned,
+            )?;
             return group.run(input);
         }
         let context = Rebalance {

@@ -86,6 +86,12 @@ impl StreamId {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The stream's id, as origins carry it.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 /// Where each stream of a source resumes; see [`SourceInput::resume_points`].

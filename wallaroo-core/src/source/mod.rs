@@ -91,6 +91,8 @@ pub(crate) struct SourceRuntime<D: Decoder> {
     from: ReadFrom,
     decoder: Arc<D>,
     max_frame: usize,
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    co_partitioned: bool,
     down: Downstream<D::Out>,
 }
 
@@ -101,6 +103,7 @@ impl<D: Decoder> SourceRuntime<D> {
             from: source.from,
             decoder: Arc::new(source.decoder),
             max_frame: source.max_frame_length,
+            co_partitioned: source.co_partitioned,
             down,
         }
     }
@@ -155,7 +158,7 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
                 let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);
                 let mut source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
                 if let Some((index, name)) = ctx.first_states.get(&self.pipeline) {
-                    source = source.sharding(*index, name);
+                    source = source.sharding(*index, name, self.co_partitioned);
                 }
                 Ok(connector::start(
                     self.pipeline,
