@@ -8,7 +8,11 @@
 //! ```sh
 //! cargo bench -p wallaroo-benches --features kafka --bench kafka
 //! cargo bench -p wallaroo-benches --features kafka --bench kafka -- --messages 200000 --repeat 3
+//! cargo bench -p wallaroo-benches --features kafka --bench kafka -- --section failover
 //! ```
+//!
+//! Sections: `throughput` (below), `failover` and `restore` ([`failover`]'s doc); all by
+//! default.
 //!
 //! Each run has a broker of its own (tansu, memory storage, started as the tests start it),
 //! an input topic of 8 partitions filled with N votes before the clock starts, and an empty
@@ -22,6 +26,8 @@
 mod alphabet;
 #[path = "../tests/support/kafka.rs"]
 mod broker;
+#[path = "kafka_failover.rs"]
+mod failover;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -56,12 +62,17 @@ fn free_port() -> u16 {
 struct Options {
     messages: u64,
     repeat: usize,
+    sections: Vec<String>,
 }
+
+/// The sections, in the order they run.
+const SECTIONS: [&str; 3] = ["throughput", "failover", "restore"];
 
 fn options() -> Options {
     let mut o = Options {
         messages: 1_000_000,
         repeat: 3,
+        sections: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,12 +81,16 @@ fn options() -> Options {
         match args[i].as_str() {
             "--messages" => o.messages = value.parse().expect("--messages N"),
             "--repeat" => o.repeat = value.parse().expect("--repeat R"),
+            "--section" if SECTIONS.contains(&value) => o.sections.push(value.to_string()),
             // `cargo bench` passes `--bench`; nothing else is known.
             "--bench" => {
                 i += 1;
                 continue;
             }
-            other => panic!("unknown option {other}; known: --messages N, --repeat R"),
+            other => panic!(
+                "unknown option {other} {value}; known: --messages N, --repeat R, --section \
+                 throughput|failover|restore"
+            ),
         }
         i += 2;
     }
@@ -83,6 +98,9 @@ fn options() -> Options {
         o.messages > 0 && o.repeat > 0,
         "--messages and --repeat above 0"
     );
+    if o.sections.is_empty() {
+        o.sections = SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
     o
 }
 
@@ -324,9 +342,83 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    if let Some(exit) = failover::run_member() {
+        return exit;
+    }
     let o = options();
     broker::tansu();
+    if o.sections.iter().any(|s| s == "throughput") {
+        throughput(&o);
+    }
+    let dir = failover::log_dir();
+    if o.sections.iter().any(|s| s == "failover") {
+        failover_section(&dir, o.repeat);
+    }
+    if o.sections.iter().any(|s| s == "restore") {
+        restore_section(&dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::process::ExitCode::SUCCESS
+}
+
+/// A member killed with SIGKILL mid-stream and another started: until every letter's
+/// totals resume.
+fn failover_section(dir: &std::path::Path, repeat: usize) {
+    eprintln!("failover: 2 members, 5000 votes/s, one killed with SIGKILL after 5 s and a third started");
+    let mut resumed = Vec::new();
+    for round in 0..repeat {
+        let run = failover::failover(dir);
+        eprintln!(
+            "round {}: every letter resumed {:.2} s after the kill; the new member: {}",
+            round + 1,
+            run.resumed.as_secs_f64(),
+            run.restore
+        );
+        resumed.push(run.resumed.as_secs_f64());
+    }
+    println!();
+    println!(
+        "| failover (session.timeout.ms={SESSION_TIMEOUT_MS}) | per round | median |"
+    );
+    println!("| --- | --- | ---: |");
+    let rounds: Vec<String> = resumed.iter().map(|s| format!("{s:.2} s")).collect();
+    println!(
+        "| from SIGKILL to every letter's totals resumed | {} | {:.2} s |",
+        rounds.join(", "),
+        median(&mut resumed)
+    );
+}
+
+/// Restores of two sizes: the cost per MiB beyond the fixed part.
+fn restore_section(dir: &std::path::Path) {
+    println!();
+    println!("| keys restored | changelog read | restore time | s per MiB |");
+    println!("| ---: | ---: | ---: | ---: |");
+    let mut runs = Vec::new();
+    for keys in [50_000, 200_000] {
+        let run = failover::restore(dir, keys);
+        assert_eq!(run.states, u64::from(keys), "every key's state restored");
+        let mib = run.bytes as f64 / (1024.0 * 1024.0);
+        println!(
+            "| {} | {mib:.2} MiB | {:.2} s | {:.2} |",
+            run.states,
+            run.took.as_secs_f64(),
+            run.took.as_secs_f64() / mib
+        );
+        runs.push((mib, run.took.as_secs_f64()));
+    }
+    let ((m1, t1), (m2, t2)) = (runs[0], runs[1]);
+    let slope = (t2 - t1) / (m2 - m1);
+    println!();
+    println!(
+        "restore: {slope:.3} s per MiB beyond a fixed {:.2} s (from the two sizes)",
+        t1 - slope * m1
+    );
+}
+
+/// One process, three members and the plain loop, side by side.
+fn throughput(o: &Options) {
     eprintln!(
         "{} votes over {PARTITIONS} partitions, {} rounds, a fresh broker per run",
         o.messages, o.repeat

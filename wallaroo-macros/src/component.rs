@@ -120,6 +120,9 @@ pub(crate) fn unit_struct(f: &ItemFn) -> TokenStream {
         quote! {
             #(#cfg)*
             #allow_deprecated
+            // A function pointer type counts as more complex than the signature it is made
+            // of: clippy would flag a user's plain `-> ((u32, u64), bool)` here.
+            #[allow(clippy::type_complexity)]
             impl #deref for #ident {
                 type Target = #fn_ptr;
                 #[inline]

@@ -43,7 +43,7 @@
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use super::{Reader, SourceHandle, StreamEnd, DECODED_BATCH};
+use super::{Reader, SourceHandle, SourceStats, StreamEnd, DECODED_BATCH};
 use crate::codec::Decoder;
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::{BoxLink, Downstream};
@@ -78,6 +78,16 @@ impl StreamId {
     fn new(pipeline: &str, name: &str) -> Self {
         StreamId {
             id: stream_id(&format!("{pipeline}\0{name}")),
+            name: name.into(),
+        }
+    }
+
+    /// The stream named `name` whatever the pipeline, as the file and TCP sources named
+    /// their streams before names were scoped: what a resilience directory holds of them
+    /// stays theirs.
+    pub(crate) fn unscoped(name: &str) -> Self {
+        StreamId {
+            id: stream_id(name),
             name: name.into(),
         }
     }
@@ -128,6 +138,7 @@ struct Shared {
     /// The pipeline's name, for log lines.
     pipeline: String,
     wakers: Arc<Wakers>,
+    stats: Arc<SourceStats>,
 }
 
 /// A function that ends a read that blocks.
@@ -181,6 +192,7 @@ pub(crate) fn start<D: Decoder>(
         ctx,
         pipeline: pipeline.clone(),
         wakers: Arc::clone(&wakers),
+        stats: Arc::clone(&stats),
     });
     let input = SourceInput::new(reader, down, shared);
     tracing::info!(
@@ -298,7 +310,39 @@ impl SourceInput {
     /// error (logged), `true` at a clean end.
     pub fn read_framed(&mut self, bytes: &mut dyn Read, name: &str) -> bool {
         let origin = format!("pipeline \"{}\", {name}", self.shared.pipeline);
-        self.feed.read_framed(bytes, &origin) == StreamEnd::Clean
+        self.feed.read_framed(bytes, &origin, None) == StreamEnd::Clean
+    }
+
+    /// [`SourceInput::read_framed`] for a stream that can be read again: the frames read
+    /// have the positions `from`, `from + 1`, … of `stream` (a file read from its start
+    /// has `from` 0; a stream resumed from [`SourceInput::resume_from`] has that), so
+    /// that a frame read again is applied once.
+    pub fn read_framed_at(
+        &mut self,
+        bytes: &mut dyn Read,
+        name: &str,
+        stream: &StreamId,
+        from: u64,
+    ) -> bool {
+        let origin = format!("pipeline \"{}\", {name}", self.shared.pipeline);
+        // Applied positions are counted from 1 (see `push_at`).
+        let replay = Some((stream.id, from + 1));
+        self.feed.read_framed(bytes, &origin, replay) == StreamEnd::Clean
+    }
+
+    /// The pipeline's name.
+    pub(crate) fn pipeline(&self) -> &str {
+        &self.shared.pipeline
+    }
+
+    /// The source's counters.
+    pub(crate) fn stats(&self) -> &SourceStats {
+        &self.shared.stats
+    }
+
+    /// The stop flag, for a read that waits on it apart from this input.
+    pub(crate) fn control(&self) -> Arc<Control> {
+        Arc::clone(&self.shared.control)
     }
 
     /// The channel ends of the running application, for a source of this crate that
@@ -405,7 +449,12 @@ impl Drop for SourceInput {
 trait Feed: Send {
     fn push(&mut self, origin: Option<(Origin, &str)>, payload: &[u8]);
     fn flush(&mut self);
-    fn read_framed(&mut self, bytes: &mut dyn Read, origin: &str) -> StreamEnd;
+    fn read_framed(
+        &mut self,
+        bytes: &mut dyn Read,
+        origin: &str,
+        replay: Option<(u64, u64)>,
+    ) -> StreamEnd;
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed>;
     fn probe(&self, ctx: &Ctx) -> Box<dyn Feed>;
 }
@@ -514,9 +563,14 @@ impl<D: Decoder> Feed for Feeder<D> {
         }
     }
 
-    fn read_framed(&mut self, mut bytes: &mut dyn Read, origin: &str) -> StreamEnd {
+    fn read_framed(
+        &mut self,
+        mut bytes: &mut dyn Read,
+        origin: &str,
+        replay: Option<(u64, u64)>,
+    ) -> StreamEnd {
         self.flush();
-        self.reader.pump(&mut bytes, &mut self.chain, origin, None)
+        self.reader.pump(&mut bytes, &mut self.chain, origin, replay)
     }
 
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed> {

@@ -5,11 +5,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{Reader, SourceHandle};
-use crate::codec::Decoder;
-use crate::link::Downstream;
+use super::connector::{SourceConnector, SourceInput, StreamId};
+use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::pool::Pool;
-use crate::runtime::{Control, Ctx, Event, RunError};
+use crate::runtime::{Control, RunError};
 
 /// Stops a read as soon as the application is stopping.
 struct UntilStopped<R> {
@@ -26,36 +25,57 @@ impl<R: Read> Read for UntilStopped<R> {
     }
 }
 
-pub(super) fn start_file<D: Decoder>(
-    pipeline: String,
+/// A file of frames, read once to its end. Its frames are numbered in every run alike, so
+/// that a frame read again after a restart is recognised and applied once.
+pub(super) struct FileConnector {
     path: PathBuf,
-    reader: Reader<D>,
-    down: Downstream<D::Out>,
-    ctx: &Ctx,
-    control: Arc<Control>,
-) -> Result<SourceHandle, RunError> {
-    let file = File::open(&path).map_err(|source| RunError::Open {
-        what: format!("pipeline \"{pipeline}\": input file"),
-        path: path.clone(),
-        source,
-    })?;
-    let origin = format!("pipeline \"{pipeline}\", file {}", path.display());
-    // A file reads the same frames in every run: its frames can be recognised on replay.
-    let canonical = std::fs::canonicalize(&path).unwrap_or(path);
-    let replay = crate::routing::stream_id(&format!("file:{}", canonical.display()));
-    spawn(origin, file, reader, down, ctx, control, Some((replay, 1)))
+    file: File,
 }
 
-pub(super) fn start_stdin<D: Decoder>(
-    pipeline: String,
-    reader: Reader<D>,
-    down: Downstream<D::Out>,
-    ctx: &Ctx,
-    control: Arc<Control>,
-) -> Result<SourceHandle, RunError> {
-    let origin = format!("pipeline \"{pipeline}\", standard input");
-    let stdin = StdinChunks::start(Arc::clone(&control));
-    spawn(origin, stdin, reader, down, ctx, control, None)
+impl FileConnector {
+    /// Opens `path` for `pipeline`, or says why it cannot.
+    pub(super) fn open(pipeline: &str, path: PathBuf) -> Result<Self, RunError> {
+        let file = File::open(&path).map_err(|source| RunError::Open {
+            what: format!("pipeline \"{pipeline}\": input file"),
+            path: path.clone(),
+            source,
+        })?;
+        Ok(FileConnector { path, file })
+    }
+}
+
+impl SourceConnector for FileConnector {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("file", self.path.display().to_string())
+    }
+
+    fn run(self: Box<Self>, mut input: SourceInput) -> Result<(), ConnectorError> {
+        let name = format!("file {}", self.path.display());
+        let canonical = std::fs::canonicalize(&self.path).unwrap_or(self.path);
+        let stream = StreamId::unscoped(&format!("file:{}", canonical.display()));
+        let mut file = UntilStopped {
+            inner: self.file,
+            control: input.control(),
+        };
+        // A framing error is logged and ends the read, as the end of the file does.
+        input.read_framed_at(&mut file, &name, &stream, 0);
+        Ok(())
+    }
+}
+
+/// Standard input, read once to its end.
+pub(super) struct StdinConnector;
+
+impl SourceConnector for StdinConnector {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("stdin", "-")
+    }
+
+    fn run(self: Box<Self>, mut input: SourceInput) -> Result<(), ConnectorError> {
+        let mut stdin = StdinChunks::start(input.control());
+        input.read_framed(&mut stdin, "standard input");
+        Ok(())
+    }
 }
 
 /// Bytes of standard input read at once.
@@ -137,36 +157,4 @@ impl Read for StdinChunks {
         self.at += n;
         Ok(n)
     }
-}
-
-fn spawn<D: Decoder, R: Read + Send + 'static>(
-    origin: String,
-    input: R,
-    reader: Reader<D>,
-    down: Downstream<D::Out>,
-    ctx: &Ctx,
-    control: Arc<Control>,
-    replay: Option<(u64, u64)>,
-) -> Result<SourceHandle, RunError> {
-    let mut chain = down(ctx);
-    let stats = Arc::clone(&reader.stats);
-    let thread = std::thread::Builder::new()
-        .name("wallaroo-file".into())
-        .spawn(move || {
-            let mut input = UntilStopped {
-                inner: input,
-                control: Arc::clone(&control),
-            };
-            reader.pump(&mut input, &mut chain, &origin, replay);
-            tracing::info!("{origin}: read to the end");
-            drop(chain);
-            control.send(Event::SourceDone);
-        })
-        .expect("cannot spawn a source thread");
-    Ok(SourceHandle {
-        thread,
-        wake: None,
-        local_addr: None,
-        stats,
-    })
 }

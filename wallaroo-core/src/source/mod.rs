@@ -147,12 +147,38 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
         };
         match input {
             Input::Tcp(address) => {
-                tcp::start(self.pipeline, address, reader, self.down, ctx, control)
+                let connector = tcp::TcpConnector::bind(&self.pipeline, &address)?;
+                let local = connector.local();
+                let mut handle = connector::start(
+                    self.pipeline,
+                    Box::new(connector),
+                    reader,
+                    self.down,
+                    ctx,
+                    control,
+                );
+                handle.local_addr = Some(local);
+                Ok(handle)
             }
             Input::File(path) => {
-                file::start_file(self.pipeline, path, reader, self.down, &ctx, control)
+                let connector = file::FileConnector::open(&self.pipeline, path)?;
+                Ok(connector::start(
+                    self.pipeline,
+                    Box::new(connector),
+                    reader,
+                    self.down,
+                    ctx,
+                    control,
+                ))
             }
-            Input::Stdin => file::start_stdin(self.pipeline, reader, self.down, &ctx, control),
+            Input::Stdin => Ok(connector::start(
+                self.pipeline,
+                Box::new(file::StdinConnector),
+                reader,
+                self.down,
+                ctx,
+                control,
+            )),
             #[cfg(feature = "kafka")]
             Input::Kafka(topic) => {
                 let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);

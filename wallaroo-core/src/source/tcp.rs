@@ -10,49 +10,53 @@ use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::sync::Condvar;
 
+use super::connector::{SourceConnector, SourceInput, StreamId};
 use super::resume::{self, Opening};
-use super::{Reader, SourceHandle, StreamEnd};
-use crate::codec::Decoder;
-use crate::link::Downstream;
-use crate::routing::stream_id;
-use crate::runtime::{Control, Ctx, RunError};
+use crate::endpoint::{ConnectorError, ConnectorInfo};
+use crate::runtime::{Control, RunError};
 
 /// Open connections, so that stopping can end their reads.
 type Live = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
-pub(super) fn start<D: Decoder>(
-    pipeline: String,
-    address: String,
-    reader: Reader<D>,
-    down: Downstream<D::Out>,
-    ctx: Arc<Ctx>,
-    control: Arc<Control>,
-) -> Result<SourceHandle, RunError> {
-    let listener = TcpListener::bind(&address).map_err(|source| RunError::Listen {
-        pipeline: pipeline.clone(),
-        address: address.clone(),
-        source,
-    })?;
-    let local = listener.local_addr().map_err(|source| RunError::Listen {
-        pipeline: pipeline.clone(),
-        address: address.clone(),
-        source,
-    })?;
-    tracing::info!("pipeline \"{pipeline}\": listening on {local}");
-    let stats = Arc::clone(&reader.stats);
-    let thread = std::thread::Builder::new()
-        .name("wallaroo-accept".into())
-        .spawn({
-            let control = Arc::clone(&control);
-            move || accept_loop(&pipeline, listener, local, reader, down, ctx, &control)
-        })
-        .expect("cannot spawn the acceptor thread");
-    Ok(SourceHandle {
-        thread,
-        wake: Some(Box::new(move || wake_acceptor(local))),
-        local_addr: Some(local),
-        stats,
-    })
+/// A listener whose every connection is read on a thread of its own: a plain stream of
+/// frames, or a resumable one ([`super::resume`]) whose frames are positions of a named
+/// stream.
+pub(super) struct TcpConnector {
+    listener: TcpListener,
+    local: SocketAddr,
+}
+
+impl TcpConnector {
+    /// Listens on `address` for `pipeline`, or says why it cannot.
+    pub(super) fn bind(pipeline: &str, address: &str) -> Result<Self, RunError> {
+        let error = |source| RunError::Listen {
+            pipeline: pipeline.to_string(),
+            address: address.to_string(),
+            source,
+        };
+        let listener = TcpListener::bind(address).map_err(error)?;
+        let local = listener.local_addr().map_err(error)?;
+        tracing::info!("pipeline \"{pipeline}\": listening on {local}");
+        Ok(TcpConnector { listener, local })
+    }
+
+    /// The address it listens on.
+    pub(super) fn local(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl SourceConnector for TcpConnector {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("tcp", self.local.to_string())
+    }
+
+    fn run(self: Box<Self>, input: SourceInput) -> Result<(), ConnectorError> {
+        let local = self.local;
+        input.on_stop(move || wake_acceptor(local));
+        accept_loop(self.listener, local, input);
+        Ok(())
+    }
 }
 
 /// The names of the resumable streams being read: one connection per name at a time.
@@ -117,15 +121,9 @@ fn wake_acceptor(local: SocketAddr) {
     }
 }
 
-fn accept_loop<D: Decoder>(
-    pipeline: &str,
-    listener: TcpListener,
-    local: SocketAddr,
-    reader: Reader<D>,
-    down: Downstream<D::Out>,
-    ctx: Arc<Ctx>,
-    control: &Arc<Control>,
-) {
+fn accept_loop(listener: TcpListener, local: SocketAddr, input: SourceInput) {
+    let pipeline = input.pipeline().to_string();
+    let control = input.control();
     let live: Live = Arc::default();
     let named: Arc<Named> = Arc::default();
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
@@ -146,11 +144,13 @@ fn accept_loop<D: Decoder>(
         let peer = stream
             .peer_addr()
             .map_or_else(|_| "an unknown peer".to_string(), |a| a.to_string());
-        let origin = format!("pipeline \"{pipeline}\", connection {peer} -> {local}");
+        let name = format!("connection {peer} -> {local}");
         let registered = match stream.try_clone() {
             Ok(clone) => clone,
             Err(e) => {
-                tracing::error!("{origin}: cannot register the connection: {e}; closing it");
+                tracing::error!(
+                    "pipeline \"{pipeline}\", {name}: cannot register the connection: {e}; closing it"
+                );
                 continue;
             }
         };
@@ -159,59 +159,56 @@ fn accept_loop<D: Decoder>(
         live.lock()
             .expect("live connections lock")
             .insert(id, registered);
-        reader
-            .stats
+        input
+            .stats()
             .connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::debug!("{origin}: connected");
-        // The chain is built here so that the connection's thread holds only the channel
+        tracing::debug!("pipeline \"{pipeline}\", {name}: connected");
+        // The input is forked here so that the connection's thread holds only the channel
         // ends it sends to.
-        let mut chain = down(&ctx);
-        let reader = reader.clone();
+        let mut conn = input.fork();
         let live = Arc::clone(&live);
         let named = Arc::clone(&named);
-        let progress = Arc::clone(&ctx.progress);
-        let control = Arc::clone(control);
+        let control = Arc::clone(&control);
+        let origin = format!("pipeline \"{pipeline}\", {name}");
         let spawned = std::thread::Builder::new()
             .name("wallaroo-conn".into())
             .spawn(move || {
                 let mut stream = stream;
-                let end = match resume::open(&mut stream) {
-                    Ok(Opening::Plain(start)) => reader.pump(
-                        &mut io::Cursor::new(start).chain(&stream),
-                        &mut chain,
-                        &origin,
-                        None,
-                    ),
-                    Ok(Opening::Resume(name)) => match named.claim(&name, &control) {
+                let clean = match resume::open(&mut stream) {
+                    Ok(Opening::Plain(start)) => {
+                        conn.read_framed(&mut io::Cursor::new(start).chain(&stream), &name)
+                    }
+                    Ok(Opening::Resume(stream_name)) => match named.claim(&stream_name, &control) {
                         Some(_claim) => {
-                            let id = stream_id(&format!("tcp:{name}"));
-                            let next = progress.applied(id) + 1;
+                            let id = StreamId::unscoped(&format!("tcp:{stream_name}"));
+                            let from = conn.resume_from(&id);
+                            let next = from + 1;
                             match (&stream).write_all(&resume::resume(next)) {
                                 Ok(()) => {
                                     tracing::info!(
-                                        "{origin}: stream \"{name}\" resumes at message {next}"
+                                        "{origin}: stream \"{stream_name}\" resumes at message {next}"
                                     );
-                                    reader.pump(&mut &stream, &mut chain, &origin, Some((id, next)))
+                                    conn.read_framed_at(&mut &stream, &name, &id, from)
                                 }
                                 Err(e) => {
                                     tracing::warn!(
                                         "{origin}: cannot answer the stream's HELLO: {e}"
                                     );
-                                    StreamEnd::Broken
+                                    false
                                 }
                             }
                         }
-                        None => StreamEnd::Broken,
+                        None => false,
                     },
                     Err(e) => {
                         tracing::warn!("{origin}: {e}; closing the connection");
-                        StreamEnd::Broken
+                        false
                     }
                 };
-                drop(chain);
+                drop(conn);
                 live.lock().expect("live connections lock").remove(&id);
-                if end == StreamEnd::Clean {
+                if clean {
                     tracing::debug!("{origin}: closed by the peer");
                 }
             });
@@ -226,7 +223,7 @@ fn accept_loop<D: Decoder>(
     for stream in live.lock().expect("live connections lock").values() {
         let _ = stream.shutdown(Shutdown::Read);
     }
-    drop(ctx);
+    drop(input);
     for thread in threads {
         if thread.join().is_err() {
             tracing::error!("pipeline \"{pipeline}\": a connection thread panicked");
