@@ -365,7 +365,9 @@ fn main() -> std::process::ExitCode {
 /// A member killed with SIGKILL mid-stream and another started: until every letter's
 /// totals resume.
 fn failover_section(dir: &std::path::Path, repeat: usize) {
-    eprintln!("failover: 2 members, 5000 votes/s, one killed with SIGKILL after 5 s and a third started");
+    eprintln!(
+        "failover: 2 members, 5000 votes/s, one killed with SIGKILL after 5 s and a third started"
+    );
     let mut resumed = Vec::new();
     for round in 0..repeat {
         let run = failover::failover(dir);
@@ -378,9 +380,7 @@ fn failover_section(dir: &std::path::Path, repeat: usize) {
         resumed.push(run.resumed.as_secs_f64());
     }
     println!();
-    println!(
-        "| failover (session.timeout.ms={SESSION_TIMEOUT_MS}) | per round | median |"
-    );
+    println!("| failover (session.timeout.ms={SESSION_TIMEOUT_MS}) | per round | median |");
     println!("| --- | --- | ---: |");
     let rounds: Vec<String> = resumed.iter().map(|s| format!("{s:.2} s")).collect();
     println!(

@@ -294,7 +294,9 @@ pub fn failover(dir: &Path) -> Failover {
 
 /// Milliseconds since the epoch, as records' creation times count.
 fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970");
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
     i64::try_from(since.as_millis()).expect("a time")
 }
 
@@ -336,7 +338,10 @@ pub fn restore(dir: &Path, keys: u32) -> Restore {
         if counted == keys {
             done.store(true, Ordering::Release);
         }
-        assert!(Instant::now() < deadline, "{counted} of {keys} keys counted");
+        assert!(
+            Instant::now() < deadline,
+            "{counted} of {keys} keys counted"
+        );
     });
     first.stop();
     let second = Member::start("keys", &broker, "keys", "counts", &log("second"));

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use support::TempDir;
 use wallaroo::connector::{
-    ConnectorError, ConnectorInfo, Received, SinkConnector, SinkOutput, SourceConnector,
-    SourceInput,
+    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
+    SinkConnector, SinkOutput, SourceConnector, SourceInput,
 };
 use wallaroo::prelude::*;
 use wallaroo::resilience::SyncPolicy;
@@ -75,8 +75,11 @@ impl SinkConnector for Collect {
     }
 }
 
+/// A message with its key, as a keyed sink is handed it.
+type KeyedMessage = (Option<String>, Vec<u8>);
+
 /// Collects every message it is handed with its key.
-struct CollectKeyed(Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>);
+struct CollectKeyed(Arc<Mutex<Vec<KeyedMessage>>>);
 
 impl SinkConnector for CollectKeyed {
     fn info(&self) -> ConnectorInfo {
@@ -254,9 +257,99 @@ fn a_sink_that_wants_keys_gets_each_output_with_its_state_key() {
     // The second pipeline's streams have the names of the first's, and are its own: they
     // start from 0 however far the first has come.
     let resumed_b = resumed_b.lock().unwrap().clone();
-    assert_eq!(resumed_b, [("left".to_string(), 0), ("right".to_string(), 0)]);
+    assert_eq!(
+        resumed_b,
+        [("left".to_string(), 0), ("right".to_string(), 0)]
+    );
     // Outputs that come from no state have no key.
     let stateless = stateless.lock().unwrap().clone();
     assert_eq!(stateless.len(), 20);
     assert!(stateless.iter().all(|(key, _)| key.is_none()));
+}
+
+/// Makes keys `i % 7` as values on two threads: the even `i` at position `i / 2` of stream
+/// `even`, the odd ones of stream `odd` (a stream is made in order, on one thread), each
+/// from where it resumes; records where that was.
+struct Made {
+    count: u64,
+    resumed: Arc<Mutex<Vec<u64>>>,
+}
+
+impl MessageConnector<u8> for Made {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("made", "in-process")
+    }
+
+    fn run(self: Box<Self>, mut input: MessageInput<u8>) -> Result<(), ConnectorError> {
+        let count = self.count;
+        let make = move |input: &mut MessageInput<u8>, parity: u64| {
+            let stream = input.stream(if parity == 0 { "even" } else { "odd" });
+            let from = input.resume_from(&stream);
+            for i in (0..count).filter(|i| i % 2 == parity && i / 2 >= from) {
+                input.push_at(&stream, i / 2, (i % 7) as u8);
+            }
+            input.flush();
+            from
+        };
+        let mut odd = input.fork();
+        let other = std::thread::spawn(move || make(&mut odd, 1));
+        let even = make(&mut input, 0);
+        let odd = other.join().unwrap();
+        self.resumed.lock().unwrap().extend([even, odd]);
+        Ok(())
+    }
+}
+
+/// Runs the application over `count` made messages; also the source's count of messages
+/// once it reaches `expect` (or after 10 s).
+fn run_made(state: &std::path::Path, count: u64, expect: u64) -> (Vec<u64>, Vec<Vec<u8>>, u64) {
+    let resumed = Arc::default();
+    let got = Arc::default();
+    let args = Args::new()
+        .with_workers(2)
+        .with_resilience(state, SyncPolicy::BeforeOutput);
+    let made = Made {
+        count,
+        resumed: Arc::clone(&resumed),
+    };
+    let app = Application::new("message connector")
+        .pipeline("p", MessageSource::new(made))
+        .to_state_partition(add_one, "counts", by_key)
+        .to_sink(Sink::to_connector(Collect(Arc::clone(&got)), encode));
+    let running = app.start(&args).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut counted = 0;
+    while std::time::Instant::now() < deadline {
+        counted = running.source_counts(0).unwrap().messages;
+        if counted >= expect {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.wait().unwrap();
+    let resumed = resumed.lock().unwrap().clone();
+    let got = got.lock().unwrap().clone();
+    (resumed, got, counted)
+}
+
+#[test]
+fn a_message_connector_feeds_values_that_are_applied_once_across_restarts() {
+    let tmp = TempDir::new("message-connector");
+    let state = tmp.0.join("state");
+    let (resumed, got, counted) = run_made(&state, 700, 700);
+    assert_eq!(resumed, [0, 0]);
+    assert_eq!(counted, 700, "every message counted by the source");
+    assert_eq!(got.len(), 700);
+    let mut totals = [0u64; 7];
+    for message in &got {
+        let n: u64 = std::str::from_utf8(&message[1..]).unwrap().parse().unwrap();
+        let key = usize::from(message[0]);
+        totals[key] = totals[key].max(n);
+    }
+    assert_eq!(totals, [100; 7]);
+
+    // Made again from where the stream was applied: nothing counts twice.
+    let (resumed, got, _) = run_made(&state, 700, 0);
+    assert_eq!(resumed, [350, 350]);
+    assert!(got.is_empty(), "{} messages counted twice", got.len());
 }

@@ -439,7 +439,12 @@ fn a_co_partitioned_input_is_shared_by_two_processes_without_a_repartition_topic
     let deadline = Instant::now() + Duration::from_secs(60);
     let read = |running: &wallaroo::Running| running.source_counts(0).unwrap().messages;
     while read(&first) + read(&second) < 1800 {
-        assert!(Instant::now() < deadline, "{} + {}", read(&first), read(&second));
+        assert!(
+            Instant::now() < deadline,
+            "{} + {}",
+            read(&first),
+            read(&second)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(read(&second) > 0, "the second process took no partition");

@@ -27,6 +27,7 @@ use crate::sink::connector::SinkConnector;
 use crate::sink::WriteTo;
 use crate::source::connector::SourceConnector;
 use crate::source::framing::DEFAULT_MAX_FRAME;
+use crate::source::messages::{MessageRuntime, MessageSource};
 use crate::source::{AnySource, SourceRuntime};
 use crate::state::{Partition, State};
 use crate::step::{Computation, StateComputation};
@@ -202,12 +203,10 @@ impl<T: Send + 'static> PipelineSource for Generator<T> {
     type Out = T;
 
     fn describe(&self) -> SourceTopology {
+        let info = crate::connector::MessageConnector::info(self);
         SourceTopology {
-            kind: "generator".to_string(),
-            address: match self.rate {
-                Some(rate) => format!("in-process, {rate} msg/s"),
-                None => "in-process".to_string(),
-            },
+            kind: info.kind,
+            address: info.address,
             decoder: None,
             output: type_name_of::<T>(),
             framing: None,
@@ -216,9 +215,29 @@ impl<T: Send + 'static> PipelineSource for Generator<T> {
     }
 
     fn into_runtime(self, pipeline: String, down: Downstream<T>) -> Box<dyn AnySource> {
-        Box::new(crate::source::generator::GeneratorRuntime::new(
-            pipeline, self, down,
-        ))
+        Box::new(MessageRuntime::new(pipeline, Box::new(self), down))
+    }
+}
+
+#[allow(private_interfaces)]
+#[diagnostic::do_not_recommend]
+impl<T: Send + 'static> PipelineSource for MessageSource<T> {
+    type Out = T;
+
+    fn describe(&self) -> SourceTopology {
+        let info = self.connector.info();
+        SourceTopology {
+            kind: info.kind,
+            address: info.address,
+            decoder: None,
+            output: type_name_of::<T>(),
+            framing: None,
+            max_frame_length: None,
+        }
+    }
+
+    fn into_runtime(self, pipeline: String, down: Downstream<T>) -> Box<dyn AnySource> {
+        Box::new(MessageRuntime::new(pipeline, self.connector, down))
     }
 }
 

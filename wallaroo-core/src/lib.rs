@@ -46,6 +46,7 @@ pub mod connector {
         Messages, Received, Record, Records, SinkBatch, SinkConnector, SinkOutput,
     };
     pub use crate::source::connector::{ResumePoints, SourceConnector, SourceInput, StreamId};
+    pub use crate::source::messages::{MessageConnector, MessageInput, MessageSource};
 }
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};

@@ -313,7 +313,10 @@ mod tests {
     fn an_output_key_is_its_string_or_its_json() {
         assert_eq!(key_text(Some(&"a")).as_deref(), Some("a"));
         assert_eq!(key_text(Some(&'z')).as_deref(), Some("z"));
-        assert_eq!(key_text(Some(&"say \"hi\"\n")).as_deref(), Some("say \"hi\"\n"));
+        assert_eq!(
+            key_text(Some(&"say \"hi\"\n")).as_deref(),
+            Some("say \"hi\"\n")
+        );
         assert_eq!(key_text(Some(&7u32)).as_deref(), Some("7"));
         assert_eq!(key_text(Some(&(1, "a"))).as_deref(), Some("[1,\"a\"]"));
         assert_eq!(key_text::<u32>(None), None);

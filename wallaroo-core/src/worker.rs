@@ -21,7 +21,7 @@ use crate::routing::{
 };
 use crate::runtime::{Control, Ctx, RunError};
 use crate::shard::{
-    shard_of, ShardBy, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardControl, CONTROL,
+    shard_of, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardBy, ShardControl, CONTROL,
 };
 use crate::state::{Key, Partition, State};
 use crate::step::StateComputation;
@@ -1104,7 +1104,11 @@ mod tests {
         add_from(&mut store, "k0", 101, 2);
         store.commit().unwrap();
         let written = memory.0.lock().unwrap().0.clone();
-        assert_eq!(written.len(), before, "shard 1 is not held: nothing written");
+        assert_eq!(
+            written.len(),
+            before,
+            "shard 1 is not held: nothing written"
+        );
         store.control(ShardControl::Release {
             shard: 0,
             lost: false,

@@ -133,7 +133,10 @@ impl Group {
                     (0..self.shards)
                         .map(|shard| {
                             let partition = i32::try_from(shard).expect("shards fit an i32");
-                            (input.stream(&stream_name(&self.topic, partition)).id(), shard)
+                            (
+                                input.stream(&stream_name(&self.topic, partition)).id(),
+                                shard,
+                            )
                         })
                         .collect(),
                 )
@@ -627,7 +630,12 @@ impl Apply<'_> {
             );
             return Ok(());
         }
-        commit(consumer, &self.group.applied, &mut released, CommitMode::Sync);
+        commit(
+            consumer,
+            &self.group.applied,
+            &mut released,
+            CommitMode::Sync,
+        );
         tracing::info!(
             "state \"{}\": shards {partitions:?} released ({dropped} states)",
             self.group.state

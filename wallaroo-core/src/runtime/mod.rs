@@ -257,7 +257,8 @@ impl Application {
             app: self.topology.name.clone(),
         };
         for to in std::mem::take(&mut wiring.sinks) {
-            let (tx, rx) = crate::sink::chunk_channel(SINK_QUEUE, to.frames_messages(), to.wants_keys());
+            let (tx, rx) =
+                crate::sink::chunk_channel(SINK_QUEUE, to.frames_messages(), to.wants_keys());
             sinks.push(crate::sink::start(to, rx, Arc::clone(&control), &kafka)?);
             sink_senders.push(tx);
         }

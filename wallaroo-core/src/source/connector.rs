@@ -43,13 +43,14 @@
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use super::{Reader, SourceHandle, SourceStats, StreamEnd, DECODED_BATCH};
+use super::outlet::Outlet;
+use super::{Reader, SourceHandle, SourceStats, StreamEnd};
 use crate::codec::Decoder;
 use crate::endpoint::{ConnectorError, ConnectorInfo};
-use crate::link::{BoxLink, Downstream};
+use crate::link::Downstream;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::Origin;
-use crate::routing::{set_origin, set_positions, stream_id};
+use crate::routing::stream_id;
 use crate::runtime::{Control, Ctx, Event, RunError};
 
 /// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
@@ -97,6 +98,17 @@ impl StreamId {
         &self.name
     }
 
+    /// The origin of the message at `position`.
+    #[inline]
+    pub(super) fn origin(&self, position: u64) -> Origin {
+        Origin {
+            stream: self.id,
+            // Applied positions are counted from 1: 0 means nothing was.
+            seq: position + 1,
+            sub: 0,
+        }
+    }
+
     /// The stream's id, as origins carry it.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn id(&self) -> u64 {
@@ -132,13 +144,13 @@ pub struct SourceInput {
 }
 
 /// What every `SourceInput` of one source shares.
-struct Shared {
+pub(super) struct Shared {
     control: Arc<Control>,
-    ctx: Arc<Ctx>,
+    pub(super) ctx: Arc<Ctx>,
     /// The pipeline's name, for log lines.
     pipeline: String,
     wakers: Arc<Wakers>,
-    stats: Arc<SourceStats>,
+    pub(super) stats: Arc<SourceStats>,
 }
 
 /// A function that ends a read that blocks.
@@ -184,17 +196,20 @@ pub(crate) fn start<D: Decoder>(
     ctx: Arc<Ctx>,
     control: Arc<Control>,
 ) -> SourceHandle {
-    let info = connector.info();
-    let stats = Arc::clone(&reader.stats);
-    let wakers = Arc::new(Wakers::default());
-    let shared = Arc::new(Shared {
-        control: Arc::clone(&control),
-        ctx,
-        pipeline: pipeline.clone(),
-        wakers: Arc::clone(&wakers),
-        stats: Arc::clone(&stats),
-    });
-    let input = SourceInput::new(reader, down, shared);
+    let shared = Shared::new(pipeline, ctx, control, Arc::clone(&reader.stats));
+    let input = SourceInput::new(reader, down, Arc::clone(&shared));
+    spawn(&shared, connector.info(), move || connector.run(input))
+}
+
+/// Runs `run`, a source connector of `info`, on a thread of its own: when it returns, the
+/// source has read its input to the end (or the application is stopping); an error stops
+/// the application, naming the pipeline and the connector.
+pub(super) fn spawn(
+    shared: &Shared,
+    info: ConnectorInfo,
+    run: impl FnOnce() -> Result<(), ConnectorError> + Send + 'static,
+) -> SourceHandle {
+    let (pipeline, control) = (shared.pipeline.clone(), Arc::clone(&shared.control));
     tracing::info!(
         "pipeline \"{pipeline}\": reading {} {}",
         info.kind,
@@ -202,7 +217,7 @@ pub(crate) fn start<D: Decoder>(
     );
     let thread = std::thread::Builder::new()
         .name("wallaroo-source".into())
-        .spawn(move || match connector.run(input) {
+        .spawn(move || match run() {
             Ok(()) if control.stopping() => {
                 tracing::info!(
                     "pipeline \"{pipeline}\", {} {}: stopped",
@@ -225,11 +240,45 @@ pub(crate) fn start<D: Decoder>(
             }),
         })
         .expect("cannot spawn a source thread");
+    let wakers = Arc::clone(&shared.wakers);
     SourceHandle {
         thread,
         wake: Some(Box::new(move || wakers.wake())),
         local_addr: None,
-        stats,
+        stats: Arc::clone(&shared.stats),
+    }
+}
+
+impl Shared {
+    pub(super) fn new(
+        pipeline: String,
+        ctx: Arc<Ctx>,
+        control: Arc<Control>,
+        stats: Arc<SourceStats>,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            control,
+            ctx,
+            pipeline,
+            wakers: Arc::default(),
+            stats,
+        })
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.control.stopping()
+    }
+
+    pub(super) fn on_stop(&self, wake: impl FnOnce() + Send + 'static) {
+        self.wakers.add(Box::new(wake));
+    }
+
+    pub(super) fn stream(&self, name: &str) -> StreamId {
+        StreamId::new(&self.pipeline, name)
+    }
+
+    pub(super) fn resume_from(&self, stream: &StreamId) -> u64 {
+        self.ctx.progress.applied(stream.id)
     }
 }
 
@@ -244,20 +293,20 @@ impl SourceInput {
     /// Whether the application is stopping: return from `run` soon (after
     /// [`SourceInput::flush`]).
     pub fn stopping(&self) -> bool {
-        self.shared.control.stopping()
+        self.shared.stopping()
     }
 
     /// Has `wake` called once when the application stops, to end a read that blocks (close
     /// a socket, wake a poll).
     pub fn on_stop(&self, wake: impl FnOnce() + Send + 'static) {
-        self.shared.wakers.add(Box::new(wake));
+        self.shared.on_stop(wake);
     }
 
     /// Names a stream that can be read again. The name must be the same in every run
     /// (`kafka:votes/3`, `lines:/data/votes.txt`), since what was applied is kept under it;
     /// it is the pipeline's own (another pipeline's stream of the same name is another).
     pub fn stream(&self, name: &str) -> StreamId {
-        StreamId::new(&self.shared.pipeline, name)
+        self.shared.stream(name)
     }
 
     /// The position to read `stream` from: every message before it has been applied by
@@ -265,7 +314,7 @@ impl SourceInput {
     /// this survives a restart; it is also what a connector may acknowledge to its system
     /// (commit an offset), since nothing before it will be needed again.
     pub fn resume_from(&self, stream: &StreamId) -> u64 {
-        self.shared.ctx.progress.applied(stream.id)
+        self.shared.resume_from(stream)
     }
 
     /// [`SourceInput::resume_from`] for code that runs apart from the connector's thread,
@@ -287,15 +336,13 @@ impl SourceInput {
     /// Decodes `payload`, the message at `position` of `stream`, and sends it on.
     /// Positions increase along a stream (they need not be consecutive); a message whose
     /// position was applied already is skipped by the state partitions.
+    ///
+    /// A stream is pushed from one thread, in order: a position pushed after a higher one
+    /// of its stream counts as applied already.
     #[inline]
     pub fn push_at(&mut self, stream: &StreamId, position: u64, payload: &[u8]) {
-        let origin = Origin {
-            stream: stream.id,
-            // Applied positions are counted from 1: 0 means nothing was.
-            seq: position + 1,
-            sub: 0,
-        };
-        self.feed.push(Some((origin, &stream.name)), payload);
+        self.feed
+            .push(Some((stream.origin(position), &stream.name)), payload);
     }
 
     /// Sends on what was pushed: call it when a read has given all it had, so that output
@@ -462,17 +509,9 @@ trait Feed: Send {
 struct Feeder<D: Decoder> {
     reader: Reader<D>,
     down: Downstream<D::Out>,
-    chain: BoxLink<D::Out>,
-    /// Messages without a position, gathered to pass down the chain in one call.
-    pending: Vec<D::Out>,
-    /// Decoded since the last flush, counted once handed on.
-    decoded: u64,
+    out: Outlet<D::Out>,
     /// Payloads the decoder refused.
     decode_errors: u64,
-    /// The last origin pushed of each stream, for the routers' markers.
-    positions: Vec<Origin>,
-    /// Whether this thread's current origin is set (the last push had a position).
-    positioned: bool,
     /// Whether decoded messages are counted in the source's statistics.
     counting: bool,
 }
@@ -480,30 +519,11 @@ struct Feeder<D: Decoder> {
 impl<D: Decoder> Feeder<D> {
     fn new(reader: Reader<D>, down: Downstream<D::Out>, ctx: &Ctx) -> Self {
         Feeder {
-            chain: down(ctx),
+            out: Outlet::new(down(ctx)),
             reader,
             down,
-            pending: Vec::with_capacity(DECODED_BATCH),
-            decoded: 0,
             decode_errors: 0,
-            positions: Vec::new(),
-            positioned: false,
             counting: true,
-        }
-    }
-
-    /// Notes that the next messages come from `origin`.
-    #[inline]
-    fn position(&mut self, origin: Origin) {
-        set_origin(origin);
-        self.positioned = true;
-        match self
-            .positions
-            .iter_mut()
-            .find(|o| o.stream == origin.stream)
-        {
-            Some(last) => *last = origin,
-            None => self.positions.push(origin),
         }
     }
 }
@@ -512,29 +532,11 @@ impl<D: Decoder> Feed for Feeder<D> {
     #[inline]
     fn push(&mut self, origin: Option<(Origin, &str)>, payload: &[u8]) {
         match self.reader.decoder.decode(payload) {
-            Ok(msg) => {
-                self.decoded += 1;
-                match origin {
-                    Some((origin, _)) => {
-                        self.position(origin);
-                        self.chain.emit(msg);
-                    }
-                    None => {
-                        if self.positioned {
-                            self.positioned = false;
-                            set_origin(Origin::NONE);
-                        }
-                        self.pending.push(msg);
-                        if self.pending.len() >= DECODED_BATCH {
-                            self.chain.emit_all(&mut self.pending);
-                        }
-                    }
-                }
-            }
+            Ok(msg) => self.out.send(origin.map(|(origin, _)| origin), msg),
             Err(e) => {
                 if let Some((origin, _)) = origin {
                     // Refused, but read: the stream has come this far.
-                    self.position(origin);
+                    self.out.position(origin);
                 }
                 self.decode_errors += 1;
                 let at = match origin {
@@ -547,14 +549,7 @@ impl<D: Decoder> Feed for Feeder<D> {
     }
 
     fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            self.chain.emit_all(&mut self.pending);
-        }
-        if !self.positions.is_empty() {
-            set_positions(&self.positions);
-        }
-        self.chain.flush();
-        let decoded = std::mem::take(&mut self.decoded);
+        let decoded = self.out.flush();
         if decoded > 0 && self.counting {
             self.reader
                 .stats
@@ -570,7 +565,8 @@ impl<D: Decoder> Feed for Feeder<D> {
         replay: Option<(u64, u64)>,
     ) -> StreamEnd {
         self.flush();
-        self.reader.pump(&mut bytes, &mut self.chain, origin, replay)
+        self.reader
+            .pump(&mut bytes, &mut self.out.chain, origin, replay)
     }
 
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed> {

@@ -9,6 +9,8 @@ pub mod connector;
 mod file;
 pub mod framing;
 pub(crate) mod generator;
+pub mod messages;
+mod outlet;
 pub mod resume;
 mod tcp;
 
