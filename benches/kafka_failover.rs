@@ -95,8 +95,16 @@ struct Member {
 }
 
 impl Member {
-    fn start(app: &str, broker: &Broker, input: &str, output: &str, log: &Path) -> Member {
+    fn start(
+        app: &str,
+        broker: &Broker,
+        input: &str,
+        output: &str,
+        log: &Path,
+        more: &[&str],
+    ) -> Member {
         let mut child = Command::new(std::env::current_exe().expect("this executable"))
+            .args(more)
             .env(MEMBER, app)
             .env("RUST_LOG", "info")
             .args(["--in", &format!("kafka:{input}")])
@@ -225,7 +233,7 @@ pub fn failover(dir: &Path) -> Failover {
     broker.create_topic("totals", OUTPUT_PARTITIONS);
     let start = |n: u32| {
         let log = dir.join(format!("failover-{n}.log"));
-        Member::start("alphabet", &broker, "votes", "totals", &log)
+        Member::start("alphabet", &broker, "votes", "totals", &log, &[])
     };
     let mut first = start(1);
     let second = start(2);
@@ -315,13 +323,22 @@ pub struct Restore {
 }
 
 /// Votes for `keys` distinct keys counted by one member, which stops cleanly; a second
-/// takes every shard: see the module's doc.
-pub fn restore(dir: &Path, keys: u32) -> Restore {
+/// takes every shard: see the module's doc. `warm`: both run on one resilience directory,
+/// so that the second starts from the first's local copies.
+pub fn restore(dir: &Path, keys: u32, warm: bool) -> Restore {
     let broker = Broker::start();
     broker.create_topic("keys", PARTITIONS);
     broker.create_topic("counts", OUTPUT_PARTITIONS);
-    let log = |n: &str| dir.join(format!("restore-{keys}-{n}.log"));
-    let mut first = Member::start("keys", &broker, "keys", "counts", &log("first"));
+    let log = |n: &str| dir.join(format!("restore-{keys}-{warm}-{n}.log"));
+    let state = dir.join(format!("state-{keys}"));
+    let _ = std::fs::remove_dir_all(&state);
+    let state = state.to_str().expect("a UTF-8 path").to_string();
+    let more: Vec<&str> = if warm {
+        vec!["--resilience-dir", &state]
+    } else {
+        Vec::new()
+    };
+    let mut first = Member::start("keys", &broker, "keys", "counts", &log("first"), &more);
     first.wait_for("taken", Duration::from_secs(60));
     broker::produce(
         &broker.address(),
@@ -344,8 +361,13 @@ pub fn restore(dir: &Path, keys: u32) -> Restore {
         );
     });
     first.stop();
-    let second = Member::start("keys", &broker, "keys", "counts", &log("second"));
+    let second = Member::start("keys", &broker, "keys", "counts", &log("second"), &more);
     let line = second.wait_for("taken", Duration::from_secs(300));
+    assert_eq!(
+        line.contains("local copy"),
+        warm,
+        "a warm start only from a copy: {line}"
+    );
     parse_restore(&line).unwrap_or_else(|| panic!("a restore line: {line}"))
 }
 

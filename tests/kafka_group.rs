@@ -30,8 +30,14 @@ struct Process {
 
 impl Process {
     fn start(broker: &Broker, dir: &Path, name: &str) -> Process {
+        Process::start_with(broker, dir, name, &[])
+    }
+
+    /// [`Process::start`] with more arguments.
+    fn start_with(broker: &Broker, dir: &Path, name: &str, more: &[&str]) -> Process {
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(support::example_bin("alphabet"))
+            .args(more)
             .args(["--in", "kafka:votes", "--out", "kafka:totals"])
             .args(["--brokers", &broker.address()])
             .args(["--kafka-option", "session.timeout.ms=6000"])
@@ -262,4 +268,74 @@ fn scaling_from_one_process_to_three_and_back_keeps_every_total() {
     check(&totals, 600, true, &logs);
     assert!(logs[2].contains("released"), "{}", logs[2]);
     first.stop();
+}
+
+/// The local copies of the state's shards in the resilience directory `resilience`.
+fn local_copies(resilience: &Path) -> Vec<PathBuf> {
+    let dir = resilience
+        .join("changelog")
+        .join("Alphabet-running_vote_totals-changelog");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|f| f.extension().is_some_and(|e| e == "shard"));
+    files.sort();
+    files
+}
+
+#[test]
+fn a_process_restarted_on_its_resilience_directory_restores_its_shards_warm() {
+    let broker = broker();
+    let dir = TempDir::new("kafka-group-warm");
+    let state = dir.0.join("state");
+    let resilience = ["--resilience-dir", state.to_str().unwrap()];
+
+    // Stopped cleanly: each shard it gave up is copied, as of a fence in the changelog.
+    let first = Process::start_with(&broker, &dir.0, "p0", &resilience);
+    first.wait_for_shards();
+    produce(&broker, 100, 2000).join().unwrap();
+    let totals = read_totals(&broker, 100, Duration::from_secs(60));
+    check(&totals, 100, true, &[first.log()]);
+    let log = first.stop();
+    assert_eq!(local_copies(&state).len(), 8, "{log}");
+
+    // Restarted: its shards come from their copies and the changelog after them; the
+    // copies are taken, so that a crash now cannot leave one behind that looks current.
+    let second = Process::start_with(&broker, &dir.0, "p1", &resilience);
+    second.wait_for_shards();
+    let log = second.log();
+    assert!(log.contains("from their local copy"), "{log}");
+    assert!(
+        local_copies(&state).is_empty(),
+        "{:?}",
+        local_copies(&state)
+    );
+    produce(&broker, 100, 2000).join().unwrap();
+    // The reader goes on where it was (its group's offsets): totals 101 to 200, each
+    // letter going on from its restored total.
+    let totals = read_totals(&broker, 200, Duration::from_secs(60));
+    check(&totals, 200, false, &[second.log()]);
+    for (letter, seen) in &totals {
+        let mut distinct = seen.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct,
+            (101..=200).collect::<Vec<_>>(),
+            "{}",
+            *letter as char
+        );
+    }
+
+    // Killed: no copy is left, and the next process reads the changelog whole.
+    second.kill();
+    assert!(local_copies(&state).is_empty());
+    let third = Process::start_with(&broker, &dir.0, "p2", &resilience);
+    third.wait_for_shards();
+    produce(&broker, 100, 2000).join().unwrap();
+    let totals = read_totals(&broker, 300, Duration::from_secs(90));
+    let log = third.log();
+    check(&totals, 300, false, std::slice::from_ref(&log));
+    assert!(!log.contains("local copy"), "{log}");
+    third.stop();
 }

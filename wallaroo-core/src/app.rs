@@ -21,7 +21,7 @@ use std::sync::Arc;
 use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::{Input, Output};
-use crate::link::{Discard, Downstream, SinkLink, StepLink, TeeLink};
+use crate::link::{sink_link, tee_link, Discard, Downstream, StepLink};
 use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
 use crate::sink::WriteTo;
@@ -532,14 +532,12 @@ impl<T: Send + 'static> Pipeline<T> {
             topology: self.topology,
             attach: Box::new(move |wiring, down: Downstream<T>| {
                 let here: Downstream<T> = Arc::new(move |ctx| {
-                    Box::new(TeeLink::new(
-                        SinkLink::new(
-                            Arc::clone(&encoder),
-                            ctx.sinks[index].clone(),
-                            ctx.hold_output,
-                        ),
+                    tee_link(
+                        Arc::clone(&encoder),
+                        ctx.sinks[index].clone(),
+                        ctx.hold_output,
                         down(ctx),
-                    ))
+                    )
                 });
                 prev(wiring, here);
             }),
@@ -564,11 +562,11 @@ impl<T: Send + 'static> Pipeline<T> {
     pub fn to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Application {
         let (index, encoder) = self.add_sink(sink);
         let down: Downstream<T> = Arc::new(move |ctx| {
-            Box::new(SinkLink::new(
+            sink_link(
                 Arc::clone(&encoder),
                 ctx.sinks[index].clone(),
                 ctx.hold_output,
-            ))
+            )
         });
         self.finish(down)
     }

@@ -32,6 +32,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 mod changelog;
 mod group;
+mod local;
 mod sink;
 mod source;
 

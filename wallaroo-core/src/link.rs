@@ -147,8 +147,10 @@ const ENCODE_PREFETCH_AHEAD: usize = 256;
 /// sink's thread: one channel send per chunk, not per message.
 // Why the alignment: links are built on one thread and used on another; a link sharing a
 // cache line with other hot data slows every message down (false sharing).
+// Why `KEYED` a parameter: a field checked per message cost 2 instructions a message on
+// every chain (callgrind, Alphabet over TCP); as a constant, the check is compiled out.
 #[repr(align(128))]
-pub(crate) struct SinkLink<E, T> {
+pub(crate) struct SinkLink<E, T, const KEYED: bool> {
     encoder: Arc<E>,
     buf: Vec<u8>,
     tx: ChunkSender,
@@ -156,22 +158,49 @@ pub(crate) struct SinkLink<E, T> {
     hold: bool,
     /// Whether the sink takes messages one at a time: then `ends` notes where each ends.
     framed: bool,
-    /// Whether the sink takes each message with its key: then each message is its key
-    /// ([`set_output_key`]) followed by its value, and `ends` notes where both end.
-    keyed: bool,
     /// Where each message of `buf` ends, for a sink that takes them one at a time; sent
     /// after them as the chunk's trailer ([`crate::sink::connector`]).
     ends: Vec<u32>,
     _t: PhantomData<fn(T)>,
 }
 
-impl<E: Encoder<T>, T> SinkLink<E, T> {
-    pub(crate) fn new(encoder: Arc<E>, tx: ChunkSender, hold: bool) -> Self {
+/// The link that encodes a chain's messages into the sink `tx`, holding output until
+/// flushed if `hold`; one that writes each message's key when the sink wants keys
+/// ([`SinkLink`]'s `KEYED`).
+pub(crate) fn sink_link<E: Encoder<T>, T: Send + 'static>(
+    encoder: Arc<E>,
+    tx: ChunkSender,
+    hold: bool,
+) -> BoxLink<T> {
+    if tx.keyed {
+        Box::new(SinkLink::<E, T, true>::new(encoder, tx, hold))
+    } else {
+        Box::new(SinkLink::<E, T, false>::new(encoder, tx, hold))
+    }
+}
+
+/// A [`TeeLink`] to the sink `tx`, then on to `next`; see [`sink_link`].
+pub(crate) fn tee_link<E: Encoder<T>, T: Send + 'static>(
+    encoder: Arc<E>,
+    tx: ChunkSender,
+    hold: bool,
+    next: BoxLink<T>,
+) -> BoxLink<T> {
+    if tx.keyed {
+        let sink = SinkLink::<E, T, true>::new(encoder, tx, hold);
+        Box::new(TeeLink::new(sink, next))
+    } else {
+        let sink = SinkLink::<E, T, false>::new(encoder, tx, hold);
+        Box::new(TeeLink::new(sink, next))
+    }
+}
+
+impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
+    fn new(encoder: Arc<E>, tx: ChunkSender, hold: bool) -> Self {
         SinkLink {
             encoder,
             buf: Vec::with_capacity(SINK_CHUNK),
             framed: tx.framed,
-            keyed: tx.keyed,
             tx,
             hold,
             ends: Vec::new(),
@@ -186,7 +215,7 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
             .take()
             .unwrap_or_else(|| Vec::with_capacity(SINK_CHUNK));
         if self.framed {
-            crate::sink::connector::append_trailer(&mut self.buf, &self.ends, self.keyed);
+            crate::sink::connector::append_trailer(&mut self.buf, &self.ends, KEYED);
             self.ends.clear();
         }
         let chunk = std::mem::replace(&mut self.buf, spare);
@@ -198,10 +227,10 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
     }
 }
 
-impl<E: Encoder<T>, T> SinkLink<E, T> {
+impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
     #[inline]
     fn encode(&mut self, msg: &T) {
-        if self.keyed {
+        if KEYED {
             self.put_key();
         }
         prefetch_ahead(&self.buf, ENCODE_PREFETCH_AHEAD);
@@ -217,7 +246,7 @@ impl<E: Encoder<T>, T> SinkLink<E, T> {
     }
 }
 
-impl<E, T> SinkLink<E, T> {
+impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
     /// Writes the key of the message about to be encoded, and where it ends
     /// ([`crate::sink::connector::NO_KEY`] for a message without one).
     #[cold]
@@ -233,14 +262,14 @@ impl<E, T> SinkLink<E, T> {
     }
 }
 
-impl<E: Encoder<T>, T> Emit<T> for SinkLink<E, T> {
+impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for SinkLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
         self.encode(&msg);
     }
 }
 
-impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
+impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for SinkLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         for msg in msgs.drain(..) {
             self.encode(&msg);
@@ -254,23 +283,23 @@ impl<E: Encoder<T>, T: Send> Link<T> for SinkLink<E, T> {
     }
 
     fn wants_keys(&self) -> bool {
-        self.keyed
+        KEYED
     }
 }
 
 /// Encodes each message into a sink by reference, then passes it on.
-pub(crate) struct TeeLink<E, T> {
-    sink: SinkLink<E, T>,
+pub(crate) struct TeeLink<E, T, const KEYED: bool> {
+    sink: SinkLink<E, T, KEYED>,
     next: BoxLink<T>,
 }
 
-impl<E: Encoder<T>, T> TeeLink<E, T> {
-    pub(crate) fn new(sink: SinkLink<E, T>, next: BoxLink<T>) -> Self {
+impl<E: Encoder<T>, T, const KEYED: bool> TeeLink<E, T, KEYED> {
+    fn new(sink: SinkLink<E, T, KEYED>, next: BoxLink<T>) -> Self {
         TeeLink { sink, next }
     }
 }
 
-impl<E: Encoder<T>, T> Emit<T> for TeeLink<E, T> {
+impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
         self.sink.encode(&msg);
@@ -278,7 +307,7 @@ impl<E: Encoder<T>, T> Emit<T> for TeeLink<E, T> {
     }
 }
 
-impl<E: Encoder<T>, T: Send> Link<T> for TeeLink<E, T> {
+impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for TeeLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         for msg in msgs.iter() {
             self.sink.encode(msg);
@@ -292,7 +321,7 @@ impl<E: Encoder<T>, T: Send> Link<T> for TeeLink<E, T> {
     }
 
     fn wants_keys(&self) -> bool {
-        self.sink.keyed || self.next.wants_keys()
+        KEYED || self.next.wants_keys()
     }
 }
 

@@ -27,8 +27,11 @@ pub(crate) trait ChangelogWriter: Send {
     fn flush(&mut self) -> Result<(), String>;
 }
 
-/// The records of a changelog partition, the last one of each key, as `(key, value)`.
-pub(crate) type ChangelogRecords = Arc<Vec<(Vec<u8>, Vec<u8>)>>;
+/// Records of a changelog partition, as `(key, value)`.
+pub(crate) type ShardRecords = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The records of a changelog partition, the last one of each key.
+pub(crate) type ChangelogRecords = Arc<ShardRecords>;
 
 /// What a worker is told about its shards, in order with the batches on its channel.
 pub(crate) enum ShardControl {
@@ -49,10 +52,12 @@ pub(crate) enum ShardControl {
     },
     /// Shard `shard` goes to another process: every change before this is written to the
     /// changelog (unless `lost`: another process may have it already, and changes written
-    /// now would only be ignored), and its keys are dropped.
+    /// now would only be ignored), and its keys are dropped; with `copy` (and not `lost`),
+    /// their records as the changelog has them are sent there first, for a local copy.
     Release {
         shard: u32,
         lost: bool,
+        copy: Option<flume::Sender<ShardRecords>>,
         done: flume::Sender<Result<usize, String>>,
     },
     /// Answers once every change before this is durable in the changelog.

@@ -20,6 +20,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::local::Copy;
 use super::{
     flush_waiting, partition_count, send_waiting, Deliveries, KafkaError, KafkaOptions, Logged,
 };
@@ -124,7 +125,7 @@ impl ProducerContext for Fences {
 /// Every record acknowledged before the fence is before it: a read up to the fence has
 /// them all, whatever the brokers say of a partition's end (tansu's high watermark leaves
 /// out the tail of the last batch).
-fn fence(
+pub(crate) fn fence(
     options: &KafkaOptions,
     topic: &str,
     partitions: &[i32],
@@ -196,12 +197,14 @@ fn take(kept: &mut Kept, key: &[u8], value: Option<&[u8]>) {
     }
 }
 
-/// Reads partitions `partitions` of `topic` from their start up to a fence written now;
-/// returns, per partition, what a restore takes ([`Restored`]).
+/// Reads partitions `partitions` of `topic` up to a fence written now, from their start or,
+/// for a partition with a local copy in `copies`, from the copy's checkpoint on top of its
+/// records; returns, per partition, what a restore takes ([`Restored`]).
 pub(crate) fn read_partitions(
     options: &KafkaOptions,
     topic: &str,
     partitions: &[i32],
+    mut copies: HashMap<i32, Copy>,
 ) -> Result<HashMap<i32, Restored>, String> {
     // A group for librdkafka to accept the assignment; it is never joined (no subscription)
     // and nothing is committed under it.
@@ -220,8 +223,25 @@ pub(crate) fn read_partitions(
     // Per partition and key: the epoch and value of the record kept.
     let mut last: HashMap<i32, Kept> = HashMap::new();
     for &partition in partitions {
-        last.insert(partition, HashMap::new());
-        list.add_partition_offset(topic, partition, Offset::Beginning)
+        let mut kept = Kept::new();
+        let mut from = Offset::Beginning;
+        if let Some(copy) = copies.remove(&partition) {
+            match ends.get(&partition) {
+                Some(&end) if copy.checkpoint < end => {
+                    for (key, value) in copy.records {
+                        kept.insert(key, (epoch_of(&value), value));
+                    }
+                    from = Offset::Offset(copy.checkpoint);
+                }
+                _ => tracing::warn!(
+                    "`{topic}` partition {partition} ends before the local copy's checkpoint \
+                     {}: the topic was made again; the copy is left aside",
+                    copy.checkpoint
+                ),
+            }
+        }
+        last.insert(partition, kept);
+        list.add_partition_offset(topic, partition, from)
             .map_err(|e| e.to_string())?;
     }
     tracing::debug!("reading `{topic}` partitions up to {ends:?}");

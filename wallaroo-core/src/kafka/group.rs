@@ -38,7 +38,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::changelog::{ensure_topic, read_partitions, KafkaChangelog};
+use super::changelog::{ensure_topic, fence, read_partitions, KafkaChangelog, Records};
+use super::local::{Copy, LocalCopies};
 use super::source::stream_name;
 use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::ConnectorError;
@@ -72,6 +73,8 @@ pub(super) struct Group {
     co_partitioned: bool,
     /// The topic hop 2 reads: the repartition topic, or the input when co-partitioned.
     applied: String,
+    /// Where shards given up are copied, with a resilience directory.
+    copies: Option<LocalCopies>,
 }
 
 impl Group {
@@ -83,6 +86,7 @@ impl Group {
         index: usize,
         state: &str,
         co_partitioned: bool,
+        local: Option<&std::path::Path>,
     ) -> Result<Group, ConnectorError> {
         let group = options.group.clone().unwrap_or_default();
         let changelog = internal_topic(&group, state, "changelog");
@@ -107,7 +111,6 @@ impl Group {
             shards: u32::try_from(partitions).map_err(|e| error(e.to_string()))?,
             index,
             state: state.to_string(),
-            changelog,
             applied: if co_partitioned {
                 topic.to_string()
             } else {
@@ -115,6 +118,8 @@ impl Group {
             },
             repartition,
             co_partitioned,
+            copies: local.map(|dir| LocalCopies::new(dir, &changelog)),
+            changelog,
         })
     }
 
@@ -566,7 +571,16 @@ impl Apply<'_> {
         }
         let group = self.group;
         let start = Instant::now();
-        let read = read_partitions(&group.options, &group.changelog, partitions)
+        // A copy is taken (its file gone) before the shard's records are applied.
+        let copies: HashMap<i32, Copy> = match &group.copies {
+            Some(copies) => partitions
+                .iter()
+                .filter_map(|&p| copies.take(p).map(|copy| (p, copy)))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let warm: Vec<i32> = copies.keys().copied().collect();
+        let read = read_partitions(&group.options, &group.changelog, partitions, copies)
             .map_err(|e| group.error(e))?;
         let (mut states, mut bytes) = (0, 0);
         for (partition, restored) in read {
@@ -584,8 +598,13 @@ impl Apply<'_> {
             })?;
             held.partitions.push(partition);
         }
+        let local = if warm.is_empty() {
+            String::new()
+        } else {
+            format!("; shards {warm:?} from their local copy and the changelog after it")
+        };
         tracing::info!(
-            "state \"{}\": shards {partitions:?} taken, {states} states restored from `{}` ({bytes} bytes) in {:.0} ms",
+            "state \"{}\": shards {partitions:?} taken, {states} states restored from `{}` ({bytes} bytes) in {:.0} ms{local}",
             group.state,
             group.changelog,
             start.elapsed().as_secs_f64() * 1e3
@@ -611,12 +630,25 @@ impl Apply<'_> {
         // What was read is routed before the workers are asked: they answer after it.
         input.flush();
         let mut dropped = 0;
+        // The records of each shard, for its local copy.
+        let mut copied: Vec<(i32, Records)> = Vec::new();
         for &partition in partitions {
+            let (tx, rx) = flume::unbounded();
+            let copy = (self.group.copies.is_some() && !lost).then_some(tx);
             dropped += self.ask(|done| ShardControl::Release {
                 shard: u32::try_from(partition).unwrap_or(0),
                 lost,
+                copy: copy.clone(),
                 done,
             })?;
+            drop(copy);
+            if let Some(copies) = &self.group.copies {
+                if !lost {
+                    copied.push((partition, rx.drain().flatten().collect()));
+                }
+                // Never an older copy beside the changelog a lost shard was given to.
+                let _ = copies.take(partition);
+            }
             held.partitions.retain(|p| *p != partition);
         }
         let mut released: HashMap<i32, i64> = partitions
@@ -636,11 +668,48 @@ impl Apply<'_> {
             &mut released,
             CommitMode::Sync,
         );
+        self.save_copies(&copied);
         tracing::info!(
             "state \"{}\": shards {partitions:?} released ({dropped} states)",
             self.group.state
         );
         Ok(())
+    }
+}
+
+impl Apply<'_> {
+    /// Writes the local copy of each shard given up, as of a fence written after every
+    /// change of it: a failure costs the next restore of the shard its warm start, nothing
+    /// more.
+    fn save_copies(&self, copied: &[(i32, Records)]) {
+        let Some(copies) = &self.group.copies else {
+            return;
+        };
+        if copied.is_empty() {
+            return;
+        }
+        let partitions: Vec<i32> = copied.iter().map(|(p, _)| *p).collect();
+        let fences = match fence(&self.group.options, &self.group.changelog, &partitions) {
+            Ok(fences) => fences,
+            Err(e) => {
+                tracing::warn!(
+                    "state \"{}\": no local copy of shards {partitions:?}: {e}",
+                    self.group.state
+                );
+                return;
+            }
+        };
+        for (partition, records) in copied {
+            let Some(&checkpoint) = fences.get(partition) else {
+                continue;
+            };
+            if let Err(e) = copies.save(*partition, checkpoint, records) {
+                tracing::warn!(
+                    "state \"{}\": no local copy of shard {partition}: {e}",
+                    self.group.state
+                );
+            }
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub struct KafkaSource {
     state: Option<(usize, String)>,
     /// Whether the records' keys are the state's keys ([`crate::Source::co_partitioned`]).
     co_partitioned: bool,
+    /// The resilience directory, for local copies of the state's shards.
+    local: Option<std::path::PathBuf>,
 }
 
 impl KafkaSource {
@@ -45,14 +47,23 @@ impl KafkaSource {
             options,
             state: None,
             co_partitioned: false,
+            local: None,
         }
     }
 
     /// Has the pipeline feed state partition `index`, named `name`, whose shards the
-    /// processes of the group share; `co_partitioned` when the records' keys are its keys.
-    pub(crate) fn sharding(mut self, index: usize, name: &str, co_partitioned: bool) -> Self {
+    /// processes of the group share; `co_partitioned` when the records' keys are its keys;
+    /// its shards copied to `local`, a resilience directory, when given up.
+    pub(crate) fn sharding(
+        mut self,
+        index: usize,
+        name: &str,
+        co_partitioned: bool,
+        local: Option<std::path::PathBuf>,
+    ) -> Self {
         self.state = Some((index, name.to_string()));
         self.co_partitioned = co_partitioned;
+        self.local = local;
         self
     }
 }
@@ -109,6 +120,7 @@ impl SourceConnector for KafkaSource {
                 *index,
                 state,
                 self.co_partitioned,
+                self.local.as_deref(),
             )?;
             return group.run(input);
         }

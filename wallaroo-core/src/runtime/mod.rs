@@ -54,6 +54,8 @@ pub struct Ctx {
 pub(crate) struct KafkaSettings {
     pub(crate) args: crate::args::KafkaArgs,
     pub(crate) app: String,
+    /// The resilience directory, where a shared state's shards are copied for a warm start.
+    pub(crate) local: Option<std::path::PathBuf>,
 }
 
 #[cfg(feature = "kafka")]
@@ -255,6 +257,7 @@ impl Application {
         let kafka = KafkaSettings {
             args: args.kafka().clone(),
             app: self.topology.name.clone(),
+            local: resilience.as_ref().map(|r| r.dir.clone()),
         };
         for to in std::mem::take(&mut wiring.sinks) {
             let (tx, rx) =

@@ -186,7 +186,12 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
                 let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);
                 let mut source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
                 if let Some((index, name)) = ctx.first_states.get(&self.pipeline) {
-                    source = source.sharding(*index, name, self.co_partitioned);
+                    source = source.sharding(
+                        *index,
+                        name,
+                        self.co_partitioned,
+                        ctx.kafka.local.clone(),
+                    );
                 }
                 Ok(connector::start(
                     self.pipeline,
