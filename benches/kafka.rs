@@ -39,7 +39,7 @@ use broker::Broker;
 use wallaroo::kafka::rdkafka::config::ClientConfig;
 use wallaroo::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use wallaroo::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use wallaroo::kafka::rdkafka::{Message, Offset, TopicPartitionList};
+use wallaroo::kafka::rdkafka::Message;
 use wallaroo::Args;
 
 /// The input topic's partitions.
@@ -169,21 +169,7 @@ fn prepare(messages: u64) -> Broker {
 /// votes. (Not the topic's high watermarks: tansu's memory engine does not report them
 /// right.)
 fn watch(broker: &Broker, start: Instant, messages: u64, first: impl Fn() -> u64) -> Run {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.address())
-        // A group is needed to be assigned partitions, but it is never joined.
-        .set("group.id", "reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("a reader");
-    let mut partitions = TopicPartitionList::new();
-    for p in 0..OUTPUT_PARTITIONS as i32 {
-        partitions
-            .add_partition_offset("totals", p, Offset::Beginning)
-            .unwrap();
-    }
-    reader.assign(&partitions).expect("assigned");
+    let reader = failover::assigned_reader(broker, "totals", OUTPUT_PARTITIONS);
     let mut join = None;
     let mut consumed = None;
     let mut read = 0;

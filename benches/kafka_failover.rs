@@ -193,8 +193,23 @@ fn read_all(
     done: &AtomicBool,
     mut each: impl FnMut(&str, i64),
 ) {
+    let reader = assigned_reader(broker, topic, partitions);
+    while !done.load(Ordering::Acquire) {
+        if let Some(record) = reader.poll(Duration::from_millis(20)) {
+            let record = record.expect("a record");
+            let value = std::str::from_utf8(record.payload().unwrap_or(&[])).expect("UTF-8");
+            let created = record.timestamp().to_millis().expect("a creation time");
+            each(value, created);
+        }
+    }
+}
+
+/// A consumer of every partition of `topic` from its start, assigned them: outside any
+/// group, so that it starts reading at once.
+pub fn assigned_reader(broker: &Broker, topic: &str, partitions: u32) -> BaseConsumer {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker.address())
+        // A group is needed to be assigned partitions, but it is never joined.
         .set("group.id", "reader")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
@@ -206,14 +221,7 @@ fn read_all(
             .unwrap();
     }
     reader.assign(&list).expect("assigned");
-    while !done.load(Ordering::Acquire) {
-        if let Some(record) = reader.poll(Duration::from_millis(20)) {
-            let record = record.expect("a record");
-            let value = std::str::from_utf8(record.payload().unwrap_or(&[])).expect("UTF-8");
-            let created = record.timestamp().to_millis().expect("a creation time");
-            each(value, created);
-        }
-    }
+    reader
 }
 
 /// What a failover run measured.

@@ -203,15 +203,7 @@ impl<T: Send + 'static> PipelineSource for Generator<T> {
     type Out = T;
 
     fn describe(&self) -> SourceTopology {
-        let info = crate::connector::MessageConnector::info(self);
-        SourceTopology {
-            kind: info.kind,
-            address: info.address,
-            decoder: None,
-            output: type_name_of::<T>(),
-            framing: None,
-            max_frame_length: None,
-        }
+        made_topology::<T>(crate::connector::MessageConnector::info(self))
     }
 
     fn into_runtime(self, pipeline: String, down: Downstream<T>) -> Box<dyn AnySource> {
@@ -225,19 +217,23 @@ impl<T: Send + 'static> PipelineSource for MessageSource<T> {
     type Out = T;
 
     fn describe(&self) -> SourceTopology {
-        let info = self.connector.info();
-        SourceTopology {
-            kind: info.kind,
-            address: info.address,
-            decoder: None,
-            output: type_name_of::<T>(),
-            framing: None,
-            max_frame_length: None,
-        }
+        made_topology::<T>(self.connector.info())
     }
 
     fn into_runtime(self, pipeline: String, down: Downstream<T>) -> Box<dyn AnySource> {
         Box::new(MessageRuntime::new(pipeline, self.connector, down))
+    }
+}
+
+/// The topology of a source that makes its messages of type `T` (no decoder, no framing).
+fn made_topology<T>(info: crate::endpoint::ConnectorInfo) -> SourceTopology {
+    SourceTopology {
+        kind: info.kind,
+        address: info.address,
+        decoder: None,
+        output: type_name_of::<T>(),
+        framing: None,
+        max_frame_length: None,
     }
 }
 

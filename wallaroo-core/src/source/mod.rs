@@ -134,86 +134,48 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
             max_frame: self.max_frame,
             stats: Arc::new(SourceStats::default()),
         };
-        let input = match self.from {
-            ReadFrom::Input(input) => input,
-            ReadFrom::Connector(connector) => {
-                return Ok(connector::start(
-                    self.pipeline,
-                    connector,
-                    reader,
-                    self.down,
-                    ctx,
-                    control,
-                ))
-            }
-        };
-        match input {
-            Input::Tcp(address) => {
+        let (connector, local): (Box<dyn connector::SourceConnector>, _) = match self.from {
+            ReadFrom::Connector(connector) => (connector, None),
+            ReadFrom::Input(Input::Tcp(address)) => {
                 let connector = tcp::TcpConnector::bind(&self.pipeline, &address)?;
                 let local = connector.local();
-                let mut handle = connector::start(
-                    self.pipeline,
-                    Box::new(connector),
-                    reader,
-                    self.down,
-                    ctx,
-                    control,
-                );
-                handle.local_addr = Some(local);
-                Ok(handle)
+                (Box::new(connector), Some(local))
             }
-            Input::File(path) => {
-                let connector = file::FileConnector::open(&self.pipeline, path)?;
-                Ok(connector::start(
-                    self.pipeline,
-                    Box::new(connector),
-                    reader,
-                    self.down,
-                    ctx,
-                    control,
-                ))
-            }
-            Input::Stdin => Ok(connector::start(
-                self.pipeline,
-                Box::new(file::StdinConnector),
-                reader,
-                self.down,
-                ctx,
-                control,
-            )),
+            ReadFrom::Input(Input::File(path)) => (
+                Box::new(file::FileConnector::open(&self.pipeline, path)?),
+                None,
+            ),
+            ReadFrom::Input(Input::Stdin) => (Box::new(file::StdinConnector), None),
             #[cfg(feature = "kafka")]
-            Input::Kafka(topic) => {
+            ReadFrom::Input(Input::Kafka(topic)) => {
                 let what = format!("pipeline \"{}\" reads kafka:{topic}", self.pipeline);
                 let mut source = crate::kafka::KafkaSource::new(topic, ctx.kafka.options(&what)?);
                 if let Some((index, name)) = ctx.first_states.get(&self.pipeline) {
-                    source = source.sharding(
-                        *index,
-                        name,
-                        self.co_partitioned,
-                        ctx.kafka.local.clone(),
-                    );
+                    source =
+                        source.sharding(*index, name, self.co_partitioned, ctx.kafka.local.clone());
                 }
-                Ok(connector::start(
-                    self.pipeline,
-                    Box::new(source),
-                    reader,
-                    self.down,
-                    ctx,
-                    control,
-                ))
+                (Box::new(source), None)
             }
             #[cfg(not(feature = "kafka"))]
-            Input::Kafka(topic) => Err(RunError::Usage(format!(
-                "error: pipeline \"{}\" reads kafka:{topic}, but this application was built without \
-                 Kafka: build it with `--features kafka`",
-                self.pipeline
-            ))),
-            Input::Missing { index } => Err(RunError::Usage(format!(
-                "error: --in is missing address #{} for pipeline \"{}\"",
-                index + 1,
-                self.pipeline
-            ))),
-        }
+            ReadFrom::Input(Input::Kafka(topic)) => {
+                return Err(RunError::Usage(format!(
+                    "error: pipeline \"{}\" reads kafka:{topic}, but this application was built \
+                     without Kafka: build it with `--features kafka`",
+                    self.pipeline
+                )))
+            }
+            ReadFrom::Input(Input::Missing { index }) => {
+                return Err(RunError::Usage(format!(
+                    "error: --in is missing address #{} for pipeline \"{}\"",
+                    index + 1,
+                    self.pipeline
+                )))
+            }
+        };
+        let mut handle =
+            connector::start(self.pipeline, connector, reader, self.down, ctx, control);
+        handle.local_addr = local;
+        Ok(handle)
     }
 }
 
