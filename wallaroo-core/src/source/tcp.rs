@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -17,6 +17,47 @@ use crate::runtime::{Control, RunError};
 
 /// Open connections, so that stopping can end their reads.
 type Live = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
+/// How long a connection's read waits before it looks whether the application is stopping.
+const READ_WAKE: Duration = Duration::from_millis(100);
+/// How long a stopping application goes on reading connections that still send.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A connection read until the peer closes it, or, once the application is stopping, until
+/// the peer has sent nothing for [`READ_WAKE`] (everything the kernel had received, and
+/// what was still on its way, is read) or [`STOP_GRACE`] has passed since the stop.
+struct Draining<'a> {
+    stream: &'a TcpStream,
+    control: &'a Control,
+}
+
+impl Read for Draining<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self
+                .control
+                .stopping_since()
+                .is_some_and(|since| since.elapsed() > STOP_GRACE)
+            {
+                return Ok(0);
+            }
+            match (&*self.stream).read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if self.control.stopping() {
+                        // Quiet since the stop: all that was sent is read.
+                        return Ok(0);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
 
 /// A listener whose every connection is read on a thread of its own: a plain stream of
 /// frames, or a resumable one ([`super::resume`]) whose frames are positions of a named
@@ -174,10 +215,18 @@ fn accept_loop(listener: TcpListener, local: SocketAddr, input: SourceInput) {
         let spawned = std::thread::Builder::new()
             .name("wallaroo-conn".into())
             .spawn(move || {
-                let mut stream = stream;
-                let clean = match resume::open(&mut stream) {
+                let stream = stream;
+                // Reads wake up now and then, to see whether the application is stopping.
+                if let Err(e) = stream.set_read_timeout(Some(READ_WAKE)) {
+                    tracing::warn!("{origin}: cannot set a read timeout: {e}; a stop may cut its input");
+                }
+                let mut draining = Draining {
+                    stream: &stream,
+                    control: &control,
+                };
+                let clean = match resume::open(&mut draining) {
                     Ok(Opening::Plain(start)) => {
-                        conn.read_framed(&mut io::Cursor::new(start).chain(&stream), &name)
+                        conn.read_framed(&mut io::Cursor::new(start).chain(draining), &name)
                     }
                     Ok(Opening::Resume(stream_name)) => match named.claim(&stream_name, &control) {
                         Some(_claim) => {
@@ -189,7 +238,7 @@ fn accept_loop(listener: TcpListener, local: SocketAddr, input: SourceInput) {
                                     tracing::info!(
                                         "{origin}: stream \"{stream_name}\" resumes at message {next}"
                                     );
-                                    conn.read_framed_at(&mut &stream, &name, &id, from)
+                                    conn.read_framed_at(&mut draining, &name, &id, from)
                                 }
                                 Err(e) => {
                                     tracing::warn!(
@@ -218,8 +267,15 @@ fn accept_loop(listener: TcpListener, local: SocketAddr, input: SourceInput) {
         }
         threads.retain(|t| !t.is_finished());
     }
-    // Stopping: end every read; what each connection already received is processed and
-    // flushed by its thread before it ends.
+    // Stopping: no new connection is accepted; each connection is read until its peer has
+    // sent nothing more (see `Draining`), and what it read is processed and flushed by its
+    // thread before it ends. A read that does not end within the grace (a peer that keeps
+    // sending) is cut.
+    drop(listener);
+    let deadline = Instant::now() + STOP_GRACE + READ_WAKE * 2;
+    while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for stream in live.lock().expect("live connections lock").values() {
         let _ = stream.shutdown(Shutdown::Read);
     }
