@@ -36,12 +36,25 @@ struct Model {
 impl Model {
     /// Checks the runs' outputs and the final states against the model: every whole line a
     /// run wrote is a running total of its letter (no vote counted twice), and a probe of
-    /// zero votes per letter on the directory shows the crash-free final totals.
-    fn check(&self, outputs: &[PathBuf], state: &Path, extra: &[&str], dir: &Path, killed: usize) {
+    /// zero votes per letter on the directory shows the crash-free final totals. With
+    /// `monotonic`, no run recovered a state behind a total an earlier run wrote: each
+    /// letter's totals only grow, from run to run.
+    fn check(
+        &self,
+        outputs: &[PathBuf],
+        state: &Path,
+        extra: &[&str],
+        dir: &Path,
+        killed: usize,
+        monotonic: bool,
+    ) {
+        // Per letter, the largest total written by the runs before.
+        let mut written: HashMap<u8, u64> = HashMap::new();
         for output in outputs {
             // A killed run may leave its last line cut short: only whole lines count.
             let text = fs::read_to_string(output).unwrap_or_default();
             let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+            let mut this_run: HashMap<u8, u64> = HashMap::new();
             for line in whole.lines() {
                 let (letter, total) = parse_line(line);
                 assert!(
@@ -50,6 +63,19 @@ impl Model {
                     output.display(),
                     letter as char
                 );
+                let before = written.get(&letter).copied().unwrap_or(0);
+                assert!(
+                    !monotonic || total > before,
+                    "{}: {line:?} is behind {before}, a total an earlier run wrote: the \
+                     state recovered was behind its outputs",
+                    output.display()
+                );
+                let max = this_run.entry(letter).or_default();
+                *max = (*max).max(total);
+            }
+            for (letter, max) in this_run {
+                let total = written.entry(letter).or_default();
+                *total = (*total).max(max);
             }
         }
         let probe = dir.join("probe.frames");
@@ -132,8 +158,9 @@ fn wait(mut child: Child, limit: Duration) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// Runs the kill-restart loop; returns how many runs were killed mid-way.
-fn crash_and_recover(name: &str, extra: &[&str]) -> usize {
+/// Runs the kill-restart loop; returns how many runs were killed mid-way. `monotonic`: see
+/// [`Model::check`].
+fn crash_and_recover(name: &str, extra: &[&str], monotonic: bool) -> usize {
     let seed = env_or("WALLAROO_CRASH_SEED", 7);
     let points = env_or("WALLAROO_CRASH_POINTS", 16) as usize;
     let dir = std::env::temp_dir().join(format!("wallaroo-crash-{name}-{}", std::process::id()));
@@ -185,21 +212,22 @@ fn crash_and_recover(name: &str, extra: &[&str]) -> usize {
         part += 1;
     }
 
-    model.check(&outputs, &state, extra, &dir, killed);
+    model.check(&outputs, &state, extra, &dir, killed, monotonic);
     fs::remove_dir_all(&dir).unwrap();
     killed
 }
 
 #[test]
 fn sigkill_at_random_points_loses_and_duplicates_nothing() {
-    let killed = crash_and_recover("interval", &["--sync-interval", "10"]);
+    let killed = crash_and_recover("interval", &["--sync-interval", "10"], false);
     assert!(killed >= 8, "only {killed} runs were killed mid-way");
     eprintln!("crash points tried: {killed}");
 }
 
 #[test]
-fn sigkill_with_sync_before_output() {
-    let killed = crash_and_recover("before-output", &["--sync-before-output"]);
+fn sigkill_by_default_never_recovers_a_state_behind_its_outputs() {
+    // No sync flag: outputs wait for the changes they reflect to be durable.
+    let killed = crash_and_recover("default", &[], true);
     assert!(killed >= 8, "only {killed} runs were killed mid-way");
     eprintln!("crash points tried: {killed}");
 }
@@ -307,7 +335,7 @@ fn sigkill_with_a_resumable_tcp_sender() {
     let outputs: Vec<PathBuf> = (0..=run)
         .map(|r| dir.join(format!("run-{r}.txt")))
         .collect();
-    model.check(&outputs, &state, &[], &dir, killed);
+    model.check(&outputs, &state, &[], &dir, killed, false);
     assert!(killed >= 8, "only {killed} kills");
     eprintln!("crash points tried: {killed} (sender connections: {connections})");
     fs::remove_dir_all(&dir).unwrap();

@@ -6,8 +6,8 @@
 //! | `--out ADDR[,ADDR…]` | where the sinks write, in the order the pipelines declare them |
 //! | `--workers N` | worker threads per state partition (default: the number of cores) |
 //! | `--resilience-dir DIR` | keep state durable there and recover it at start |
-//! | `--sync-interval MS` | with a resilience directory: sync state logs at least this often (default 20) |
-//! | `--sync-before-output` | with a resilience directory: sync state logs before outputs leave |
+//! | `--sync-before-output` | with a resilience directory: outputs leave once the changes they reflect are synced (the default) |
+//! | `--sync-interval MS` | with a resilience directory: sync state logs at least every MS ms instead, outputs not waiting (faster; after a crash the state can be behind outputs already sent) |
 //! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
 //!
 //! An address is `HOST:PORT` (TCP), `file:PATH`, `kafka:TOPIC` or `-` (standard input or
@@ -27,7 +27,7 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, Command};
 
 use crate::endpoint::{Input, Output};
-use crate::resilience::{Resilience, SyncPolicy, DEFAULT_SYNC_INTERVAL};
+use crate::resilience::{Resilience, SyncPolicy};
 
 /// The output format of `--topology`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,14 +181,14 @@ fn base_command(name: &str, version: &str) -> Command {
                 .long("sync-interval")
                 .value_name("MS")
                 .value_parser(clap::value_parser!(u64).range(1..=60_000))
-                .help("Sync state logs at least every MS milliseconds [default: 20]"),
+                .help("Faster: sync state logs at least every MS milliseconds and let outputs leave without waiting; after a crash the recovered state can be behind totals already sent (up to MS of changes), so outputs can contradict earlier ones"),
         )
         .arg(
             Arg::new("sync-before-output")
                 .long("sync-before-output")
                 .action(ArgAction::SetTrue)
                 .conflicts_with("sync-interval")
-                .help("Sync state logs before the outputs of the changes they hold leave"),
+                .help("Outputs leave once the state changes they reflect are synced, a sync per batch of messages [the default with --resilience-dir]"),
         )
         .arg(
             Arg::new("log-format")
@@ -257,14 +257,10 @@ impl Args {
                 "dot" => TopologyFormat::Dot,
                 _ => TopologyFormat::Json,
             });
-        let sync = if matches.get_flag("sync-before-output") {
-            SyncPolicy::BeforeOutput
-        } else {
-            SyncPolicy::Interval(
-                matches
-                    .get_one::<u64>("sync-interval")
-                    .map_or(DEFAULT_SYNC_INTERVAL, |ms| Duration::from_millis(*ms)),
-            )
+        // Safe by default: outputs never run ahead of the state that a restart recovers.
+        let sync = match matches.get_one::<u64>("sync-interval") {
+            Some(ms) => SyncPolicy::Interval(Duration::from_millis(*ms)),
+            None => SyncPolicy::BeforeOutput,
         };
         let resilience = matches
             .get_one::<PathBuf>("resilience-dir")
@@ -502,8 +498,9 @@ mod tests {
             .unwrap();
         assert_eq!(r.dir, PathBuf::from("/d"));
         assert_eq!(r.sync, SyncPolicy::Interval(Duration::from_millis(5)));
+        // Safe by default: outputs wait for the changes they reflect.
         let r = args(&["--resilience-dir", "/d"]).resilience().unwrap();
-        assert_eq!(r.sync, SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL));
+        assert_eq!(r.sync, SyncPolicy::BeforeOutput);
         let r = args(&["--resilience-dir", "/d", "--sync-before-output"])
             .resilience()
             .unwrap();

@@ -32,14 +32,14 @@ use std::time::Duration;
 /// When logged state changes are made durable (`fdatasync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncPolicy {
-    /// At most this long after they are written, by a background thread (group commit).
+    /// At most this long after they are written, by a background thread (group commit);
+    /// outputs do not wait, so after a crash the recovered state can be behind outputs
+    /// already sent (`--sync-interval`).
     Interval(Duration),
-    /// Before the outputs of the messages that made them leave the worker.
+    /// Before the outputs of the messages that made them leave the worker, once per batch:
+    /// a restart never recovers a state behind an output (the command line's default).
     BeforeOutput,
 }
-
-/// The default sync interval.
-pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Where and how state is kept durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
