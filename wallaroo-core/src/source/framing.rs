@@ -192,10 +192,13 @@ impl FrameReader {
             self.end -= self.start;
             self.start = 0;
         }
-        let wanted = self.need.max(self.end + 1);
-        if wanted > self.buf.len() {
-            let grown = wanted.max(self.buf.len() * 2).min(self.max_total());
-            self.buf.resize(grown.max(wanted), 0);
+        // Grown only when full, and at most twice over: a frame's memory follows the bytes
+        // that arrived, not the length its header announces (a header of 16 MiB followed by
+        // one byte costs the initial buffer, not 16 MiB).
+        if self.end == self.buf.len() {
+            let wanted = self.need.max(self.end + 1);
+            let grown = (self.buf.len() * 2).min(wanted).min(self.max_total());
+            self.buf.resize(grown.max(self.end + 1), 0);
         }
     }
 
@@ -547,6 +550,46 @@ mod tests {
         assert_eq!(err, None);
         assert_eq!(frames, vec![big, b"after".to_vec()]);
         assert_eq!(reader.buf.len(), INITIAL_BUFFER);
+    }
+
+    #[test]
+    fn a_frame_takes_memory_as_its_bytes_arrive_not_as_its_header_announces() {
+        // A header of 16 MiB and one byte of payload.
+        let mut stream = (DEFAULT_MAX_FRAME as u32).to_be_bytes().to_vec();
+        stream.push(1);
+        let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+        let (frames, err) = read_all(
+            &mut reader,
+            &mut Trickle {
+                data: &stream,
+                step: 5,
+            },
+        );
+        assert!(frames.is_empty());
+        assert!(err.is_some(), "the stream ended inside the frame");
+        assert_eq!(reader.buf.len(), INITIAL_BUFFER);
+
+        // The whole frame arrives in pieces: the buffer grows with what arrived (at most
+        // twice over), to the frame.
+        let big = vec![3u8; DEFAULT_MAX_FRAME];
+        let mut reader = FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME);
+        let stream = frame(&big);
+        let mut source = Trickle {
+            data: &stream,
+            step: 100_000,
+        };
+        let mut got = None;
+        while got.is_none() {
+            assert!(matches!(reader.fill(&mut source).unwrap(), Fill::Data(_)));
+            assert!(
+                reader.buf.len() <= (2 * reader.end).max(INITIAL_BUFFER),
+                "{} bytes held for {} arrived",
+                reader.buf.len(),
+                reader.end
+            );
+            got = reader.next_frame().unwrap().map(<[u8]>::len);
+        }
+        assert_eq!(got, Some(DEFAULT_MAX_FRAME));
     }
 
     #[test]
