@@ -97,12 +97,12 @@ fn main() {
     );
     for (label, sync) in [
         (
-            "resilience on, sync before output (the default)",
-            SyncPolicy::BeforeOutput,
-        ),
-        (
             "resilience on, --sync-interval 20 (faster, outputs may run ahead)",
             SyncPolicy::Interval(Duration::from_millis(20)),
+        ),
+        (
+            "resilience on, sync before output (the default)",
+            SyncPolicy::BeforeOutput,
         ),
     ] {
         let _ = std::fs::remove_dir_all(&dir);
