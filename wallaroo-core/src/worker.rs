@@ -19,7 +19,7 @@ use crate::routing::{
     key_hash, key_hasher, key_table_hash, short_hash, table_hash, worker_of, Batch, Keyed, Spares,
     WorkerMsg, MARKER,
 };
-use crate::runtime::{Control, Ctx, RunError};
+use crate::runtime::{panic_message, Control, Ctx, RunError};
 use crate::shard::{
     shard_of, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardBy, ShardControl,
     ShardRecords, CONTROL,
@@ -492,6 +492,10 @@ pub(crate) trait EntryRunner<K, S>: Send {
     fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<K, S>);
     /// Sends on what the steps after the state computation buffered.
     fn flush(&mut self);
+    /// The state computation's name.
+    fn step(&self) -> &'static str;
+    /// The input positions of a batch's first and last messages, when they have some.
+    fn span(&self, batch: &(dyn Any + Send)) -> Option<(Origin, Origin)>;
 }
 
 /// Builds an entry's runner for one worker thread.
@@ -594,6 +598,15 @@ where
 
     fn flush(&mut self) {
         self.next.flush();
+    }
+
+    fn step(&self) -> &'static str {
+        self.step.info().name
+    }
+
+    fn span(&self, batch: &(dyn Any + Send)) -> Option<(Origin, Origin)> {
+        let batch = batch.downcast_ref::<Batch<P::Carried, In>>()?;
+        Some((*batch.origins.first()?, *batch.origins.last()?))
     }
 }
 
@@ -850,20 +863,72 @@ fn run_worker<K: Key, S: State>(
         }
         None
     }
+    // Why caught per batch and not per message: a panic is rare, and catching it around the
+    // whole batch costs nothing on the way of each message.
+    let guarded = |msg: WorkerMsg,
+                   entries: &mut Vec<Box<dyn EntryRunner<K, S>>>,
+                   store: &mut StateStore<K, S>|
+     -> Result<Option<Box<ShardControl>>, RunError> {
+        let described = (msg.0 < entries.len()).then(|| {
+            let entry = &entries[msg.0];
+            (entry.step(), entry.span(&*msg.1))
+        });
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(msg, entries, store)))
+            .map_err(|panic| {
+                let message = panic_message(&*panic);
+                let (step, span) = described.unwrap_or(("?", None));
+                let batch = match span {
+                    Some((first, last)) => format!(
+                        "the batch of input positions {} to {} (worker {worker})",
+                        first.seq - 1,
+                        last.seq - 1
+                    ),
+                    None => format!("a batch without input positions (worker {worker})"),
+                };
+                RunError::StepPanicked {
+                    step: step.to_string(),
+                    state: partition.to_string(),
+                    batch,
+                    message,
+                }
+            })
+    };
     while let Ok(msg) = rx.recv() {
         if failed {
-            // The state can no longer be made durable: nothing more is applied.
+            // The state can no longer be made durable, or a step panicked: nothing more is
+            // applied.
             continue;
         }
-        let mut shard_control = handle(msg, &mut entries, &mut store);
+        let mut shard_control = match guarded(msg, &mut entries, &mut store) {
+            Ok(control) => control,
+            Err(e) => {
+                control.fail(e);
+                failed = true;
+                continue;
+            }
+        };
+        let mut panicked = None;
         for _ in 0..DRAIN_LIMIT {
             if shard_control.is_some() {
                 break;
             }
             match rx.try_recv() {
-                Ok(msg) => shard_control = handle(msg, &mut entries, &mut store),
+                Ok(msg) => match guarded(msg, &mut entries, &mut store) {
+                    Ok(next) => shard_control = next,
+                    Err(e) => {
+                        panicked = Some(e);
+                        break;
+                    }
+                },
                 Err(_) => break,
             }
+        }
+        if let Some(e) = panicked {
+            // What this round applied is neither committed nor sent on: a restart with a
+            // source that replays applies it again.
+            control.fail(e);
+            failed = true;
+            continue;
         }
         // Changes are written (and synced, if the policy says so) before their outputs leave.
         match store.commit() {

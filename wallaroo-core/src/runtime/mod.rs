@@ -183,9 +183,34 @@ pub enum RunError {
     /// A thread of the application panicked.
     #[error("{0} panicked")]
     Panicked(String),
+    /// A state computation panicked: the application stopped after writing what was done
+    /// before the batch of messages it failed in.
+    #[error(
+        "state computation `{step}` of state partition \"{state}\" panicked on a message of \
+         {batch}: {message}; stopped (the messages of that batch and after it were not applied)"
+    )]
+    StepPanicked {
+        /// The state computation's name.
+        step: String,
+        /// The state partition.
+        state: String,
+        /// Where the batch's messages came from: their input positions, when known.
+        batch: String,
+        /// The panic's message.
+        message: String,
+    },
     /// The resilience directory cannot be used, or state could not be saved.
     #[error(transparent)]
     Resilience(#[from] crate::resilience::ResilienceError),
+}
+
+/// The message a panic was given (`panic!("…")`, `assert!`, `unwrap`).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|m| m.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 impl RunError {

@@ -51,7 +51,7 @@ use crate::link::Downstream;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::Origin;
 use crate::routing::stream_id;
-use crate::runtime::{Control, Ctx, Event, RunError};
+use crate::runtime::{panic_message, Control, Ctx, Event, RunError};
 
 /// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
 /// application starts; it hands what it reads to `input` and returns when its input ends
@@ -217,7 +217,7 @@ pub(super) fn spawn(
     );
     let thread = std::thread::Builder::new()
         .name("wallaroo-source".into())
-        .spawn(move || match run() {
+        .spawn(move || match catch_panic(run) {
             Ok(()) if control.stopping() => {
                 tracing::info!(
                     "pipeline \"{pipeline}\", {} {}: stopped",
@@ -247,6 +247,17 @@ pub(super) fn spawn(
         local_addr: None,
         stats: Arc::clone(&shared.stats),
     }
+}
+
+/// Runs a source's `run`, a panic in it (its connector, the decoder, or a stateless step
+/// fused into its thread) turned into an error that says so.
+fn catch_panic(run: impl FnOnce() -> Result<(), ConnectorError>) -> Result<(), ConnectorError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        Err(ConnectorError::new(format!(
+            "panicked (in the connector, the decoder or a step on the source's thread): {}",
+            panic_message(&*panic)
+        )))
+    })
 }
 
 impl Shared {
