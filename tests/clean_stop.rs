@@ -13,16 +13,21 @@ use std::io::Write;
 use support::{connect, parse_line, vote_frame, TempDir};
 use wallaroo::Args;
 
-#[test]
-fn a_clean_stop_processes_every_frame_its_connections_had_sent() {
-    const FRAMES: usize = 1_000_000;
-    let dir = TempDir::new("clean-stop");
+/// Alphabet from a TCP port to a file of `dir`, one worker; the file's path.
+fn start(dir: &TempDir) -> (wallaroo::Running, std::path::PathBuf) {
     let out = dir.0.join("totals.txt");
     let args = Args::new()
         .with_input("127.0.0.1:0")
         .with_output(format!("file:{}", out.display()).as_str())
         .with_workers(1);
-    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    (alphabet::alphabet(&args).start(&args).unwrap(), out)
+}
+
+#[test]
+fn a_clean_stop_processes_every_frame_its_connections_had_sent() {
+    const FRAMES: usize = 1_000_000;
+    let dir = TempDir::new("clean-stop");
+    let (running, out) = start(&dir);
     let addr = running.local_addr(0).unwrap();
 
     // Two connections, sending faster than the application reads: when the writes return,
@@ -63,12 +68,7 @@ fn a_clean_stop_processes_every_frame_its_connections_had_sent() {
 #[test]
 fn a_peer_that_never_stops_sending_does_not_hold_a_stop_past_its_grace() {
     let dir = TempDir::new("clean-stop-grace");
-    let out = dir.0.join("totals.txt");
-    let args = Args::new()
-        .with_input("127.0.0.1:0")
-        .with_output(format!("file:{}", out.display()).as_str())
-        .with_workers(1);
-    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let (running, out) = start(&dir);
     let addr = running.local_addr(0).unwrap();
     let sender = std::thread::spawn(move || {
         let mut conn = connect(addr);

@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::TempDir;
+use support::{Collect, TempDir};
 use wallaroo::connector::{
     ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
     SinkConnector, SinkOutput, SourceConnector, SourceInput,
@@ -48,30 +48,6 @@ impl SourceConnector for Interleaved {
         }
         input.flush();
         Ok(())
-    }
-}
-
-/// Collects every message it is handed.
-struct Collect(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl SinkConnector for Collect {
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("memory", "test")
-    }
-
-    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
-        loop {
-            match output.recv(Duration::from_millis(10)) {
-                Received::Batch(batch) => {
-                    let mut got = self.0.lock().unwrap();
-                    got.extend(batch.messages().map(<[u8]>::to_vec));
-                    drop(got);
-                    output.done(batch);
-                }
-                Received::Idle => {}
-                Received::Ended => return Ok(()),
-            }
-        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! A step that panics stops the application cleanly: what was done before is written, and
 //! the error names the step, its state partition and the positions of the batch it failed in.
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use support::Collect;
 use wallaroo::connector::{
-    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
-    SinkConnector, SinkOutput,
+    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource,
 };
 use wallaroo::prelude::*;
 
@@ -29,30 +31,6 @@ impl MessageConnector<u64> for Numbers {
         }
         input.flush();
         Ok(())
-    }
-}
-
-/// Collects every message it is handed.
-struct Collect(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl SinkConnector for Collect {
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("memory", "test")
-    }
-
-    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
-        loop {
-            match output.recv(Duration::from_millis(10)) {
-                Received::Batch(batch) => {
-                    let mut got = self.0.lock().unwrap();
-                    got.extend(batch.messages().map(<[u8]>::to_vec));
-                    drop(got);
-                    output.done(batch);
-                }
-                Received::Idle => {}
-                Received::Ended => return Ok(()),
-            }
-        }
     }
 }
 

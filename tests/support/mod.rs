@@ -208,3 +208,31 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
         .port()
 }
+
+/// A sink connector that collects every message it is handed, as its encoder wrote it.
+pub struct Collect(pub Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl wallaroo::connector::SinkConnector for Collect {
+    fn info(&self) -> wallaroo::connector::ConnectorInfo {
+        wallaroo::connector::ConnectorInfo::new("memory", "test")
+    }
+
+    fn run(
+        self: Box<Self>,
+        mut output: wallaroo::connector::SinkOutput,
+    ) -> Result<(), wallaroo::connector::ConnectorError> {
+        use wallaroo::connector::Received;
+        loop {
+            match output.recv(Duration::from_millis(10)) {
+                Received::Batch(batch) => {
+                    let mut got = self.0.lock().unwrap();
+                    got.extend(batch.messages().map(<[u8]>::to_vec));
+                    drop(got);
+                    output.done(batch);
+                }
+                Received::Idle => {}
+                Received::Ended => return Ok(()),
+            }
+        }
+    }
+}
