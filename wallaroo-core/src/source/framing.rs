@@ -754,4 +754,80 @@ mod tests {
              `#[decoder]` or `#[decoder(header_length = N)]`)"
         );
     }
+
+    /// Properties over arbitrary input: the frame reader reads untrusted bytes.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any payloads, framed with a header of any width and read in pieces of any
+            /// size, come back as they were.
+            #[test]
+            fn framed_payloads_come_back_whatever_the_pieces(
+                payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..40),
+                step in 1usize..700,
+                header_length in prop::sample::select(vec![1usize, 2, 4, 8]),
+            ) {
+                // A 1-byte header holds lengths up to 255.
+                let payloads: Vec<Vec<u8>> = payloads
+                    .into_iter()
+                    .map(|mut p| {
+                        p.truncate(if header_length == 1 { 255 } else { p.len() });
+                        p
+                    })
+                    .collect();
+                let mut stream = Vec::new();
+                for p in &payloads {
+                    let length = (p.len() as u64).to_be_bytes();
+                    stream.extend_from_slice(&length[8 - header_length..]);
+                    stream.extend_from_slice(p);
+                }
+                let mut reader = FrameReader::new(Framing::length_prefixed(header_length), 1024);
+                let (frames, err) = read_all(&mut reader, &mut Trickle { data: &stream, step });
+                prop_assert_eq!(err, None);
+                prop_assert_eq!(frames, payloads);
+                prop_assert_eq!(reader.offset(), stream.len() as u64);
+            }
+
+            /// Lines without a newline of their own come back as they were, whatever the
+            /// pieces, with `\r\n` or `\n` ends, and a last line without an end.
+            #[test]
+            fn lines_come_back_whatever_the_pieces(
+                lines in prop::collection::vec(prop::collection::vec(any::<u8>().prop_map(|b| if b == b'\n' || b == b'\r' { b'.' } else { b }), 0..100), 1..40),
+                step in 1usize..300,
+                crlf in any::<bool>(),
+            ) {
+                let end: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                let stream = lines.join(end);
+                let mut reader = FrameReader::new(Framing::Lines, 1024);
+                let (frames, err) = read_all(&mut reader, &mut Trickle { data: &stream, step });
+                prop_assert_eq!(err, None);
+                // A last empty line (the stream ends at a line end) is no line.
+                let mut expected = lines.clone();
+                if expected.last().is_some_and(Vec::is_empty) {
+                    expected.pop();
+                }
+                prop_assert_eq!(frames, expected);
+            }
+
+            /// Any bytes at all, in pieces of any size: frames or a framing error, never a
+            /// panic, never more memory than the limit allows, never more frames than bytes.
+            #[test]
+            fn any_bytes_are_frames_or_an_error(
+                bytes in prop::collection::vec(any::<u8>(), 0..4096),
+                step in 1usize..600,
+                lines in any::<bool>(),
+            ) {
+                let framing = if lines { Framing::Lines } else { Framing::DEFAULT };
+                let mut reader = FrameReader::new(framing, 512);
+                let (frames, _err) = read_all(&mut reader, &mut Trickle { data: &bytes, step });
+                prop_assert!(reader.buf.len() <= INITIAL_BUFFER.max(4 + 512));
+                prop_assert!(frames.iter().map(|f| f.len()).sum::<usize>() <= bytes.len());
+                prop_assert!(reader.offset() <= bytes.len() as u64);
+            }
+        }
+    }
 }

@@ -173,4 +173,44 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Properties over arbitrary input: the handshake is the first thing a stranger sends.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Any bytes open as a plain stream whose start they are, as a resumable stream
+            /// whose HELLO they start with, or as an error; never a panic.
+            #[test]
+            fn any_opening_is_plain_resumable_or_refused(
+                bytes in prop::collection::vec(any::<u8>(), 0..64),
+                magic_prefix in 0usize..=8,
+            ) {
+                // Often the magic's start, so that the HELLO's fields are reached.
+                let mut input = MAGIC[..magic_prefix].to_vec();
+                input.extend_from_slice(&bytes);
+                match open(&mut input.as_slice()) {
+                    Ok(Opening::Plain(start)) => {
+                        prop_assert!(input.starts_with(&start));
+                        prop_assert!(start.len() <= MAGIC.len());
+                    }
+                    Ok(Opening::Resume(name)) => prop_assert!(input.starts_with(&hello(&name))),
+                    Err(_) => prop_assert!(input.starts_with(&MAGIC)),
+                }
+            }
+
+            /// Every name's HELLO opens as that name, and what follows it is left unread.
+            #[test]
+            fn every_hello_opens_as_its_name(name in "\\PC{0,40}", rest in prop::collection::vec(any::<u8>(), 0..16)) {
+                let mut input = hello(&name);
+                input.extend_from_slice(&rest);
+                let mut reader = input.as_slice();
+                prop_assert_eq!(open(&mut reader).unwrap(), Opening::Resume(name));
+                prop_assert_eq!(reader, &rest[..]);
+            }
+        }
+    }
 }
