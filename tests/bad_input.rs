@@ -247,3 +247,58 @@ fn the_sink_waits_for_a_receiver_that_starts_late() {
     running.stop().unwrap();
     assert_eq!(text, "c => 1\nc => 3\nc => 6\n");
 }
+
+#[test]
+fn connections_over_their_sources_memory_budget_are_closed_and_the_others_go_on() {
+    use wallaroo::{Application, Sink, Source};
+    let receiver = Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string().as_str())
+        .with_workers(1);
+    // 1 MiB for the frames larger than a connection's 64 KiB, together.
+    let running = Application::new("budget")
+        .pipeline(
+            "votes",
+            Source::new(args.input(0), alphabet::decode).memory_budget(1 << 20),
+        )
+        .to_state_partition(
+            alphabet::add_votes,
+            "running vote totals",
+            alphabet::by_letter,
+        )
+        .to_sink(Sink::new(args.output(0), alphabet::encode))
+        .start(&args)
+        .unwrap();
+    let addr = running.local_addr(0).unwrap();
+
+    // Two peers each send most of a 900 KiB frame and stall: the first fits in the
+    // budget, the second does not and is closed.
+    let stalled = |addr| {
+        let mut conn = connect(addr);
+        let mut bytes = (900u32 * 1024).to_be_bytes().to_vec();
+        bytes.extend(std::iter::repeat_n(0u8, 800 * 1024));
+        conn.write_all(&bytes).unwrap();
+        conn
+    };
+    let mut first = stalled(addr);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = stalled(addr);
+    assert!(
+        closed_by_server(&mut second),
+        "the second is over the budget"
+    );
+    // The first is still served, and so are the others.
+    first
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(first.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the first connection is still open"
+    );
+    send_votes(addr, &[(b'y', 1); 10], 3);
+    let lines = receiver.wait_for(10);
+    running.stop().unwrap();
+    assert!(lines.contains(&"y => 10".to_string()), "{lines:?}");
+}

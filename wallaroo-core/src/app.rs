@@ -26,7 +26,7 @@ use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
 use crate::sink::WriteTo;
 use crate::source::connector::SourceConnector;
-use crate::source::framing::DEFAULT_MAX_FRAME;
+use crate::source::framing::{DEFAULT_MAX_FRAME, DEFAULT_MEMORY_BUDGET};
 use crate::source::messages::{MessageRuntime, MessageSource};
 use crate::source::{AnySource, SourceRuntime};
 use crate::state::{Partition, State};
@@ -48,6 +48,7 @@ pub struct Source<D> {
     pub(crate) from: ReadFrom,
     pub(crate) decoder: D,
     pub(crate) max_frame_length: usize,
+    pub(crate) memory_budget: usize,
     pub(crate) co_partitioned: bool,
 }
 
@@ -66,6 +67,7 @@ impl<D: Decoder> Source<D> {
             from: ReadFrom::Input(input.into()),
             decoder,
             max_frame_length: DEFAULT_MAX_FRAME,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             co_partitioned: false,
         }
     }
@@ -77,6 +79,7 @@ impl<D: Decoder> Source<D> {
             from: ReadFrom::Connector(Box::new(connector)),
             decoder,
             max_frame_length: DEFAULT_MAX_FRAME,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             co_partitioned: false,
         }
     }
@@ -99,6 +102,15 @@ impl<D: Decoder> Source<D> {
     /// that sent one is closed with a logged error.
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
         self.max_frame_length = bytes;
+        self
+    }
+
+    /// Bounds the memory of the source's connections' frames together: each connection has
+    /// a 64 KiB buffer, and frames larger than that take from a budget of `bytes` (default
+    /// 256 MiB) that they share; a connection whose frame would take more than is left is
+    /// closed with a logged error, and the others go on.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
         self
     }
 }

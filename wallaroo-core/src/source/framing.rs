@@ -16,6 +16,44 @@ const INITIAL_BUFFER: usize = 64 * 1024;
 /// The default limit on a frame's payload: 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// The default memory budget of a source's connections together: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
+
+/// Memory that the readers of one source's streams share for frames larger than a
+/// reader's initial buffer: a reader whose frame would take it over the budget fails its
+/// read (its stream is closed), and the others go on.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    left: std::sync::atomic::AtomicUsize,
+    total: usize,
+}
+
+impl MemoryBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        MemoryBudget {
+            left: std::sync::atomic::AtomicUsize::new(bytes),
+            total: bytes,
+        }
+    }
+
+    /// Takes `bytes` from the budget, if it has them.
+    fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+
+    /// Gives `bytes` back.
+    fn give(&self, bytes: usize) {
+        self.left
+            .fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// A frame that breaks the wire format.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -105,6 +143,12 @@ pub fn expected_framing(framing: Framing, bytes: &[u8]) -> String {
     }
 }
 
+impl Drop for FrameReader {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
 /// What one read from the stream brought.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fill {
@@ -135,6 +179,10 @@ pub struct FrameReader {
     max_frame: usize,
     frames: u64,
     offset: u64,
+    /// The budget the buffer's growth past [`INITIAL_BUFFER`] is taken from, and how much
+    /// of it the buffer holds.
+    budget: Option<std::sync::Arc<MemoryBudget>>,
+    taken: usize,
 }
 
 impl FrameReader {
@@ -149,7 +197,16 @@ impl FrameReader {
             max_frame,
             frames: 0,
             offset: 0,
+            budget: None,
+            taken: 0,
         }
+    }
+
+    /// Takes the memory of frames larger than the initial buffer (64 KiB) from `budget`,
+    /// shared with other readers: a frame that would take more than is left fails the read.
+    pub fn with_budget(mut self, budget: std::sync::Arc<MemoryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Frames read so far.
@@ -164,7 +221,7 @@ impl FrameReader {
 
     /// Reads once from `source` (what is available, up to the free space).
     pub fn fill(&mut self, source: &mut impl Read) -> io::Result<Fill> {
-        self.make_room();
+        self.make_room()?;
         loop {
             match source.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(Fill::End),
@@ -178,14 +235,16 @@ impl FrameReader {
         }
     }
 
-    /// Moves a partial frame to the front, and grows the buffer when one frame needs more.
-    fn make_room(&mut self) {
+    /// Moves a partial frame to the front, and grows the buffer when one frame needs more;
+    /// fails if the growth is over the memory budget.
+    fn make_room(&mut self) -> io::Result<()> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
             if self.buf.len() > INITIAL_BUFFER && self.need <= INITIAL_BUFFER {
                 // A large frame has passed: give its memory back.
                 self.buf = vec![0; INITIAL_BUFFER];
+                self.give_back();
             }
         } else if self.end == self.buf.len() || self.need > self.buf.len() - self.start {
             self.buf.copy_within(self.start..self.end, 0);
@@ -197,8 +256,35 @@ impl FrameReader {
         // one byte costs the initial buffer, not 16 MiB).
         if self.end == self.buf.len() {
             let wanted = self.need.max(self.end + 1);
-            let grown = (self.buf.len() * 2).min(wanted).min(self.max_total());
-            self.buf.resize(grown.max(self.end + 1), 0);
+            let grown = (self.buf.len() * 2)
+                .min(wanted)
+                .min(self.max_total())
+                .max(self.end + 1);
+            if let Some(budget) = &self.budget {
+                let more = grown.saturating_sub(INITIAL_BUFFER) - self.taken;
+                if !budget.take(more) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        format!(
+                            "frame #{} would take its stream's buffer to {grown} bytes, over \
+                             what is left of the {}-byte memory budget its source's streams \
+                             share",
+                            self.frames + 1,
+                            budget.total
+                        ),
+                    ));
+                }
+                self.taken += more;
+            }
+            self.buf.resize(grown, 0);
+        }
+        Ok(())
+    }
+
+    /// Gives what the buffer took from the budget back.
+    fn give_back(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(std::mem::take(&mut self.taken));
         }
     }
 
@@ -752,6 +838,70 @@ mod tests {
             line,
             "framing: newline-delimited lines (a sender of length-prefixed frames would need \
              `#[decoder]` or `#[decoder(header_length = N)]`)"
+        );
+    }
+
+    #[test]
+    fn readers_sharing_a_budget_take_large_frames_from_it_and_give_them_back() {
+        let budget = std::sync::Arc::new(MemoryBudget::new(200 * 1024));
+        let reader = || {
+            FrameReader::new(Framing::DEFAULT, DEFAULT_MAX_FRAME)
+                .with_budget(std::sync::Arc::clone(&budget))
+        };
+        let big = frame(&vec![5u8; 200 * 1024]);
+        // A has 150 KiB of a 200 KiB frame: its buffer took at least what arrived past the
+        // initial 64 KiB from the budget.
+        let mut a = reader();
+        let mut a_source = Trickle {
+            data: &big[..150 * 1024],
+            step: 16 * 1024,
+        };
+        while a.fill(&mut a_source).unwrap() != Fill::End {}
+        assert!(a.taken >= 150 * 1024 - INITIAL_BUFFER, "{}", a.taken);
+        // B's frame of the same size does not fit in what is left: its read fails.
+        let mut b = reader();
+        let mut b_source = Trickle {
+            data: &big,
+            step: 64 * 1024,
+        };
+        let error = loop {
+            match b.fill(&mut b_source) {
+                Ok(_) => assert!(b.next_frame().unwrap().is_none()),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+        assert!(
+            error.to_string().contains("204800-byte memory budget"),
+            "{error}"
+        );
+        drop(b);
+        // A's frame is read whole; once past it, A gives its memory back, and C's fits.
+        let mut a_source = Trickle {
+            data: &big[150 * 1024..],
+            step: 64 * 1024,
+        };
+        let mut read = None;
+        while read.is_none() {
+            assert!(matches!(a.fill(&mut a_source).unwrap(), Fill::Data(_)));
+            read = a.next_frame().unwrap().map(<[u8]>::len);
+        }
+        assert_eq!(read, Some(200 * 1024));
+        a.fill(&mut &b""[..]).unwrap();
+        assert_eq!(a.taken, 0);
+        let mut c = reader();
+        let (frames, err) = read_all(
+            &mut c,
+            &mut Trickle {
+                data: &big,
+                step: 64 * 1024,
+            },
+        );
+        assert_eq!((frames.len(), err), (1, None));
+        drop((a, c));
+        assert_eq!(
+            budget.left.load(std::sync::atomic::Ordering::Acquire),
+            200 * 1024
         );
     }
 

@@ -93,6 +93,7 @@ pub(crate) struct SourceRuntime<D: Decoder> {
     from: ReadFrom,
     decoder: Arc<D>,
     max_frame: usize,
+    memory_budget: usize,
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     co_partitioned: bool,
     down: Downstream<D::Out>,
@@ -105,6 +106,7 @@ impl<D: Decoder> SourceRuntime<D> {
             from: source.from,
             decoder: Arc::new(source.decoder),
             max_frame: source.max_frame_length,
+            memory_budget: source.memory_budget,
             co_partitioned: source.co_partitioned,
             down,
         }
@@ -132,6 +134,7 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
             framing: self.decoder.framing(),
             decoder: self.decoder,
             max_frame: self.max_frame,
+            budget: Arc::new(framing::MemoryBudget::new(self.memory_budget)),
             stats: Arc::new(SourceStats::default()),
         };
         let (connector, local): (Box<dyn connector::SourceConnector>, _) = match self.from {
@@ -192,6 +195,8 @@ pub(crate) struct Reader<D: Decoder> {
     decoder: Arc<D>,
     framing: Framing,
     max_frame: usize,
+    /// What the streams' frames larger than a reader's initial buffer share.
+    budget: Arc<framing::MemoryBudget>,
     pub(crate) stats: Arc<SourceStats>,
 }
 
@@ -201,6 +206,7 @@ impl<D: Decoder> Clone for Reader<D> {
             decoder: Arc::clone(&self.decoder),
             framing: self.framing,
             max_frame: self.max_frame,
+            budget: Arc::clone(&self.budget),
             stats: Arc::clone(&self.stats),
         }
     }
@@ -267,7 +273,8 @@ impl<D: Decoder> Reader<D> {
         origin: &str,
         replay: Option<(u64, u64)>,
     ) -> StreamEnd {
-        let mut frames = FrameReader::new(self.framing, self.max_frame);
+        let mut frames =
+            FrameReader::new(self.framing, self.max_frame).with_budget(Arc::clone(&self.budget));
         let mut decode_errors = 0u64;
         let mut pending: Vec<D::Out> =
             Vec::with_capacity(if replay.is_some() { 0 } else { DECODED_BATCH });
