@@ -20,100 +20,21 @@ use std::sync::Arc;
 
 use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
-use crate::endpoint::{Input, Output};
+use crate::endpoint::Output;
 use crate::link::{sink_link, tee_link, Discard, Downstream, StepLink};
 use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
 use crate::sink::WriteTo;
-use crate::source::connector::SourceConnector;
-use crate::source::framing::{DEFAULT_MAX_FRAME, DEFAULT_MEMORY_BUDGET};
+pub use crate::source::generator::Generator;
 use crate::source::messages::{MessageRuntime, MessageSource};
-use crate::source::{AnySource, SourceRuntime};
+pub use crate::source::Source;
+use crate::source::{AnySource, ReadFrom, SourceRuntime};
 use crate::state::{Partition, State};
 use crate::step::{Computation, StateComputation};
 use crate::topology::{
     PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
 };
 use crate::worker::{AnyPartition, Entry, EntryFactory, PartitionPlan};
-
-/// Where a pipeline reads: an [`Input`] or a [`SourceConnector`], and a decoder.
-///
-/// ```no_run
-/// # use wallaroo_core::{Source, Input};
-/// # fn with<D: wallaroo_core::Decoder>(decode: D) {
-/// let source = Source::new("127.0.0.1:7010", decode).max_frame_length(1 << 20);
-/// # }
-/// ```
-pub struct Source<D> {
-    pub(crate) from: ReadFrom,
-    pub(crate) decoder: D,
-    pub(crate) max_frame_length: usize,
-    pub(crate) memory_budget: usize,
-    pub(crate) co_partitioned: bool,
-}
-
-/// What a [`Source`] reads.
-pub(crate) enum ReadFrom {
-    /// An endpoint of the command line.
-    Input(Input),
-    /// A connector of the user's.
-    Connector(Box<dyn SourceConnector>),
-}
-
-impl<D: Decoder> Source<D> {
-    /// A source reading `input` (usually `args.input(i)`), decoding with `decoder`.
-    pub fn new(input: impl Into<Input>, decoder: D) -> Self {
-        Source {
-            from: ReadFrom::Input(input.into()),
-            decoder,
-            max_frame_length: DEFAULT_MAX_FRAME,
-            memory_budget: DEFAULT_MEMORY_BUDGET,
-            co_partitioned: false,
-        }
-    }
-
-    /// A source reading what `connector` hands it, decoding with `decoder`: for a system
-    /// that wallaroo ships no source for (see [`crate::connector`]).
-    pub fn from_connector(connector: impl SourceConnector, decoder: D) -> Self {
-        Source {
-            from: ReadFrom::Connector(Box::new(connector)),
-            decoder,
-            max_frame_length: DEFAULT_MAX_FRAME,
-            memory_budget: DEFAULT_MEMORY_BUDGET,
-            co_partitioned: false,
-        }
-    }
-
-    /// Declares that the input is partitioned as the state the pipeline feeds first: each
-    /// record's key is the state key of its messages, so that every message of a key is in
-    /// one partition (a topic that another application keyed by the same key, or one
-    /// wallaroo wrote keyed). For a Kafka source shared by a consumer group, the records are
-    /// then applied where they are read, without the hop through the repartition topic,
-    /// and partition `q` of the input holds shard `q` of the state. Other sources ignore it.
-    ///
-    /// A key whose messages come from two partitions is logged as an error: its state
-    /// follows the last.
-    pub fn co_partitioned(mut self) -> Self {
-        self.co_partitioned = true;
-        self
-    }
-
-    /// Refuses frames whose payload is longer than `bytes` (default 16 MiB): the connection
-    /// that sent one is closed with a logged error.
-    pub fn max_frame_length(mut self, bytes: usize) -> Self {
-        self.max_frame_length = bytes;
-        self
-    }
-
-    /// Bounds the memory of the source's connections' frames together: each connection has
-    /// a 64 KiB buffer, and frames larger than that take from a budget of `bytes` (default
-    /// 256 MiB) that they share; a connection whose frame would take more than is left is
-    /// closed with a logged error, and the others go on.
-    pub fn memory_budget(mut self, bytes: usize) -> Self {
-        self.memory_budget = bytes;
-        self
-    }
-}
 
 /// What a pipeline can start from: a framed [`Source`], or an in-process [`Generator`].
 ///
@@ -177,35 +98,6 @@ impl<D: Decoder> PipelineSource for Source<D> {
 
     fn into_runtime(self, pipeline: String, down: Downstream<D::Out>) -> Box<dyn AnySource> {
         Box::new(SourceRuntime::new(pipeline, self, down))
-    }
-}
-
-/// A source that makes its messages in-process: message `i` is `make(i)`, for `i` from 0
-/// until `make` returns `None`. For demos, tests and load generation.
-///
-/// ```
-/// use wallaroo_core::app::Generator;
-/// // The numbers 0 to 999, at most 10 000 a second.
-/// let numbers = Generator::new(|i| (i < 1000).then_some(i)).rate(10_000.0);
-/// ```
-pub struct Generator<T> {
-    pub(crate) make: Arc<dyn Fn(u64) -> Option<T> + Send + Sync>,
-    pub(crate) rate: Option<f64>,
-}
-
-impl<T: Send + 'static> Generator<T> {
-    /// A generator of `make(0)`, `make(1)`, … until `make` returns `None`.
-    pub fn new(make: impl Fn(u64) -> Option<T> + Send + Sync + 'static) -> Self {
-        Generator {
-            make: Arc::new(make),
-            rate: None,
-        }
-    }
-
-    /// Paces the generator to at most `per_second` messages a second.
-    pub fn rate(mut self, per_second: f64) -> Self {
-        self.rate = (per_second > 0.0).then_some(per_second);
-        self
     }
 }
 

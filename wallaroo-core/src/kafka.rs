@@ -36,6 +36,11 @@ mod local;
 mod sink;
 mod source;
 
+/// The stream name of a partition: the same in every run and every process.
+pub(crate) fn stream_name(topic: &str, partition: i32) -> String {
+    format!("kafka:{topic}/{partition}")
+}
+
 /// The Kafka client library, for code that builds its own clients from a [`KafkaOptions`].
 pub use rdkafka;
 pub use sink::KafkaSink;

@@ -16,8 +16,10 @@
 pub mod app;
 pub mod args;
 mod cache;
+mod chunk;
 pub mod codec;
 pub mod component;
+mod context;
 pub mod endpoint;
 mod gather;
 #[cfg(feature = "kafka")]

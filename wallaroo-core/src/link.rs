@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
-use crate::runtime::Ctx;
+use crate::context::Ctx;
 use crate::sink::ChunkSender;
 use crate::step::{Computation, Emit};
 

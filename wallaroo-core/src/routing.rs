@@ -4,7 +4,6 @@
 //! Messages are gathered per worker and sent as batches, one channel send per
 //! [`BATCH`] messages (or per flush, when the input runs dry).
 
-use std::any::Any;
 use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -22,9 +21,7 @@ use crate::step::Emit;
 /// Messages gathered per worker before a send.
 pub(crate) const BATCH: usize = 4096;
 
-/// What a worker receives: the index of the pipeline entry into its partition, and a
-/// `Batch<K, In>` of that entry's input type.
-pub(crate) type WorkerMsg = (usize, Box<dyn Any + Send>);
+pub(crate) use crate::context::WorkerMsg;
 
 /// The entry index of a marker: a `(stream, seq)` saying that every message of a replayable
 /// stream up to `seq` has been sent to this worker.

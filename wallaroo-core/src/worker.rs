@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use hashbrown::HashTable;
 
+use crate::context::{panic_message, Control, Ctx, RunError};
 use crate::gather::Gather;
 use crate::link::{set_output_key, BoxLink};
 use crate::resilience::log::WorkerLog;
@@ -19,7 +20,6 @@ use crate::routing::{
     key_hash, key_hasher, key_table_hash, short_hash, table_hash, worker_of, Batch, Keyed, Spares,
     WorkerMsg, MARKER,
 };
-use crate::runtime::{panic_message, Control, Ctx, RunError};
 use crate::shard::{
     shard_of, ChangelogHeader, ChangelogRecords, ChangelogWriter, ShardBy, ShardControl,
     ShardRecords, CONTROL,

@@ -162,7 +162,7 @@ pub(crate) fn fence(
 }
 
 /// A changelog partition's records, one per key, as `(key, value)`.
-pub(crate) type Records = Vec<(Vec<u8>, Vec<u8>)>;
+pub(crate) use crate::shard::ShardRecords as Records;
 
 /// What a restore read of a changelog partition: the record of each key written under the
 /// highest epoch (the last of those), and the epoch of this reader's ownership (the offset

@@ -40,8 +40,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::changelog::{ensure_topic, fence, read_partitions, KafkaChangelog, Records};
 use super::local::{Copy, LocalCopies};
-use super::source::stream_name;
-use super::{flush_waiting, send_waiting, Deliveries, KafkaError, KafkaOptions};
+use super::{flush_waiting, send_waiting, stream_name, Deliveries, KafkaError, KafkaOptions};
 use crate::endpoint::ConnectorError;
 use crate::routing::{set_shard_mode, take_probed, ShardMode, WorkerMsg};
 use crate::shard::{internal_topic, ShardBy, ShardControl, CONTROL};

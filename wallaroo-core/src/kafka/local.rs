@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::changelog::Records;
+use crate::shard::ShardRecords as Records;
 
 const MAGIC: &[u8] = b"WALLAROO-SHARD\n";
 const FORMAT: u16 = 1;

@@ -16,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{wait_for_brokers, KafkaError, KafkaOptions};
+use super::{stream_name, wait_for_brokers, KafkaError, KafkaOptions};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::source::connector::{ResumePoints, SourceConnector, SourceInput, StreamId};
 
@@ -66,11 +66,6 @@ impl KafkaSource {
         self.local = local;
         self
     }
-}
-
-/// The stream name of a partition: the same in every run and every process.
-pub(crate) fn stream_name(topic: &str, partition: i32) -> String {
-    format!("kafka:{topic}/{partition}")
 }
 
 /// How long a topic may be missing on brokers that were only just starting.

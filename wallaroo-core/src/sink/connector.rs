@@ -39,8 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{ChunkReceiver, SinkThread};
+use crate::context::{Control, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
-use crate::runtime::{Control, RunError};
 
 /// The trailer's count bit that says each message is a key and a value.
 const KEYED: u32 = 1 << 31;

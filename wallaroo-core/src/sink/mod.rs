@@ -13,62 +13,12 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+pub(crate) use crate::chunk::{chunk_channel, ChunkReceiver, ChunkSender};
+use crate::context::{Control, KafkaSettings, RunError};
 use crate::endpoint::Output;
-use crate::pool::Pool;
-use crate::runtime::{Control, KafkaSettings, RunError};
 
 /// A started sink's thread; it ends when every producer is gone and its output is written.
 pub(crate) type SinkThread = JoinHandle<Result<(), RunError>>;
-
-/// Emptied chunk buffers kept for reuse, per sink.
-const SPARE_CHUNKS: usize = 64;
-
-/// A producer's end of a sink: where chunks go, and where emptied buffers come back, so
-/// that encoding into a new chunk does not allocate.
-#[derive(Clone)]
-pub(crate) struct ChunkSender {
-    pub(crate) tx: flume::Sender<Vec<u8>>,
-    pub(crate) spare: Pool<Vec<u8>>,
-    /// Whether chunks say where each message ends (a trailer, see
-    /// [`connector::append_trailer`]), for a connector that takes messages one at a time.
-    pub(crate) framed: bool,
-    /// Whether each message goes with its key ([`connector::SinkConnector::wants_keys`]).
-    pub(crate) keyed: bool,
-}
-
-/// The sink thread's end.
-pub(crate) struct ChunkReceiver {
-    pub(crate) rx: flume::Receiver<Vec<u8>>,
-    spare: Pool<Vec<u8>>,
-}
-
-impl ChunkReceiver {
-    /// Hands a written chunk's buffer back to the producers.
-    pub(crate) fn give_back(&self, mut chunk: Vec<u8>) {
-        chunk.clear();
-        self.spare.give(chunk);
-    }
-}
-
-/// The channel of a sink, holding at most `queue` chunks (backpressure); `framed` for a
-/// sink that takes messages one at a time, `keyed` for one that takes them with their keys.
-pub(crate) fn chunk_channel(
-    queue: usize,
-    framed: bool,
-    keyed: bool,
-) -> (ChunkSender, ChunkReceiver) {
-    let (tx, rx) = flume::bounded(queue);
-    let spare = Pool::new(SPARE_CHUNKS);
-    (
-        ChunkSender {
-            tx,
-            spare: spare.clone(),
-            framed,
-            keyed: framed && keyed,
-        },
-        ChunkReceiver { rx, spare },
-    )
-}
 
 /// What a sink writes to.
 pub(crate) enum WriteTo {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::runtime::RunError;
+use crate::context::RunError;
 
 /// Bytes gathered into one write.
 const WRITE_BATCH: usize = 256 * 1024;

@@ -9,7 +9,7 @@
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::runtime::{Control, RunError};
+use crate::context::{Control, RunError};
 
 /// How long a stopping application waits for an unreachable receiver.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);

@@ -46,12 +46,12 @@ use std::sync::{Arc, Mutex};
 use super::outlet::Outlet;
 use super::{Reader, SourceHandle, SourceStats, StreamEnd};
 use crate::codec::Decoder;
+use crate::context::{panic_message, Control, Ctx, Event, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::Downstream;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::Origin;
 use crate::routing::stream_id;
-use crate::runtime::{panic_message, Control, Ctx, Event, RunError};
 
 /// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
 /// application starts; it hands what it reads to `input` and returns when its input ends

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::connector::{SourceConnector, SourceInput, StreamId};
+use crate::context::{Control, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::pool::Pool;
-use crate::runtime::{Control, RunError};
 
 /// Stops a read as soon as the application is stopping.
 struct UntilStopped<R> {

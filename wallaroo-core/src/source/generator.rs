@@ -1,10 +1,39 @@
 //! The in-process generator source, a [`MessageConnector`]: message `i` is `make(i)`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::messages::{MessageConnector, MessageInput};
-use crate::app::Generator;
 use crate::endpoint::{ConnectorError, ConnectorInfo};
+
+/// A source that makes its messages in-process: message `i` is `make(i)`, for `i` from 0
+/// until `make` returns `None`. For demos, tests and load generation.
+///
+/// ```
+/// use wallaroo_core::app::Generator;
+/// // The numbers 0 to 999, at most 10 000 a second.
+/// let numbers = Generator::new(|i| (i < 1000).then_some(i)).rate(10_000.0);
+/// ```
+pub struct Generator<T> {
+    pub(crate) make: Arc<dyn Fn(u64) -> Option<T> + Send + Sync>,
+    pub(crate) rate: Option<f64>,
+}
+
+impl<T: Send + 'static> Generator<T> {
+    /// A generator of `make(0)`, `make(1)`, … until `make` returns `None`.
+    pub fn new(make: impl Fn(u64) -> Option<T> + Send + Sync + 'static) -> Self {
+        Generator {
+            make: Arc::new(make),
+            rate: None,
+        }
+    }
+
+    /// Paces the generator to at most `per_second` messages a second.
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.rate = (per_second > 0.0).then_some(per_second);
+        self
+    }
+}
 
 /// Messages made between two flushes of the chain (and two checks of the pace), at most.
 const STRIDE: u64 = 1024;

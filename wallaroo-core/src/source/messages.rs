@@ -1,6 +1,6 @@
 //! Message connectors: sources that make a pipeline's messages themselves, as values, with
 //! no payload to decode (a Rust client library's records, a simulation, the
-//! [`crate::app::Generator`]).
+//! generator of `Generator::new`).
 //!
 //! ```
 //! use wallaroo_core::connector::{ConnectorError, ConnectorInfo, MessageConnector, MessageInput};
@@ -30,9 +30,9 @@ use std::sync::Arc;
 use super::connector::{spawn, Shared, StreamId};
 use super::outlet::Outlet;
 use super::{AnySource, SourceHandle, SourceStats};
+use crate::context::{Control, Ctx, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::Downstream;
-use crate::runtime::{Control, Ctx, RunError};
 
 /// A source that makes its messages of type `T` itself. `run` is called once, on a thread
 /// of its own, when the application starts; when it returns, the source has ended.

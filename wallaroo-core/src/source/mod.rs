@@ -6,6 +6,7 @@
 //! the process.
 
 pub mod connector;
+mod declared;
 mod file;
 pub mod framing;
 pub(crate) mod generator;
@@ -18,14 +19,15 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::app::{ReadFrom, Source};
 use crate::codec::{Decoder, Framing};
+use crate::context::{Control, Ctx, RunError};
 use crate::endpoint::Input;
 use crate::link::{BoxLink, Downstream};
 use crate::resilience::record::Origin;
 use crate::routing::set_origin;
-use crate::runtime::{Control, Ctx, RunError};
 use crate::step::Emit;
+pub(crate) use declared::ReadFrom;
+pub use declared::Source;
 use framing::{Fill, FramePos, FrameReader};
 
 /// Counters of one source, shared with [`crate::Running`].

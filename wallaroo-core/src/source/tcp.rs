@@ -12,8 +12,8 @@ use std::sync::Condvar;
 
 use super::connector::{SourceConnector, SourceInput, StreamId};
 use super::resume::{self, Opening};
+use crate::context::{Control, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
-use crate::runtime::{Control, RunError};
 
 /// Open connections, so that stopping can end their reads.
 type Live = Arc<Mutex<HashMap<u64, TcpStream>>>;

@@ -1,0 +1,54 @@
+//! The channel from the threads that encode a sink's messages to the sink's thread: chunks
+//! of encoded bytes one way, emptied buffers the other, so that encoding does not allocate.
+
+use crate::pool::Pool;
+
+/// Emptied chunk buffers kept for reuse, per sink.
+const SPARE_CHUNKS: usize = 64;
+
+/// A producer's end of a sink: where chunks go, and where emptied buffers come back, so
+/// that encoding into a new chunk does not allocate.
+#[derive(Clone)]
+pub(crate) struct ChunkSender {
+    pub(crate) tx: flume::Sender<Vec<u8>>,
+    pub(crate) spare: Pool<Vec<u8>>,
+    /// Whether chunks say where each message ends (a trailer, see
+    /// [`connector::append_trailer`]), for a connector that takes messages one at a time.
+    pub(crate) framed: bool,
+    /// Whether each message goes with its key ([`connector::SinkConnector::wants_keys`]).
+    pub(crate) keyed: bool,
+}
+
+/// The sink thread's end.
+pub(crate) struct ChunkReceiver {
+    pub(crate) rx: flume::Receiver<Vec<u8>>,
+    spare: Pool<Vec<u8>>,
+}
+
+impl ChunkReceiver {
+    /// Hands a written chunk's buffer back to the producers.
+    pub(crate) fn give_back(&self, mut chunk: Vec<u8>) {
+        chunk.clear();
+        self.spare.give(chunk);
+    }
+}
+
+/// The channel of a sink, holding at most `queue` chunks (backpressure); `framed` for a
+/// sink that takes messages one at a time, `keyed` for one that takes them with their keys.
+pub(crate) fn chunk_channel(
+    queue: usize,
+    framed: bool,
+    keyed: bool,
+) -> (ChunkSender, ChunkReceiver) {
+    let (tx, rx) = flume::bounded(queue);
+    let spare = Pool::new(SPARE_CHUNKS);
+    (
+        ChunkSender {
+            tx,
+            spare: spare.clone(),
+            framed,
+            keyed: framed && keyed,
+        },
+        ChunkReceiver { rx, spare },
+    )
+}
