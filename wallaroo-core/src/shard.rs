@@ -120,6 +120,9 @@ pub(crate) fn internal_topic(group: &str, state: &str, kind: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The shards, out of 8, of the keys of [`a_keys_shard_is_the_same_in_every_build`].
+    const PINNED: [u32; 6] = [1, 0, 6, 2, 7, 1];
+
     #[test]
     fn shards_spread_keys_independently_of_workers() {
         let hasher = crate::routing::key_hasher();
@@ -136,6 +139,24 @@ mod tests {
                 assert!((350..650).contains(&count), "{seen:?}");
             }
         }
+    }
+
+    /// Processes of one group must agree on every key's shard, across builds and upgrades:
+    /// a hasher whose output changed (a new foldhash) would send keys to other shards than
+    /// their states. These values are pinned so that such a change fails here first.
+    #[test]
+    fn a_keys_shard_is_the_same_in_every_build() {
+        let hasher = crate::routing::key_hasher();
+        let shards: Vec<u32> = ["a", "b", "votes", ""]
+            .iter()
+            .map(|k| shard_of(crate::routing::key_hash(&hasher, &k.to_string()), 8))
+            .chain(
+                [98u8, 33]
+                    .iter()
+                    .map(|k| shard_of(crate::routing::key_hash(&hasher, k), 8)),
+            )
+            .collect();
+        assert_eq!(shards, PINNED);
     }
 
     #[test]
