@@ -283,30 +283,27 @@ fn output_left_undelivered_when_the_brokers_never_answer_is_an_error_that_counts
 #[test]
 fn a_state_shared_out_by_a_kafka_source_and_fed_by_another_is_refused_at_start() {
     use wallaroo::{Application, Input, Source};
-    let app = Application::new("Two")
-        .pipeline(
-            "one",
-            Source::new(Input::Kafka("a".into()), alphabet::decode),
-        )
-        .to_state_partition(
-            alphabet::add_votes,
-            "running vote totals",
-            alphabet::by_letter,
-        )
-        .done()
-        .pipeline(
-            "two",
-            Source::new(Input::Kafka("b".into()), alphabet::decode),
-        )
-        .to_state_partition(
-            alphabet::add_votes,
-            "running vote totals",
-            alphabet::by_letter,
-        )
-        .done();
+    // Pipeline "one" reads kafka:a, pipeline "two" reads `second`; both count the votes.
+    let two_pipelines = |second: Input| {
+        let app = Application::new("Two");
+        let counted = |app: Application, name: &str, input: Input| {
+            app.pipeline(name, Source::new(input, alphabet::decode))
+                .to_state_partition(
+                    alphabet::add_votes,
+                    "running vote totals",
+                    alphabet::by_letter,
+                )
+                .done()
+        };
+        let app = counted(app, "one", Input::Kafka("a".into()));
+        counted(app, "two", second)
+    };
     let args = Args::new().with_brokers("127.0.0.1:9");
-    let err = app.start(&args).err().expect("refused");
-    let message = err.to_string();
+    let message = two_pipelines(Input::Kafka("b".into()))
+        .start(&args)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(
         message.contains("\"running vote totals\" is fed by pipeline \"one\", which reads Kafka")
             && message.contains("and by pipeline \"two\" too: two Kafka sources"),
@@ -314,25 +311,11 @@ fn a_state_shared_out_by_a_kafka_source_and_fed_by_another_is_refused_at_start()
     );
 
     // Nor with a source of another kind.
-    let app = Application::new("Mixed")
-        .pipeline(
-            "one",
-            Source::new(Input::Kafka("a".into()), alphabet::decode),
-        )
-        .to_state_partition(
-            alphabet::add_votes,
-            "running vote totals",
-            alphabet::by_letter,
-        )
-        .done()
-        .pipeline("two", Source::new(Input::Stdin, alphabet::decode))
-        .to_state_partition(
-            alphabet::add_votes,
-            "running vote totals",
-            alphabet::by_letter,
-        )
-        .done();
-    let message = app.start(&args).err().expect("refused").to_string();
+    let message = two_pipelines(Input::Stdin)
+        .start(&args)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(
         message.contains("and by pipeline \"two\" too: its shards move"),
         "{message}"

@@ -97,10 +97,19 @@ impl<T> Link<T> for Discard {
     fn flush(&mut self) {}
 }
 
+/// The state key of the outputs a worker passes on now, as text; its buffer is kept from one
+/// key to the next, so that keying outputs does not allocate.
+struct OutputKey {
+    text: Vec<u8>,
+    /// Whether there is a key: outside a state computation's outputs there is none.
+    set: bool,
+}
+
 thread_local! {
-    /// The state key of the outputs a worker passes on now, as text, for the sinks that
-    /// key their records ([`set_output_key`]); `None` outside a state computation's outputs.
-    static OUTPUT_KEY: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+    /// The key of the outputs passed on now on this thread ([`set_output_key`]).
+    static OUTPUT_KEY: std::cell::RefCell<OutputKey> = const {
+        std::cell::RefCell::new(OutputKey { text: Vec::new(), set: false })
+    };
 }
 
 /// Says that the outputs passed on from now on, on this thread, come from the state of
@@ -110,24 +119,20 @@ thread_local! {
 /// its JSON (`7`, `[1,"a"]`).
 pub(crate) fn set_output_key<K: serde::Serialize>(key: Option<&K>) {
     OUTPUT_KEY.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        let Some(key) = key else {
-            *slot = None;
-            return;
-        };
-        let mut text = slot.take().unwrap_or_default();
-        text.clear();
-        if serde_json::to_writer(&mut text, key).is_err() {
-            // A key that JSON cannot write (a map with keys other than strings): no key.
-            return;
-        }
-        if text.first() == Some(&b'"') {
-            if let Ok(plain) = serde_json::from_slice::<String>(&text) {
-                text.clear();
-                text.extend_from_slice(plain.as_bytes());
+        let slot = &mut *slot.borrow_mut();
+        slot.text.clear();
+        // A key that JSON cannot write (a map with keys other than strings): no key.
+        slot.set = key.is_some_and(|key| serde_json::to_writer(&mut slot.text, key).is_ok());
+        if slot.set && slot.text.first() == Some(&b'"') {
+            if !slot.text.contains(&b'\\') {
+                // No escape: the string is what is between the quotes.
+                slot.text.pop();
+                slot.text.remove(0);
+            } else if let Ok(plain) = serde_json::from_slice::<String>(&slot.text) {
+                slot.text.clear();
+                slot.text.extend_from_slice(plain.as_bytes());
             }
         }
-        *slot = Some(text);
     });
 }
 
@@ -251,12 +256,14 @@ impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
     /// ([`crate::sink::connector::NO_KEY`] for a message without one).
     #[cold]
     fn put_key(&mut self) {
-        let end = OUTPUT_KEY.with(|key| match &*key.borrow() {
-            Some(key) => {
-                self.buf.extend_from_slice(key);
+        let end = OUTPUT_KEY.with(|key| {
+            let key = key.borrow();
+            if key.set {
+                self.buf.extend_from_slice(&key.text);
                 self.buf.len() as u32
+            } else {
+                crate::sink::connector::NO_KEY
             }
-            None => crate::sink::connector::NO_KEY,
         });
         self.ends.push(end);
     }
@@ -332,9 +339,8 @@ mod tests {
     fn key_text<K: serde::Serialize>(key: Option<&K>) -> Option<String> {
         set_output_key(key);
         OUTPUT_KEY.with(|k| {
-            k.borrow()
-                .as_ref()
-                .map(|k| String::from_utf8(k.clone()).unwrap())
+            let k = k.borrow();
+            k.set.then(|| String::from_utf8(k.text.clone()).unwrap())
         })
     }
 

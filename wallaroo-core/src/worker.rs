@@ -428,17 +428,23 @@ impl<K: Key> Dirty<K> {
         let Some(&shard) = by_stream.get(&origin.stream) else {
             return;
         };
-        match self.placed.insert(key.clone(), shard) {
-            Some(before) if before != shard && !self.reported => {
-                self.reported = true;
-                tracing::error!(
-                    "state \"{state}\": a key came from input partitions {before} and {shard}: \
-                     the input is declared co-partitioned with the state, but its record keys \
-                     are not the state's keys; the key's state now follows partition {shard} \
-                     (drop `.co_partitioned()` to send the input through a repartition topic)"
-                );
+        // A key's shard is noted once, not at every change: a key is cloned once.
+        let before = match self.placed.get_mut(key) {
+            Some(placed) if *placed == shard => return,
+            Some(placed) => std::mem::replace(placed, shard),
+            None => {
+                self.placed.insert(key.clone(), shard);
+                return;
             }
-            _ => {}
+        };
+        if !self.reported {
+            self.reported = true;
+            tracing::error!(
+                "state \"{state}\": a key came from input partitions {before} and {shard}: \
+                 the input is declared co-partitioned with the state, but its record keys \
+                 are not the state's keys; the key's state now follows partition {shard} \
+                 (drop `.co_partitioned()` to send the input through a repartition topic)"
+            );
         }
     }
 
@@ -893,34 +899,31 @@ fn run_worker<K: Key, S: State>(
                 }
             })
     };
-    while let Ok(msg) = rx.recv() {
+    while let Ok(first) = rx.recv() {
         if failed {
             // The state can no longer be made durable, or a step panicked: nothing more is
             // applied.
             continue;
         }
-        let mut shard_control = match guarded(msg, &mut entries, &mut store) {
-            Ok(control) => control,
-            Err(e) => {
-                control.fail(e);
-                failed = true;
-                continue;
-            }
-        };
+        // The batch received, and what else is ready (up to `DRAIN_LIMIT` more), until a
+        // shard's control, which is carried out after the commit of what came before it.
+        let mut next = Some(first);
+        let mut shard_control = None;
         let mut panicked = None;
-        for _ in 0..DRAIN_LIMIT {
-            if shard_control.is_some() {
+        for _ in 0..=DRAIN_LIMIT {
+            let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) else {
                 break;
-            }
-            match rx.try_recv() {
-                Ok(msg) => match guarded(msg, &mut entries, &mut store) {
-                    Ok(next) => shard_control = next,
-                    Err(e) => {
-                        panicked = Some(e);
-                        break;
-                    }
-                },
-                Err(_) => break,
+            };
+            match guarded(msg, &mut entries, &mut store) {
+                Ok(None) => {}
+                Ok(control) => {
+                    shard_control = control;
+                    break;
+                }
+                Err(e) => {
+                    panicked = Some(e);
+                    break;
+                }
             }
         }
         if let Some(e) = panicked {

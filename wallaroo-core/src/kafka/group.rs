@@ -640,13 +640,10 @@ impl Apply<'_> {
                 copy: copy.clone(),
                 done,
             })?;
-            drop(copy);
-            if let Some(copies) = &self.group.copies {
-                if !lost {
-                    copied.push((partition, rx.drain().flatten().collect()));
-                }
-                // Never an older copy beside the changelog a lost shard was given to.
-                let _ = copies.take(partition);
+            // The workers sent their records before they answered. (A shard held has no
+            // copy on disk: it was taken when the shard was.)
+            if copy.is_some() {
+                copied.push((partition, rx.drain().flatten().collect()));
             }
             held.partitions.retain(|p| *p != partition);
         }
