@@ -58,6 +58,34 @@ pub struct Args {
     resilience: Option<Resilience>,
     kafka: KafkaArgs,
     log_format: LogFormat,
+    tcp: TcpLimits,
+}
+
+/// What a TCP source allows its connections: `--max-connections` and `--idle-timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections one TCP source holds at once; a connection beyond them is closed as it
+    /// is accepted, with a log line.
+    pub max_connections: usize,
+    /// How long a connection may send nothing while inside a frame (or its opening)
+    /// before it is closed. A connection quiet between frames is kept.
+    pub idle_timeout: Duration,
+}
+
+impl TcpLimits {
+    /// The default `--max-connections`.
+    pub const MAX_CONNECTIONS: usize = 1024;
+    /// The default `--idle-timeout`, in seconds.
+    pub const IDLE_TIMEOUT_SECS: u64 = 30;
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: Self::MAX_CONNECTIONS,
+            idle_timeout: Duration::from_secs(Self::IDLE_TIMEOUT_SECS),
+        }
+    }
 }
 
 /// The Kafka settings of the command line (cargo feature `kafka`): `--brokers`, `--group`,
@@ -191,6 +219,20 @@ fn base_command(name: &str, version: &str) -> Command {
                 .help("Outputs leave once the state changes they reflect are synced, a sync per batch of messages [the default with --resilience-dir]"),
         )
         .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .value_parser(clap::value_parser!(NonZeroUsize))
+                .help(format!("Connections each TCP source holds at once; one more is closed as it is accepted, with a log line [default: {}]", TcpLimits::MAX_CONNECTIONS)),
+        )
+        .arg(
+            Arg::new("idle-timeout")
+                .long("idle-timeout")
+                .value_name("SECS")
+                .value_parser(clap::value_parser!(u64).range(1..))
+                .help(format!("Close a TCP connection that has sent nothing for SECS seconds inside a frame (a stalled or half-dead sender); one quiet between frames is kept [default: {}]", TcpLimits::IDLE_TIMEOUT_SECS)),
+        )
+        .arg(
             Arg::new("log-format")
                 .long("log-format")
                 .value_name("FORMAT")
@@ -285,6 +327,17 @@ impl Args {
             topology,
             resilience,
             kafka: kafka_args(&matches)?,
+            tcp: TcpLimits {
+                max_connections: matches
+                    .get_one::<NonZeroUsize>("max-connections")
+                    .map_or(TcpLimits::MAX_CONNECTIONS, |n| n.get()),
+                idle_timeout: Duration::from_secs(
+                    matches
+                        .get_one::<u64>("idle-timeout")
+                        .copied()
+                        .unwrap_or(TcpLimits::IDLE_TIMEOUT_SECS),
+                ),
+            },
             log_format: match matches.get_one::<String>("log-format").map(String::as_str) {
                 Some("json") => LogFormat::Json,
                 _ => LogFormat::Text,
@@ -306,8 +359,21 @@ impl Args {
             topology: None,
             resilience: None,
             kafka: KafkaArgs::default(),
+            tcp: TcpLimits::default(),
             log_format: LogFormat::Text,
         }
+    }
+
+    /// What a TCP source allows its connections (`--max-connections`, `--idle-timeout`).
+    pub fn tcp_limits(&self) -> TcpLimits {
+        self.tcp
+    }
+
+    /// Limits each TCP source's connections (as `--max-connections` and `--idle-timeout`
+    /// would).
+    pub fn with_tcp_limits(mut self, limits: TcpLimits) -> Args {
+        self.tcp = limits;
+        self
     }
 
     /// The format of the log lines (`--log-format`).

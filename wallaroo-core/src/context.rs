@@ -33,6 +33,8 @@ pub struct Ctx {
     /// The Kafka settings, for `kafka:` endpoints.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) kafka: KafkaSettings,
+    /// What TCP sources allow their connections.
+    pub(crate) tcp: crate::args::TcpLimits,
 }
 
 /// The Kafka settings of a running application: the command line's, and the application's

@@ -52,7 +52,7 @@ pub mod connector {
 }
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
-pub use args::{Args, UsageError};
+pub use args::{Args, TcpLimits, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};
 pub use endpoint::{Input, Output};
 pub use runtime::{RunError, Running};

@@ -110,6 +110,7 @@ impl Application {
                 .filter_map(|p| first_states.get(&p.name).map(|(index, _)| *index))
                 .collect(),
             first_states,
+            tcp: args.tcp_limits(),
             hold_output: matches!(
                 resilience,
                 Some(Resilience {

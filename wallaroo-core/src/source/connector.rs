@@ -44,7 +44,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use super::outlet::Outlet;
-use super::{Reader, SourceHandle, SourceStats, StreamEnd};
+use super::{Framed, Pumped, Reader, SourceHandle, SourceStats, StreamEnd};
 use crate::codec::Decoder;
 use crate::context::{panic_message, Control, Ctx, Event, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
@@ -388,6 +388,32 @@ impl SourceInput {
         self.feed.read_framed(bytes, &origin, replay) == StreamEnd::Clean
     }
 
+    /// Begins reading a stream that is read as its bytes arrive ([`SourceInput::read_ready`]):
+    /// a non-blocking socket, whose first bytes, read already, are `start`. `name` names it
+    /// in log lines; a resumable stream gives its id and the position it resumes from, as
+    /// [`SourceInput::read_framed_at`] does.
+    pub(crate) fn open_evented(
+        &mut self,
+        name: &str,
+        resumed: Option<(&StreamId, u64)>,
+        start: &[u8],
+    ) {
+        let origin = format!("pipeline \"{}\", {name}", self.shared.pipeline);
+        let replay = resumed.map(|(stream, from)| (stream.id, from + 1));
+        self.feed.open_evented(origin, replay, start);
+    }
+
+    /// Reads what the stream begun by [`SourceInput::open_evented`] has now, or its turn's
+    /// worth: what it left (at its end, a framing or read error is logged).
+    pub(crate) fn read_ready(&mut self, bytes: &mut dyn Read) -> Pumped {
+        self.feed.read_ready(bytes)
+    }
+
+    /// Whether the evented stream is inside a frame (bytes of one came, not all).
+    pub(crate) fn mid_frame(&self) -> bool {
+        self.feed.mid_frame()
+    }
+
     /// The pipeline's name.
     pub(crate) fn pipeline(&self) -> &str {
         &self.shared.pipeline
@@ -455,6 +481,7 @@ impl SourceInput {
             sharded: ctx.sharded.clone(),
             first_states: Default::default(),
             kafka: ctx.kafka.clone(),
+            tcp: ctx.tcp,
         };
         Probe {
             input: SourceInput {
@@ -513,6 +540,9 @@ trait Feed: Send {
         origin: &str,
         replay: Option<(u64, u64)>,
     ) -> StreamEnd;
+    fn open_evented(&mut self, origin: String, replay: Option<(u64, u64)>, start: &[u8]);
+    fn read_ready(&mut self, bytes: &mut dyn Read) -> Pumped;
+    fn mid_frame(&self) -> bool;
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed>;
     fn probe(&self, ctx: &Ctx) -> Box<dyn Feed>;
 }
@@ -525,6 +555,8 @@ struct Feeder<D: Decoder> {
     decode_errors: u64,
     /// Whether decoded messages are counted in the source's statistics.
     counting: bool,
+    /// The stream read as its bytes arrive, once begun.
+    evented: Option<Framed<D::Out>>,
 }
 
 impl<D: Decoder> Feeder<D> {
@@ -535,6 +567,7 @@ impl<D: Decoder> Feeder<D> {
             down,
             decode_errors: 0,
             counting: true,
+            evented: None,
         }
     }
 }
@@ -576,8 +609,26 @@ impl<D: Decoder> Feed for Feeder<D> {
         replay: Option<(u64, u64)>,
     ) -> StreamEnd {
         self.flush();
+        let mut framed = self.reader.framed(origin.to_string(), replay, &[], false);
         self.reader
-            .pump(&mut bytes, &mut self.out.chain, origin, replay)
+            .pump_to_end(&mut framed, &mut bytes, &mut self.out.chain)
+    }
+
+    fn open_evented(&mut self, origin: String, replay: Option<(u64, u64)>, start: &[u8]) {
+        self.flush();
+        self.evented = Some(self.reader.framed(origin, replay, start, true));
+    }
+
+    fn read_ready(&mut self, mut bytes: &mut dyn Read) -> Pumped {
+        let framed = self
+            .evented
+            .as_mut()
+            .expect("an evented stream is begun before it is read");
+        self.reader.pump(framed, &mut bytes, &mut self.out.chain)
+    }
+
+    fn mid_frame(&self) -> bool {
+        self.evented.as_ref().is_some_and(Framed::mid_frame)
     }
 
     fn fork(&self, ctx: &Ctx) -> Box<dyn Feed> {

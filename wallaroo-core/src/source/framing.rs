@@ -219,6 +219,28 @@ impl FrameReader {
         self.offset
     }
 
+    /// Takes `bytes`, read from the stream already, as its first bytes (at most the
+    /// initial buffer's 64 KiB).
+    pub fn preload(&mut self, bytes: &[u8]) {
+        assert!(
+            self.end + bytes.len() <= self.buf.len(),
+            "preloaded bytes fit the initial buffer"
+        );
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+    }
+
+    /// Bytes read and not yet taken as whole frames: the start of a frame.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Free space after the bytes read: after [`FrameReader::fill`], more than 0 when the
+    /// read did not fill what it was offered.
+    pub fn spare(&self) -> usize {
+        self.buf.len() - self.end
+    }
+
     /// Reads once from `source` (what is available, up to the free space).
     pub fn fill(&mut self, source: &mut impl Read) -> io::Result<Fill> {
         self.make_room()?;

@@ -42,6 +42,8 @@ pub struct SourceStats {
     pub framing_errors: AtomicU64,
     /// Connections accepted.
     pub connections: AtomicU64,
+    /// Connections closed as they were accepted, over `--max-connections`.
+    pub refused: AtomicU64,
 }
 
 /// A snapshot of [`SourceStats`].
@@ -55,6 +57,8 @@ pub struct SourceCounts {
     pub framing_errors: u64,
     /// Connections accepted.
     pub connections: u64,
+    /// Connections refused, over `--max-connections`.
+    pub refused: u64,
 }
 
 impl SourceStats {
@@ -65,6 +69,7 @@ impl SourceStats {
             decode_errors: self.decode_errors.load(Ordering::Relaxed),
             framing_errors: self.framing_errors.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -142,7 +147,7 @@ impl<D: Decoder> AnySource for SourceRuntime<D> {
         let (connector, local): (Box<dyn connector::SourceConnector>, _) = match self.from {
             ReadFrom::Connector(connector) => (connector, None),
             ReadFrom::Input(Input::Tcp(address)) => {
-                let connector = tcp::TcpConnector::bind(&self.pipeline, &address)?;
+                let connector = tcp::TcpConnector::bind(&self.pipeline, &address, ctx.tcp)?;
                 let local = connector.local();
                 (Box::new(connector), Some(local))
             }
@@ -214,6 +219,20 @@ impl<D: Decoder> Clone for Reader<D> {
     }
 }
 
+/// Reads an evented stream takes before the other streams of its loop get their turn.
+const READS_PER_TURN: usize = 8;
+
+/// What a call of [`Reader::pump`] left.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// The stream has nothing more to read now: its next bytes wake its loop.
+    Drained,
+    /// It had its turn and has more to read.
+    More,
+    /// Its end.
+    End(StreamEnd),
+}
+
 /// Why a stream stopped being read.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum StreamEnd {
@@ -262,24 +281,73 @@ impl<D: Decoder> Reader<D> {
         }
     }
 
-    /// Reads `stream` to its end, decoding every frame into `chain`, flushing the chain
-    /// whenever the bytes at hand are used up so that output leaves without waiting for a
-    /// full batch. `origin` names the stream in log lines. `replay` is the id of a stream
-    /// that can be read again after a restart (a file, a resumable connection) and the
-    /// number of its first message here: messages carry their numbers, so that state
-    /// partitions apply each once.
-    pub(crate) fn pump(
+    /// A framed stream that `origin` names in log lines, whose first bytes, read already,
+    /// are `start`. `replay` is the id of a stream that can be read again after a restart
+    /// (a file, a resumable connection) and the number of its first message here: messages
+    /// carry their numbers, so that state partitions apply each once. An `evented` stream
+    /// is a non-blocking socket read when it is ready: [`Reader::pump`] returns when it has
+    /// read what there was.
+    pub(crate) fn framed(
         &self,
-        stream: &mut impl Read,
-        chain: &mut BoxLink<D::Out>,
-        origin: &str,
+        origin: String,
         replay: Option<(u64, u64)>,
-    ) -> StreamEnd {
+        start: &[u8],
+        evented: bool,
+    ) -> Framed<D::Out> {
         let mut frames =
             FrameReader::new(self.framing, self.max_frame).with_budget(Arc::clone(&self.budget));
-        let mut decode_errors = 0u64;
-        let mut pending: Vec<D::Out> =
-            Vec::with_capacity(if replay.is_some() { 0 } else { DECODED_BATCH });
+        frames.preload(start);
+        Framed {
+            frames,
+            decode_errors: 0,
+            pending: Vec::with_capacity(if replay.is_some() { 0 } else { DECODED_BATCH }),
+            origin,
+            replay,
+            evented,
+        }
+    }
+
+    /// Reads `stream` to its end, decoding every frame into `chain`; see [`Reader::pump`].
+    pub(crate) fn pump_to_end(
+        &self,
+        framed: &mut Framed<D::Out>,
+        stream: &mut impl Read,
+        chain: &mut BoxLink<D::Out>,
+    ) -> StreamEnd {
+        match self.pump(framed, stream, chain) {
+            Pumped::End(end) => end,
+            Pumped::Drained | Pumped::More => {
+                tracing::warn!(
+                    "{}: read failed: the stream would block; closing it",
+                    framed.origin
+                );
+                StreamEnd::Broken
+            }
+        }
+    }
+
+    /// Reads `stream`, decoding every frame into `chain`, flushing the chain whenever the
+    /// bytes at hand are used up so that output leaves without waiting for a full batch:
+    /// to its end, or, for an evented stream, until it has nothing more to read now or has
+    /// had its turn (the frame it is in stays in `framed` for the next call).
+    pub(crate) fn pump(
+        &self,
+        framed: &mut Framed<D::Out>,
+        stream: &mut impl Read,
+        chain: &mut BoxLink<D::Out>,
+    ) -> Pumped {
+        let Framed {
+            frames,
+            decode_errors,
+            pending,
+            origin,
+            replay,
+            evented,
+        } = framed;
+        let (origin, replay) = (origin.as_str(), *replay);
+        // Whether the last read took all the socket had: its next bytes will wake the loop.
+        let mut drained = false;
+        let mut reads = 0;
         loop {
             let mut decoded = 0u64;
             let framed = frames.for_each_frame(|payload, at| match self.decoder.decode(payload) {
@@ -299,13 +367,13 @@ impl<D: Decoder> Reader<D> {
                         // loop is compiled as one.
                         pending.push(msg);
                         if pending.len() >= DECODED_BATCH {
-                            chain.emit_all(&mut pending);
+                            chain.emit_all(pending);
                         }
                     }
                 }
                 Err(e) => {
-                    decode_errors += 1;
-                    self.decode_failed(origin, at, decode_errors, payload, &e);
+                    *decode_errors += 1;
+                    self.decode_failed(origin, at, *decode_errors, payload, &e);
                 }
             });
             let end = match framed {
@@ -317,56 +385,101 @@ impl<D: Decoder> Reader<D> {
                 }
             };
             if !pending.is_empty() {
-                chain.emit_all(&mut pending);
+                chain.emit_all(pending);
             }
             // Counted once handed on, so that the count never runs ahead of the pipeline.
             chain.flush();
-            self.stats.messages.fetch_add(decoded, Ordering::Relaxed);
-            if let Some(end) = end {
-                return end;
+            if decoded > 0 {
+                self.stats.messages.fetch_add(decoded, Ordering::Relaxed);
             }
+            if let Some(end) = end {
+                return Pumped::End(end);
+            }
+            if drained {
+                return Pumped::Drained;
+            }
+            if *evented && reads == READS_PER_TURN {
+                // The other streams of its loop get their turn.
+                return Pumped::More;
+            }
+            reads += 1;
             match frames.fill(stream) {
-                Ok(Fill::Data(_)) => {}
+                // A read that left room took all there was: on a socket read when ready,
+                // reading again would only find it empty.
+                Ok(Fill::Data(_)) => drained = *evented && frames.spare() > 0,
                 Ok(Fill::End) => {
-                    let last_seq = frames.frames() + 1;
-                    return match frames.finish() {
-                        Ok(None) => StreamEnd::Clean,
-                        Ok(Some(last_line)) => {
-                            if let Some((stream, first)) = replay {
-                                set_origin(Origin {
-                                    stream,
-                                    seq: first + last_seq - 1,
-                                    sub: 0,
-                                });
-                            }
-                            match self.decoder.decode(last_line) {
-                                Ok(msg) => {
-                                    chain.emit(msg);
-                                    self.stats.messages.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(e) => {
-                                    self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!(
-                                        "{origin}: cannot decode the last line: {e}; skipped{}",
-                                        self.expected_framing(last_line)
-                                    );
-                                }
-                            }
-                            chain.flush();
-                            StreamEnd::Clean
-                        }
-                        Err(e) => {
-                            self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!("{origin}: {e}; the partial frame is discarded");
-                            StreamEnd::Broken
-                        }
-                    };
+                    return Pumped::End(self.end_of_stream(frames, chain, origin, replay))
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Pumped::Drained,
                 Err(e) => {
                     tracing::warn!("{origin}: read failed: {e}; closing the stream");
-                    return StreamEnd::Broken;
+                    return Pumped::End(StreamEnd::Broken);
                 }
             }
         }
+    }
+
+    /// At the end of a stream: decodes a last line without its line end, or reports a
+    /// frame cut short.
+    fn end_of_stream(
+        &self,
+        frames: &mut FrameReader,
+        chain: &mut BoxLink<D::Out>,
+        origin: &str,
+        replay: Option<(u64, u64)>,
+    ) -> StreamEnd {
+        let last_seq = frames.frames() + 1;
+        match frames.finish() {
+            Ok(None) => StreamEnd::Clean,
+            Ok(Some(last_line)) => {
+                if let Some((stream, first)) = replay {
+                    set_origin(Origin {
+                        stream,
+                        seq: first + last_seq - 1,
+                        sub: 0,
+                    });
+                }
+                match self.decoder.decode(last_line) {
+                    Ok(msg) => {
+                        chain.emit(msg);
+                        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            "{origin}: cannot decode the last line: {e}; skipped{}",
+                            self.expected_framing(last_line)
+                        );
+                    }
+                }
+                chain.flush();
+                StreamEnd::Clean
+            }
+            Err(e) => {
+                self.stats.framing_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{origin}: {e}; the partial frame is discarded");
+                StreamEnd::Broken
+            }
+        }
+    }
+}
+
+/// A framed stream being read ([`Reader::framed`]): its frames so far, and what its log
+/// lines and replay need.
+pub(crate) struct Framed<T> {
+    frames: FrameReader,
+    /// Frames the decoder refused on this stream.
+    decode_errors: u64,
+    /// Decoded messages not yet handed down the chain.
+    pending: Vec<T>,
+    origin: String,
+    replay: Option<(u64, u64)>,
+    evented: bool,
+}
+
+impl<T> Framed<T> {
+    /// Whether the stream is inside a frame: bytes of one arrived, not all of them.
+    pub(crate) fn mid_frame(&self) -> bool {
+        self.frames.buffered() > 0
     }
 }

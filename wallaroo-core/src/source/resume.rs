@@ -64,43 +64,49 @@ pub fn connect(stream: &mut (impl Read + Write), name: &str) -> io::Result<u64> 
 /// How a connection opened.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Opening {
-    /// A plain framed stream; these bytes were read already and are its start.
-    Plain(Vec<u8>),
-    /// A resumable stream of this name.
-    Resume(String),
+    /// A plain framed stream: the bytes read so far are its start.
+    Plain,
+    /// A resumable stream of this name; its frames start after the HELLO's bytes.
+    Resume {
+        /// The stream's name.
+        name: String,
+        /// The length of the HELLO.
+        hello: usize,
+    },
 }
 
-/// Reads just enough of a new connection to tell a HELLO from a plain stream: it stops at
-/// the first byte that differs from `MAGIC`, so a plain stream is never held back.
-pub(crate) fn open(stream: &mut impl Read) -> io::Result<Opening> {
-    let mut start = Vec::with_capacity(MAGIC.len());
-    let mut byte = [0u8; 1];
-    while start.len() < MAGIC.len() {
-        if stream.read(&mut byte)? == 0 {
-            return Ok(Opening::Plain(start));
-        }
-        start.push(byte[0]);
-        if byte[0] != MAGIC[start.len() - 1] {
-            return Ok(Opening::Plain(start));
-        }
+/// Tells a HELLO from a plain stream by the first bytes of a connection: `None` while
+/// `start` is too short to say (it is a part of a HELLO). A plain stream is told at its
+/// first byte that differs from `MAGIC`, so it is never held back.
+pub(crate) fn recognise(start: &[u8]) -> io::Result<Option<Opening>> {
+    let magic = start.len().min(MAGIC.len());
+    if start[..magic] != MAGIC[..magic] {
+        return Ok(Some(Opening::Plain));
     }
-    let mut length = [0u8; 2];
-    stream.read_exact(&mut length)?;
-    let length = u16::from_be_bytes(length) as usize;
+    let Some(length) = start.get(MAGIC.len()..MAGIC.len() + 2) else {
+        return Ok(None);
+    };
+    let length = u16::from_be_bytes([length[0], length[1]]) as usize;
     if length > MAX_NAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("HELLO names a stream of {length} bytes, over the {MAX_NAME}-byte limit"),
         ));
     }
-    let mut name = vec![0u8; length];
-    stream.read_exact(&mut name)?;
-    String::from_utf8(name).map(Opening::Resume).map_err(|_| {
-        io::Error::new(
+    let hello = MAGIC.len() + 2 + length;
+    let Some(name) = start.get(MAGIC.len() + 2..hello) else {
+        return Ok(None);
+    };
+    match std::str::from_utf8(name) {
+        Ok(name) => Ok(Some(Opening::Resume {
+            name: name.to_string(),
+            hello,
+        })),
+        Err(_) => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "HELLO names a stream that is not UTF-8",
-        )
-    })
+        )),
+    }
 }
 
 /// The RESUME answer.
@@ -119,20 +125,19 @@ mod tests {
     fn a_hello_is_recognised_and_a_plain_stream_is_not_held_back() {
         let mut bytes = hello("s");
         bytes.extend_from_slice(b"frames");
-        let mut reader = &bytes[..];
-        assert_eq!(open(&mut reader).unwrap(), Opening::Resume("s".into()));
-        assert_eq!(reader, b"frames");
+        let opening = Opening::Resume {
+            name: "s".into(),
+            hello: 11,
+        };
+        assert_eq!(recognise(&bytes).unwrap(), Some(opening));
+        // Any part of a HELLO waits for more.
+        for end in 0..11 {
+            assert_eq!(recognise(&bytes[..end]).unwrap(), None, "{end} bytes");
+        }
 
         let plain = [0u8, 0, 0, 5, b'a', 0, 0, 0, 1];
-        let mut reader = &plain[..];
-        assert_eq!(open(&mut reader).unwrap(), Opening::Plain(vec![0]));
-        assert_eq!(reader.len(), 8);
-
-        let almost = *b"\xffWAL";
-        assert_eq!(
-            open(&mut &almost[..]).unwrap(),
-            Opening::Plain(almost.to_vec())
-        );
+        assert_eq!(recognise(&plain[..1]).unwrap(), Some(Opening::Plain));
+        assert_eq!(recognise(b"\xffWAL!").unwrap(), Some(Opening::Plain));
     }
 
     #[test]
@@ -167,7 +172,7 @@ mod tests {
     fn an_overlong_name_is_refused() {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&u16::MAX.to_be_bytes());
-        let err = open(&mut &bytes[..]).unwrap_err();
+        let err = recognise(&bytes).unwrap_err();
         assert!(
             err.to_string().contains("over the 1024-byte limit"),
             "{err}"
@@ -182,8 +187,9 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(1024))]
 
-            /// Any bytes open as a plain stream whose start they are, as a resumable stream
-            /// whose HELLO they start with, or as an error; never a panic.
+            /// Any bytes open as a plain stream, as a resumable stream whose HELLO they
+            /// start with, as an error, or wait for more when they are a HELLO's start;
+            /// never a panic.
             #[test]
             fn any_opening_is_plain_resumable_or_refused(
                 bytes in prop::collection::vec(any::<u8>(), 0..64),
@@ -192,24 +198,28 @@ mod tests {
                 // Often the magic's start, so that the HELLO's fields are reached.
                 let mut input = MAGIC[..magic_prefix].to_vec();
                 input.extend_from_slice(&bytes);
-                match open(&mut input.as_slice()) {
-                    Ok(Opening::Plain(start)) => {
-                        prop_assert!(input.starts_with(&start));
-                        prop_assert!(start.len() <= MAGIC.len());
+                match recognise(&input) {
+                    Ok(Some(Opening::Plain)) => {
+                        prop_assert!(!input.starts_with(&MAGIC[..input.len().min(8)]));
                     }
-                    Ok(Opening::Resume(name)) => prop_assert!(input.starts_with(&hello(&name))),
+                    Ok(Some(Opening::Resume { name, hello: length })) => {
+                        prop_assert_eq!(&input[..length], &hello(&name)[..]);
+                    }
+                    Ok(None) => prop_assert!(MAGIC.starts_with(&input) || input.starts_with(&MAGIC)),
                     Err(_) => prop_assert!(input.starts_with(&MAGIC)),
                 }
             }
 
-            /// Every name's HELLO opens as that name, and what follows it is left unread.
+            /// Every name's HELLO opens as that name, whatever follows it.
             #[test]
             fn every_hello_opens_as_its_name(name in "\\PC{0,40}", rest in prop::collection::vec(any::<u8>(), 0..16)) {
                 let mut input = hello(&name);
+                let length = input.len();
                 input.extend_from_slice(&rest);
-                let mut reader = input.as_slice();
-                prop_assert_eq!(open(&mut reader).unwrap(), Opening::Resume(name));
-                prop_assert_eq!(reader, &rest[..]);
+                prop_assert_eq!(
+                    recognise(&input).unwrap(),
+                    Some(Opening::Resume { name, hello: length })
+                );
             }
         }
     }
