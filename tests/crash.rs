@@ -3,19 +3,25 @@
 //! The final totals must equal those of a run that never crashed, no total printed along
 //! the way may count a vote twice, and every kill asked for must land on a running process.
 //!
-//! The votes reach the application through a FIFO named on its command line as a file
-//! (`--in file:PATH`): it reads the FIFO like a file, from its first frame, but cannot reach
-//! its end before the test closes it, so a run never ends by itself before its kill. Each
-//! run is given the votes up to a seeded frame, and most runs are killed as soon as the
-//! output of a seeded frame that no earlier run was given has been read from the run's
-//! standard output (a pipe, read as it is written); the others a seeded few milliseconds
-//! after their start, during start-up or recovery. What comes from the seed alone: the
-//! votes, how many runs there are, what each is given and at which output or delay it is
-//! killed. What does not: how far a run got past that point when the signal arrived (which
-//! batches were written, synced or sent), which the operating system's scheduling decides.
+//! Each run is given the votes up to a seeded frame, through an input that it cannot see
+//! the end of before the test closes it, so that it never ends by itself before its kill:
+//! a FIFO named on its command line as a file (`--in file:PATH`), which it reads like a file
+//! from its first frame, or the resumable TCP source, which the test feeds from the message
+//! the run names in its RESUME. Most runs are killed as soon as the output of a seeded frame
+//! that no earlier run was given has been read from the run's standard output (a pipe, read
+//! as it is written); the others a seeded few milliseconds after their start, during
+//! start-up or recovery. The votes come in files of ten kill points each; the run given a
+//! whole file ends by itself (over TCP: is stopped with SIGTERM once it says that it applied
+//! every vote), and the next file begins.
 //!
-//! `WALLAROO_CRASH_SEED` (default 7) picks the seed; `WALLAROO_CRASH_POINTS` how many kills a
-//! scenario asks for (default 16; with `CI=true`, at least 200).
+//! What comes from the seed alone: the votes, the runs, what each is given and at which
+//! output or delay it is killed. What does not: how far a run got past that point when the
+//! signal arrived (which batches were read, logged, synced or written), which the operating
+//! system's scheduling decides.
+//!
+//! `WALLAROO_CRASH_SEED` (default 7) picks the seed; `WALLAROO_CRASH_POINTS` how many kills
+//! each of the three scenarios asks for (default 16; with `CI=true`, at least 200). A failing
+//! scenario leaves its directory, with each run's output and standard error, for a look.
 
 #![cfg(unix)]
 
@@ -24,10 +30,13 @@ mod support;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -143,7 +152,7 @@ impl Model {
         let probe_out = dir.join("probe.txt");
         let out = wait(
             start(
-                &probe,
+                &format!("file:{}", probe.display()),
                 &format!("file:{}", probe_out.display()),
                 state,
                 extra,
@@ -274,11 +283,10 @@ fn schedule(seed: u64, points: usize) -> (Vec<Run>, Vec<u64>) {
     (runs, lengths)
 }
 
-fn start(input: &Path, output: &str, state: &Path, extra: &[&str]) -> Child {
+/// Starts the application reading `input` (an `--in` address), writing to `output`.
+fn start(input: &str, output: &str, state: &Path, extra: &[&str]) -> Child {
     Command::new(alphabet_bin())
-        .arg("--in")
-        .arg(format!("file:{}", input.display()))
-        .args(["--out", output])
+        .args(["--in", input, "--out", output])
         .arg("--resilience-dir")
         .arg(state)
         .args(["--workers", "2"])
@@ -303,59 +311,154 @@ fn wait(mut child: Child, limit: Duration) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// The writing end of a run's input FIFO, on a thread of its own.
+/// Where the votes come from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A FIFO per file of votes, named as a file (`--in file:PATH`): each run reads it
+    /// from its first frame, and skips what it applied before.
+    Fifo,
+    /// The resumable TCP source on this address: each run is sent a stream per file of
+    /// votes from the message it names in its RESUME, and a run that was given every
+    /// message of the stream is stopped with SIGTERM once it answers that it applied them.
+    Tcp(SocketAddr),
+}
+
+/// The writing end of a run's input, on a thread of its own.
 struct Feed {
-    fifo: PathBuf,
+    fifo: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
     close: Option<mpsc::Sender<()>>,
     thread: JoinHandle<()>,
 }
 
+/// Writes `frames` (whole frames) on `to`: `burst` bytes at once, the rest a few frames at
+/// a time, so that a kill at an output finds the run still reading, logging and writing.
+fn write_frames(to: &mut impl Write, frames: &[u8], burst: usize) -> std::io::Result<()> {
+    let (first, rest) = frames.split_at(burst.min(frames.len()));
+    to.write_all(first)?;
+    for chunk in rest.chunks(TRICKLE * 9) {
+        std::thread::sleep(TRICKLE_PAUSE);
+        to.write_all(chunk)?;
+    }
+    Ok(())
+}
+
 impl Feed {
-    /// Writes `bytes` into `fifo` once a reader opens it, the first `burst` at once and the
-    /// rest a few frames at a time (so that a kill at an output finds the run still
-    /// reading, logging and writing); then closes it if `close`, or else keeps it open
-    /// until [`Feed::stop`], so that the reader sees no end.
-    fn start(fifo: &Path, bytes: Vec<u8>, burst: usize, close: bool) -> Feed {
+    /// Writes the first `feed` frames of `part` (file `index`) to a run, with the frames
+    /// up to the `burst`th at once (see [`write_frames`]); then ends the stream if `close`
+    /// (for TCP: once the run says that it applied them all), or else keeps it open until
+    /// [`Feed::stop`], so that the run sees no end.
+    fn start(
+        source: Source,
+        fifo: &Path,
+        index: usize,
+        part: &[u8],
+        feed: u64,
+        burst: u64,
+        close: bool,
+    ) -> Feed {
         let (tx, rx) = mpsc::channel::<()>();
-        let path = fifo.to_path_buf();
-        let thread = std::thread::spawn(move || {
-            // Waits for a reader: the run, or `stop` when the run died before it opened.
-            let Ok(mut fifo) = OpenOptions::new().write(true).open(&path) else {
-                return;
-            };
-            // Fails once the reader is gone (SIGPIPE is ignored in Rust programs).
-            let (first, rest) = bytes.split_at(burst);
-            let mut written = fifo.write_all(first);
-            for chunk in rest.chunks(TRICKLE * 9) {
-                std::thread::sleep(TRICKLE_PAUSE);
-                written = written.and_then(|()| fifo.write_all(chunk));
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let frames = part[..feed as usize * 9].to_vec();
+        let burst = burst as usize * 9;
+        let thread = match source {
+            Source::Fifo => {
+                let path = fifo.to_path_buf();
+                std::thread::spawn(move || {
+                    // Waits for a reader: the run, or `stop` when the run died before it
+                    // opened the FIFO.
+                    let Ok(mut fifo) = OpenOptions::new().write(true).open(&path) else {
+                        return;
+                    };
+                    // Fails once the reader is gone (SIGPIPE is ignored in Rust programs).
+                    if write_frames(&mut fifo, &frames, burst).is_ok() && !close {
+                        let _ = rx.recv();
+                    }
+                })
             }
-            if written.is_err() || close {
-                return;
-            }
-            let _ = rx.recv();
-        });
+            Source::Tcp(addr) => std::thread::spawn(move || {
+                let name = format!("crash votes {index}");
+                let Some((mut conn, next)) = resume_point(addr, &name, &stopped) else {
+                    return;
+                };
+                // Messages are numbered from 1: `next - 1` of them were applied.
+                let from = ((next - 1) as usize * 9).min(frames.len());
+                let _ = conn.set_nodelay(true);
+                let written = write_frames(&mut conn, &frames[from..], burst.saturating_sub(from));
+                if written.is_err() {
+                    return;
+                }
+                if !close {
+                    let _ = rx.recv();
+                    return;
+                }
+                drop(conn);
+                while let Some((_, next)) = resume_point(addr, &name, &stopped) {
+                    if next > feed {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }),
+        };
         Feed {
-            fifo: fifo.to_path_buf(),
+            fifo: matches!(source, Source::Fifo).then(|| fifo.to_path_buf()),
+            stop,
             close: Some(tx),
             thread,
         }
     }
 
-    /// Closes the FIFO once its reader is gone, whatever the writer was waiting for.
+    /// Ends the writing, once the run is gone, whatever the writer was waiting for.
     fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
         drop(self.close.take());
         while !self.thread.is_finished() {
             // Opened for reading and writing, a FIFO opens at once (on Linux) and lets a
             // writer that waits for a reader go on; closed again, it leaves that writer
             // without a reader, so that its write fails.
-            if let Ok(both) = OpenOptions::new().read(true).write(true).open(&self.fifo) {
-                drop(both);
+            if let Some(fifo) = &self.fifo {
+                if let Ok(both) = OpenOptions::new().read(true).write(true).open(fifo) {
+                    drop(both);
+                }
             }
             std::thread::sleep(Duration::from_millis(1));
         }
         self.thread.join().unwrap();
     }
+}
+
+/// Makes `path` a new FIFO, in place of the one an earlier run read.
+///
+/// Why a new one for every run: a FIFO's buffer lives as long as anything holds it open,
+/// and a process that another test's thread forks holds a copy of this process's open
+/// files until it runs its program; a FIFO kept open that way past a kill would hand the
+/// next run the bytes the killed run did not read, ahead of its own, and numbered as its
+/// first frames (seen here: 13 frames of a killed run read again by the next, under
+/// numbers 13 higher, so that one vote was counted twice). The new FIFO takes the name,
+/// which the stream is known by, and not the old one's buffer.
+fn fresh_fifo(path: &Path) {
+    let new = path.with_extension("fifo.new");
+    let made = Command::new("mkfifo").arg(&new).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", new.display());
+    fs::rename(&new, path).unwrap();
+}
+
+/// Connects to the resumable TCP source at `addr` (retrying while the run starts) and says
+/// HELLO for stream `name`: the connection, and the number of the first message to send;
+/// `None` once `stop` is set.
+fn resume_point(addr: SocketAddr, name: &str, stop: &AtomicBool) -> Option<(TcpStream, u64)> {
+    use wallaroo::source::resume;
+    while !stop.load(Ordering::Acquire) {
+        if let Ok(mut conn) = TcpStream::connect(addr) {
+            if let Ok(next) = resume::connect(&mut conn, name) {
+                return Some((conn, next));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
 }
 
 /// Sends each whole line `out` carries, as it is written; a last line cut short by a kill
@@ -391,6 +494,21 @@ fn read_all(mut err: std::process::ChildStderr) -> JoinHandle<String> {
     })
 }
 
+/// Waits up to [`RUN_LIMIT`] for `child` to end.
+fn wait_status(child: &mut Child, context: &str) -> ExitStatus {
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{context}: the run did not end within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// What the kill-restart loop saw.
 struct Outcome {
     asked: usize,
@@ -401,7 +519,7 @@ struct Outcome {
 
 /// Runs the kill-restart loop of `points` kills, checks the outputs and the final states
 /// against the model, and returns what it saw. `monotonic`: see [`Model::check`].
-fn crash_and_recover(name: &str, extra: &[&str], monotonic: bool) -> Outcome {
+fn crash_and_recover(name: &str, source: Source, extra: &[&str], monotonic: bool) -> Outcome {
     let (seed, points) = seed_and_points();
     let dir = std::env::temp_dir().join(format!("wallaroo-crash-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -409,12 +527,7 @@ fn crash_and_recover(name: &str, extra: &[&str], monotonic: bool) -> Outcome {
     let (runs, lengths) = schedule(seed, points);
     let (parts, model) = write_votes(&dir, &lengths, seed);
     let fifos: Vec<PathBuf> = (0..parts.len())
-        .map(|part| {
-            let fifo = dir.join(format!("votes-{part}.fifo"));
-            let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-            assert!(made.success(), "mkfifo {}", fifo.display());
-            fifo
-        })
+        .map(|part| dir.join(format!("votes-{part}.fifo")))
         .collect();
     let state = dir.join("state");
     // The number, over every file, of each file's first frame.
@@ -434,15 +547,29 @@ fn crash_and_recover(name: &str, extra: &[&str], monotonic: bool) -> Outcome {
     let mut outputs = Vec::new();
     for (index, run) in runs.iter().enumerate() {
         let fifo = &fifos[run.part];
-        let mut child = start(fifo, "-", &state, extra);
-        let feed = parts[run.part][..run.feed as usize * 9].to_vec();
+        if matches!(source, Source::Fifo) {
+            fresh_fifo(fifo);
+        }
+        let input = match source {
+            Source::Fifo => format!("file:{}", fifo.display()),
+            Source::Tcp(addr) => addr.to_string(),
+        };
+        let mut child = start(&input, "-", &state, extra);
         // Every frame up to the one whose output the kill waits for at once, the rest
         // trickled in.
         let burst = match run.end {
-            End::AfterOutput(frame) => (frame - first_frame[run.part] + 1) as usize * 9,
-            End::AtStart(_) | End::Itself => feed.len(),
+            End::AfterOutput(frame) => frame - first_frame[run.part] + 1,
+            End::AtStart(_) | End::Itself => run.feed,
         };
-        let input = Feed::start(fifo, feed, burst, run.end == End::Itself);
+        let feed = Feed::start(
+            source,
+            fifo,
+            run.part,
+            &parts[run.part],
+            run.feed,
+            burst,
+            run.end == End::Itself,
+        );
         let lines = read_lines(child.stdout.take().unwrap());
         let stderr = read_all(child.stderr.take().unwrap());
         let mut seen = Vec::new();
@@ -479,26 +606,40 @@ fn crash_and_recover(name: &str, extra: &[&str], monotonic: bool) -> Outcome {
             End::AtStart(delay) => std::thread::sleep(delay),
             End::Itself => {}
         }
-        let status: ExitStatus = if run.end == End::Itself {
-            let deadline = Instant::now() + RUN_LIMIT;
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
+        let status = match (run.end, source) {
+            (End::Itself, Source::Fifo) => wait_status(&mut child, &context),
+            (End::Itself, Source::Tcp(_)) => {
+                // Every message applied (the run says so), it is asked to stop.
+                let deadline = Instant::now() + RUN_LIMIT;
+                while !feed.thread.is_finished() {
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        panic!("{context}: not every message applied within {RUN_LIMIT:?}");
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    panic!("{context}: the run did not end within {RUN_LIMIT:?}");
-                }
-                std::thread::sleep(Duration::from_millis(2));
+                let term = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(term.success(), "{context}: kill -TERM");
+                wait_status(&mut child, &context)
             }
-        } else {
-            // Sent to the process, or to what is left of it if it ended already.
-            let _ = child.kill();
-            child.wait().unwrap()
+            _ => {
+                // Sent to the process, or to what is left of it if it ended already.
+                let _ = child.kill();
+                child.wait().unwrap()
+            }
         };
-        input.stop();
+        feed.stop();
         seen.extend(lines.iter());
         let errors = stderr.join().unwrap();
+        // Kept for a failure's post-mortem (the directory is removed when the test passes).
+        fs::write(dir.join(format!("run-{index}.out")), seen.join("\n")).unwrap();
+        fs::write(dir.join(format!("run-{index}.err")), &errors).unwrap();
+        if let Some(line) = seen.iter().find(|line| model.frame(line).is_none()) {
+            panic!("{context}: {line:?} is not a running total");
+        }
         match run.end {
             End::Itself => assert!(status.success(), "{context}: {status}: {errors}"),
             _ if status.signal() == Some(SIGKILL) => landed += 1,
@@ -568,7 +709,7 @@ fn the_schedule_comes_from_the_seed_and_every_kill_has_progress_to_make() {
 
 #[test]
 fn sigkill_at_seeded_points_loses_and_duplicates_nothing() {
-    let outcome = crash_and_recover("interval", &["--sync-interval", "10"], false);
+    let outcome = crash_and_recover("interval", Source::Fifo, &["--sync-interval", "10"], false);
     report("--sync-interval 10", &outcome);
     assert_eq!(outcome.landed, seed_and_points().1);
 }
@@ -576,121 +717,17 @@ fn sigkill_at_seeded_points_loses_and_duplicates_nothing() {
 #[test]
 fn sigkill_by_default_never_recovers_a_state_behind_its_outputs() {
     // No sync flag: outputs wait for the changes they reflect to be durable.
-    let outcome = crash_and_recover("default", &[], true);
+    let outcome = crash_and_recover("default", Source::Fifo, &[], true);
     report("default", &outcome);
     assert_eq!(outcome.landed, seed_and_points().1);
 }
 
-/// A child process that is killed if the test fails before it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A sender of one resumable stream that reconnects whenever the application goes away,
-/// and resends from the point the application names; it ends once every message is applied.
-fn resumable_sender(
-    addr: std::net::SocketAddr,
-    frames: Vec<u8>,
-    total: u64,
-) -> std::thread::JoinHandle<u64> {
-    use std::io::Write;
-    use wallaroo::source::resume;
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let mut connections = 0;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "the sender never saw every message applied"
-            );
-            let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            connections += 1;
-            let Ok(next) = resume::connect(&mut conn, "crash votes") else {
-                continue;
-            };
-            if next > total {
-                return connections;
-            }
-            let from = (next as usize - 1) * 9;
-            if conn.write_all(&frames[from..]).is_err() {
-                continue;
-            }
-            drop(conn);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-}
-
 #[test]
 fn sigkill_with_a_resumable_tcp_sender() {
-    let seed = env_or("WALLAROO_CRASH_SEED", 7);
-    let points = env_or("WALLAROO_CRASH_POINTS", 16) as usize;
-    let dir = std::env::temp_dir().join(format!("wallaroo-crash-tcp-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    let (mut parts, model) = write_votes(&dir, &[500_000], seed);
-    let frames = parts.remove(0);
-    let state = dir.join("state");
-    let port = support::free_port();
-    let input = format!("127.0.0.1:{port}");
-    let start_app = |run: usize| {
-        Command::new(alphabet_bin())
-            .args(["--in", &input, "--workers", "2", "--sync-interval", "10"])
-            .arg("--out")
-            .arg(format!(
-                "file:{}",
-                dir.join(format!("run-{run}.txt")).display()
-            ))
-            .arg("--resilience-dir")
-            .arg(&state)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let sender = resumable_sender(input.parse().unwrap(), frames, 500_000);
-    let mut rng = Rng::new(seed ^ 0x7c9);
-    let mut killed = 0;
-    let mut run = 0;
-    while killed < points && !sender.is_finished() {
-        let mut app = start_app(run);
-        run += 1;
-        std::thread::sleep(Duration::from_millis(10 + rng.below(100)));
-        app.kill().unwrap(); // SIGKILL
-        let _ = app.wait();
-        killed += 1;
-    }
-    let mut app = KillOnDrop(start_app(run));
-    let connections = sender.join().expect("the sender finished");
-    // The last run is up (it answers a HELLO) before it is asked to stop.
-    let answered = resumable_sender(input.parse().unwrap(), Vec::new(), 0).join();
-    assert!(answered.is_ok());
-    let status = Command::new("kill")
-        .args(["-TERM", &app.0.id().to_string()])
-        .status()
+    let addr = format!("127.0.0.1:{}", support::free_port())
+        .parse()
         .unwrap();
-    assert!(status.success());
-    assert!(app.0.wait().unwrap().success());
-
-    // A killed run may leave its last line cut short: only whole lines count.
-    let outputs: Vec<Vec<String>> = (0..=run)
-        .map(|r| {
-            let text = fs::read_to_string(dir.join(format!("run-{r}.txt"))).unwrap_or_default();
-            let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
-            whole.lines().map(str::to_string).collect()
-        })
-        .collect();
-    model.check(&outputs, &state, &[], &dir, false);
-    assert!(killed >= 8, "only {killed} kills");
-    eprintln!("crash points tried: {killed} (sender connections: {connections})");
-    fs::remove_dir_all(&dir).unwrap();
+    let outcome = crash_and_recover("tcp", Source::Tcp(addr), &["--sync-interval", "10"], false);
+    report("resumable TCP, --sync-interval 10", &outcome);
+    assert_eq!(outcome.landed, seed_and_points().1);
 }
