@@ -220,7 +220,8 @@ enum End {
     AfterOutput(u64),
     /// SIGKILL this long after the start.
     AtStart(Duration),
-    /// By itself, once it has read its file to the end.
+    /// By itself, once it has read its file to the end (over TCP: by SIGTERM, once it says
+    /// that it applied every vote of the file).
     Itself,
 }
 
