@@ -1,16 +1,25 @@
-//! A step that panics stops the application cleanly: what was done before is written, and
-//! the error names the step, its state partition and the positions of the batch it failed in.
+//! A step that panics on a message (a poison message). By default the application stops
+//! cleanly: what was done before is written, and the error names the step, its state
+//! partition, the message's key and its position. With `--on-error skip` the message is
+//! skipped, counted, logged and written to the dead-letter output, and counts as applied:
+//! a restart on the same resilience directory does not meet it again.
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::Collect;
+use support::{Collect, TempDir};
+use wallaroo::args::{DeadLetter, OnError};
 use wallaroo::connector::{
     ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource,
 };
 use wallaroo::prelude::*;
+
+/// The number the state computations below panic on: odd, so its key is 1, and in the
+/// middle of the batches its worker receives (the source flushes every 10 numbers).
+const POISON: u64 = 505;
 
 /// The numbers 0 to 999, each at its position of one stream, a few at a time.
 struct Numbers;
@@ -45,12 +54,34 @@ fn by_parity(n: &u64) -> u64 {
     n % 2
 }
 
-/// Adds `n` to its parity's sum; 500 is poison.
+/// Adds `n` to its parity's sum; [`POISON`] is poison.
 #[state_computation(name = "add up")]
 fn add_up(n: u64, sum: &mut Sum) -> (u64, bool) {
-    assert!(n != 500, "cannot add 500");
+    assert!(n != POISON, "cannot add {n}");
     sum.total += n;
     (n, true)
+}
+
+/// How many numbers of one parity were counted.
+#[state]
+#[derive(Default)]
+struct Count {
+    seen: u64,
+}
+
+/// Counts `n`, then refuses [`POISON`]: the count it made stands when the message is skipped.
+#[state_computation(name = "count")]
+fn count_then_check(n: u64, counted: &mut Count) -> ((u64, u64), bool) {
+    counted.seen += 1;
+    assert!(n != POISON, "cannot count {n}");
+    ((n, counted.seen), true)
+}
+
+#[encoder]
+fn encode_counted(counted: &(u64, u64), out: &mut Vec<u8>) {
+    out.push_int(counted.0);
+    out.push_str(" ");
+    out.push_int(counted.1);
 }
 
 /// Doubles `n`; 500 is poison.
@@ -76,22 +107,92 @@ fn a_panicking_step_stops_the_application_naming_it_after_writing_what_was_done(
         .run(&args, |_| {});
     let message = result.expect_err("the step panicked").to_string();
     for part in [
-        "add up",
+        "state computation `add up`",
         "\"sums\"",
-        "cannot add 500",
-        "input positions 500 to",
+        "cannot add 505",
+        // The message itself, found within its batch: its key and its position.
+        "the message of key 1 at position 505 of stream \"numbers\"",
     ] {
         assert!(message.contains(part), "{part:?} not in: {message}");
     }
-    // What was done before the batch that failed was written.
-    let got: Vec<u64> = got
+    // What was done before the message was written: every number of its key before it,
+    // and none of its key after it (the other key's worker goes on until the stop).
+    let got: BTreeSet<u64> = numbers(&got.lock().unwrap());
+    let odd_before: BTreeSet<u64> = (1..POISON).step_by(2).collect();
+    assert!(
+        got.is_superset(&odd_before),
+        "missing: {:?}",
+        odd_before.difference(&got)
+    );
+    assert!(got.iter().all(|&n| n % 2 == 0 || n < POISON), "{got:?}");
+}
+
+/// The numbers a sink collected, one a message.
+fn numbers(got: &[Vec<u8>]) -> BTreeSet<u64> {
+    got.iter()
+        .map(|m| std::str::from_utf8(m).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_skipped_message_is_counted_written_as_a_dead_letter_and_the_rest_goes_on() {
+    let dir = TempDir::new("skip");
+    let dead = dir.0.join("dead.jsonl");
+    let got = Arc::default();
+    let args = Args::new()
+        .with_workers(2)
+        .with_on_error(OnError::Skip)
+        .with_dead_letter(DeadLetter::File(dead.clone()));
+    Application::new("skips")
+        .pipeline("numbers", MessageSource::new(Numbers))
+        .to_state_partition(count_then_check, "counts", by_parity)
+        .to_sink(Sink::to_connector(
+            Collect(Arc::clone(&got)),
+            encode_counted,
+        ))
+        .run(&args, |_| {})
+        .expect("the poison message is skipped");
+    let got: Vec<(u64, u64)> = got
         .lock()
         .unwrap()
         .iter()
-        .map(|m| std::str::from_utf8(m).unwrap().parse().unwrap())
+        .map(|m| {
+            let text = std::str::from_utf8(m).unwrap();
+            let (n, seen) = text.split_once(' ').unwrap();
+            (n.parse().unwrap(), seen.parse().unwrap())
+        })
         .collect();
-    assert!(got.len() >= 400, "{} outputs written", got.len());
-    assert!(got.iter().all(|&n| n != 500));
+    // Every other message's output arrived, once; the rest of the poison's batch too.
+    let outputs: BTreeSet<u64> = got.iter().map(|(n, _)| *n).collect();
+    let expected: BTreeSet<u64> = (0..1000).filter(|&n| n != POISON).collect();
+    assert_eq!(got.len(), 999);
+    assert_eq!(outputs, expected);
+    // The count the step made before it panicked stands: 507 is the 254th odd number.
+    assert!(
+        got.contains(&(503, 252)) && got.contains(&(507, 254)),
+        "{got:?}"
+    );
+
+    let text = std::fs::read_to_string(&dead).unwrap();
+    let letters: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(letters.len(), 1, "{text}");
+    let letter = &letters[0];
+    assert_eq!(letter["step"], "count");
+    assert_eq!(letter["state"], "counts");
+    assert_eq!(letter["key"], 1);
+    assert_eq!(letter["stream"], "numbers");
+    assert_eq!(letter["position"], POISON);
+    assert_eq!(letter["panic"], "cannot count 505");
+    assert!(
+        letter["location"]
+            .as_str()
+            .unwrap()
+            .contains("step_panic.rs"),
+        "{letter}"
+    );
 }
 
 #[test]

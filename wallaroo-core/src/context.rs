@@ -186,19 +186,21 @@ pub enum RunError {
     /// A thread of the application panicked.
     #[error("{0} panicked")]
     Panicked(String),
-    /// A state computation panicked: the application stopped after writing what was done
-    /// before the batch of messages it failed in.
+    /// A state computation (or a step after it on its worker) panicked, and the error
+    /// policy is to stop (`--on-error stop`, the default): the application stopped after
+    /// writing what was done before the message.
     #[error(
-        "state computation `{step}` of state partition \"{state}\" panicked on a message of \
-         {batch}: {message}; stopped (the messages of that batch and after it were not applied)"
+        "{step} of state partition \"{state}\" panicked on {at}: {message}; stopped: that \
+         message and those after it were not applied, what came before it was written (a \
+         restart reads the message again if its source replays; `--on-error skip` skips it)"
     )]
     StepPanicked {
-        /// The state computation's name.
+        /// The step: ``state computation `add up` ``, or a step after it.
         step: String,
         /// The state partition.
         state: String,
-        /// Where the batch's messages came from: their input positions, when known.
-        batch: String,
+        /// The message: its key and its position in its stream, when it has one.
+        at: String,
         /// The panic's message.
         message: String,
     },

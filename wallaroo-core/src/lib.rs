@@ -28,6 +28,7 @@ mod link;
 pub mod main_entry;
 #[doc(hidden)]
 pub mod misuse;
+mod poison;
 mod pool;
 pub mod resilience;
 mod routing;
@@ -52,7 +53,7 @@ pub mod connector {
 }
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
-pub use args::{Args, UsageError};
+pub use args::{Args, DeadLetter, OnError, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};
 pub use endpoint::{Input, Output};
 pub use runtime::{RunError, Running};

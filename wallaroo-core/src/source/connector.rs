@@ -50,7 +50,7 @@ use crate::context::{panic_message, Control, Ctx, Event, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::Downstream;
 use crate::resilience::progress::StreamProgress;
-use crate::resilience::record::Origin;
+use crate::resilience::record::{name_stream, Origin};
 use crate::routing::stream_id;
 
 /// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
@@ -77,8 +77,10 @@ impl StreamId {
     /// The stream named `name` in pipeline `pipeline`: two pipelines that read the same
     /// stream (a topic's partition) keep apart how far each has applied it.
     fn new(pipeline: &str, name: &str) -> Self {
+        let id = stream_id(&format!("{pipeline}\0{name}"));
+        name_stream(id, name);
         StreamId {
-            id: stream_id(&format!("{pipeline}\0{name}")),
+            id,
             name: name.into(),
         }
     }
@@ -87,8 +89,10 @@ impl StreamId {
     /// their streams before names were scoped: what a resilience directory holds of them
     /// stays theirs.
     pub(crate) fn unscoped(name: &str) -> Self {
+        let id = stream_id(name);
+        name_stream(id, name);
         StreamId {
-            id: stream_id(name),
+            id,
             name: name.into(),
         }
     }
