@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,4 +211,174 @@ fn a_step_that_panics_on_a_sources_thread_stops_the_application_naming_its_pipel
     }
     // What the source sent on before the panic was written.
     assert!(got.lock().unwrap().len() >= 400);
+}
+
+/// Lines for the Averages example: `SENSOR TOTAL COUNT`, ten sensors in turn; the line at
+/// `poison` has a count of 0, on which the example's step divides by zero.
+fn averages_input(lines: u64, poison: u64) -> String {
+    (0..lines)
+        .map(|i| {
+            let count = if i == poison { 0 } else { 1 + i % 5 };
+            format!("s{} {} {count}\n", i % 10, i * 3)
+        })
+        .collect()
+}
+
+/// The outputs the Averages example owes for `lines` lines with the poison at `poison`: a
+/// line's number among its sensor's counts the poison line too (the step counts before it
+/// divides).
+fn averages_expected(lines: u64, poison: u64) -> BTreeSet<String> {
+    let mut seen = [0u64; 10];
+    let mut expected = BTreeSet::new();
+    for i in 0..lines {
+        seen[(i % 10) as usize] += 1;
+        if i != poison {
+            let n = seen[(i % 10) as usize];
+            expected.insert(format!("s{} #{n} => {}", i % 10, i * 3 / (1 + i % 5)));
+        }
+    }
+    expected
+}
+
+/// Runs the Averages example on `dir`'s `in.txt`, writing to `out`, with `args` after.
+fn averages(dir: &TempDir, out: &str, args: &[&str]) -> Output {
+    Command::new(support::example_bin("averages"))
+        .args(["--in", &dir.address("in.txt"), "--out", &dir.address(out)])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the averages example")
+}
+
+/// The lines of `dir`'s `name`, each checked to be there once.
+fn lines_once(dir: &TempDir, name: &str) -> BTreeSet<String> {
+    let text = dir.read(name);
+    let lines: BTreeSet<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), text.lines().count(), "a line twice in {name}");
+    lines
+}
+
+const LINES: u64 = 3000;
+const POISON_LINE: u64 = 1234;
+
+#[test]
+fn the_default_stops_with_an_error_naming_step_key_and_position_after_writing_what_was_done() {
+    let dir = TempDir::new("poison-stop");
+    std::fs::write(dir.0.join("in.txt"), averages_input(LINES, POISON_LINE)).unwrap();
+    // One worker: before, the panic took the process down with nothing written.
+    let out = averages(&dir, "out.txt", &["--workers", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let input = dir.0.join("in.txt").canonicalize().unwrap();
+    for part in [
+        "error: state computation `mean` of state partition \"sensor lines\" panicked on the \
+         message of key \"s4\" at position 1234 of stream",
+        &format!("\"file:{}\"", input.display()),
+        "attempt to divide by zero",
+        "--on-error skip",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in:\n{stderr}");
+    }
+    // Every line before the poison was written, and nothing after it.
+    let got = lines_once(&dir, "out.txt");
+    assert_eq!(got, averages_expected(POISON_LINE, POISON_LINE));
+}
+
+#[test]
+fn skip_writes_every_other_output_counts_the_skip_and_keeps_a_dead_letter() {
+    let dir = TempDir::new("poison-skip");
+    std::fs::write(dir.0.join("in.txt"), averages_input(LINES, POISON_LINE)).unwrap();
+    let dead = dir.0.join("dead.jsonl");
+    let out = averages(
+        &dir,
+        "out.txt",
+        &[
+            "--workers",
+            "2",
+            "--on-error",
+            "skip",
+            "--dead-letter",
+            dead.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        lines_once(&dir, "out.txt"),
+        averages_expected(LINES, POISON_LINE)
+    );
+    // Logged once, naming the step, the key and the position, with where it panicked;
+    // counted at the stop; the panic hook's own report is left out.
+    let logged: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped (")).collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    for part in [
+        "state computation `mean`",
+        "key \"s4\" at position 1234 of stream",
+        "attempt to divide by zero (at examples/averages.rs:",
+        "1 skipped so far",
+    ] {
+        assert!(logged[0].contains(part), "{part:?} not in: {}", logged[0]);
+    }
+    assert!(
+        stderr.contains("1 message was skipped after a step panicked on it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("thread 'wallaroo-worker"), "{stderr}");
+    let text = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let letter: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(letter["step"], "mean");
+    assert_eq!(letter["state"], "sensor lines");
+    assert_eq!(letter["key"], "s4");
+    assert_eq!(letter["position"], POISON_LINE);
+    let input = dir.0.join("in.txt").canonicalize().unwrap();
+    assert_eq!(letter["stream"], format!("file:{}", input.display()));
+    assert_eq!(letter["panic"], "attempt to divide by zero");
+}
+
+/// The last line of sensor s4.
+const LAST_OF_ITS_KEY: u64 = LINES - 6;
+
+#[test]
+fn a_skipped_message_counts_as_applied_so_a_restart_does_not_meet_it_again() {
+    let dir = TempDir::new("poison-restart");
+    std::fs::write(dir.0.join("in.txt"), averages_input(LINES, LAST_OF_ITS_KEY)).unwrap();
+    let state = dir.0.join("state");
+    let state = state.to_str().unwrap();
+    let resilient = |out: &str, more: &[&str]| {
+        let mut args = vec!["--workers", "2", "--resilience-dir", state];
+        args.extend_from_slice(more);
+        averages(&dir, out, &args)
+    };
+    // The poison is its key's last message: no later change of the key's state says
+    // that it was applied. The default stops on it, and a restart meets it again: the file is read
+    // again, and the message was not applied.
+    for run in ["1.txt", "2.txt"] {
+        let out = resilient(run, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{run}: {stderr}");
+        assert!(stderr.contains("at position 2994"), "{run}: {stderr}");
+    }
+    // Restarted with skip: the poison is skipped and the rest applied.
+    let out = resilient("3.txt", &["--on-error", "skip"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 message was skipped"), "{stderr}");
+    // Once more with the default: the skipped message counts as applied, so nothing
+    // panics, and nothing is applied twice.
+    let out = resilient("4.txt", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(dir.read("4.txt").is_empty(), "{}", dir.read("4.txt"));
+    // Across the runs, every other line's output was written once.
+    let mut all = BTreeSet::new();
+    let mut count = 0;
+    for run in ["1.txt", "2.txt", "3.txt"] {
+        let got = lines_once(&dir, run);
+        count += got.len();
+        all.extend(got);
+    }
+    assert_eq!(count, all.len(), "an output written in two runs");
+    assert_eq!(all, averages_expected(LINES, LAST_OF_ITS_KEY));
 }
