@@ -156,8 +156,11 @@ impl<K: Key, S: State> StateStore<K, S> {
     /// The slot of the message whose state computation panicked: the key [`StateStore::apply`]
     /// was last given, and whose progress holds `origin` when there is one.
     fn poisoned_slot(&self, origin: Origin) -> Option<&Slot<K, S>> {
-        self.table.find(self.applying, |slot| {
-            !origin.is_some() || slot.progress.seen(origin)
+        let (hash, hasher) = (self.applying, &self.hasher);
+        // The table compares 7 bits of the hash before it asks: the whole is checked here.
+        self.table.find(hash, |slot| {
+            key_table_hash(hasher, &slot.key) == hash
+                && (!origin.is_some() || slot.progress.seen(origin))
         })
     }
 
@@ -176,9 +179,11 @@ impl<K: Key, S: State> StateStore<K, S> {
         if !self.keeps_changes {
             return;
         }
-        let Some(slot) = self.table.find(self.applying, |slot| {
-            !origin.is_some() || slot.progress.seen(origin)
-        }) else {
+        let Some(key) = self.poisoned_slot(origin).map(|slot| slot.key.clone()) else {
+            return;
+        };
+        let hash = self.applying;
+        let Some(slot) = self.table.find(hash, |slot| slot.key == key) else {
             return;
         };
         if let Some(log) = &mut self.log {
@@ -1200,6 +1205,53 @@ mod tests {
             );
         }
         assert_eq!(store.get_or_build(a, "a".to_string()).0, 105);
+    }
+
+    #[test]
+    fn the_key_of_a_message_that_panicked_is_found_among_many() {
+        let mut store: StateStore<String, Count> = StateStore::new();
+        let keys: Vec<String> = (0..5000).map(|i| format!("k{i}")).collect();
+        for (seq, key) in keys.iter().enumerate() {
+            add(&mut store, key, seq as u64 + 1);
+        }
+        let hasher = key_hasher();
+        for (i, key) in keys.iter().enumerate().step_by(7) {
+            let hash = key_table_hash(&hasher, key);
+            let origin = |seq: u64| Origin {
+                stream: 9,
+                seq,
+                sub: 0,
+            };
+            let none = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.apply(
+                    hash,
+                    key.as_str(),
+                    |msg, key| key == msg,
+                    |msg| msg.to_string(),
+                    Origin::NONE,
+                    |_, _| panic!("poison"),
+                );
+            }));
+            assert!(none.is_err());
+            assert_eq!(
+                store.poisoned_key(Origin::NONE),
+                Some(serde_json::json!(key)),
+                "without a position"
+            );
+            let at = origin(10_000 + i as u64);
+            let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.apply(
+                    hash,
+                    key.as_str(),
+                    |msg, key| key == msg,
+                    |msg| msg.to_string(),
+                    at,
+                    |_, _| panic!("poison"),
+                );
+            }));
+            assert!(replayed.is_err());
+            assert_eq!(store.poisoned_key(at), Some(serde_json::json!(key)));
+        }
     }
 
     /// A record put: its shard, key and value.
