@@ -8,13 +8,14 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::{Collect, TempDir};
 use wallaroo::args::{DeadLetter, OnError};
 use wallaroo::connector::{
-    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource,
+    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
+    SinkConnector, SinkOutput,
 };
 use wallaroo::prelude::*;
 
@@ -194,6 +195,83 @@ fn a_skipped_message_is_counted_written_as_a_dead_letter_and_the_rest_goes_on() 
             .contains("step_panic.rs"),
         "{letter}"
     );
+}
+
+/// Outputs with the key of the state that made them, as text.
+type KeyedOutputs = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+/// A sink that takes each output with its state's key.
+struct CollectKeyed(KeyedOutputs);
+
+impl SinkConnector for CollectKeyed {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("memory", "keyed")
+    }
+
+    fn wants_keys(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
+        loop {
+            match output.recv(Duration::from_millis(10)) {
+                Received::Batch(batch) => {
+                    let mut got = self.0.lock().unwrap();
+                    for record in batch.records() {
+                        let key = record.key.map(|k| String::from_utf8(k.to_vec()).unwrap());
+                        got.push((key, String::from_utf8(record.value.to_vec()).unwrap()));
+                    }
+                    drop(got);
+                    output.done(batch);
+                }
+                Received::Idle => {}
+                Received::Ended => return Ok(()),
+            }
+        }
+    }
+}
+
+#[test]
+fn with_a_sink_that_keys_its_records_both_policies_name_the_key_and_keep_the_others() {
+    let run = |on_error: OnError| {
+        let got: KeyedOutputs = Arc::default();
+        let args = Args::new().with_workers(2).with_on_error(on_error);
+        let result = Application::new("keyed")
+            .pipeline("numbers", MessageSource::new(Numbers))
+            .to_state_partition(count_then_check, "counts", by_parity)
+            .to_sink(Sink::to_connector(
+                CollectKeyed(Arc::clone(&got)),
+                encode_counted,
+            ))
+            .run(&args, |_| {});
+        let got = got.lock().unwrap().clone();
+        (result, got)
+    };
+    let (result, got) = run(OnError::Stop);
+    let message = result.expect_err("the step panicked").to_string();
+    assert!(
+        message.contains("the message of key 1 at position 505 of stream \"numbers\""),
+        "{message}"
+    );
+    let odd: BTreeSet<u64> = got
+        .iter()
+        .filter(|(key, _)| key.as_deref() == Some("1"))
+        .map(|(_, text)| text.split_once(' ').unwrap().0.parse().unwrap())
+        .collect();
+    assert_eq!(odd, (1..POISON).step_by(2).collect::<BTreeSet<u64>>());
+
+    let (result, got) = run(OnError::Skip);
+    result.expect("the poison message is skipped");
+    assert_eq!(got.len(), 999);
+    for (key, text) in &got {
+        let n: u64 = text.split_once(' ').unwrap().0.parse().unwrap();
+        assert_ne!(n, POISON);
+        assert_eq!(
+            key.as_deref(),
+            Some(if n.is_multiple_of(2) { "0" } else { "1" }),
+            "{text}"
+        );
+    }
 }
 
 #[test]
