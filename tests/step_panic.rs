@@ -79,6 +79,13 @@ fn count_then_check(n: u64, counted: &mut Count) -> ((u64, u64), bool) {
     ((n, counted.seen), true)
 }
 
+/// Passes a count on; 500 is poison, after the state computation, on its worker's thread.
+#[computation(name = "check count")]
+fn check_count(counted: (u64, u64)) -> (u64, u64) {
+    assert!(counted.0 != 500, "cannot check 500");
+    counted
+}
+
 #[encoder]
 fn encode_counted(counted: &(u64, u64), out: &mut Vec<u8>) {
     out.push_int(counted.0);
@@ -272,6 +279,85 @@ fn with_a_sink_that_keys_its_records_both_policies_name_the_key_and_keep_the_oth
             "{text}"
         );
     }
+}
+
+#[test]
+fn skip_skips_a_message_a_stateless_step_panics_on_and_names_its_pipeline_and_position() {
+    let dir = TempDir::new("skip-stateless");
+    let dead = dir.0.join("dead.jsonl");
+    let got = Arc::default();
+    let args = Args::new()
+        .with_workers(1)
+        .with_on_error(OnError::Skip)
+        .with_dead_letter(DeadLetter::File(dead.clone()));
+    Application::new("panics")
+        .pipeline("doubled", MessageSource::new(Numbers))
+        .to(double)
+        .to_sink(Sink::to_connector(Collect(Arc::clone(&got)), encode))
+        .run(&args, |_| {})
+        .expect("the poison message is skipped");
+    let got = numbers(&got.lock().unwrap());
+    let expected: BTreeSet<u64> = (0..1000).filter(|&n| n != 500).map(|n| n * 2).collect();
+    assert_eq!(got, expected);
+    let text = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let letter: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(letter["step"], "double");
+    assert_eq!(letter["pipeline"], "doubled");
+    assert_eq!(letter["stream"], "numbers");
+    assert_eq!(letter["position"], 500);
+    assert!(letter["key"].is_null(), "{letter}");
+    assert_eq!(letter["panic"], "cannot double 500");
+}
+
+#[test]
+fn a_stateless_step_after_a_state_computation_stops_or_skips_as_the_policy_says() {
+    let dir = TempDir::new("skip-after");
+    let dead = dir.0.join("dead.jsonl");
+    let run = |args: &Args| {
+        let got = Arc::default();
+        let result = Application::new("after")
+            .pipeline("numbers", MessageSource::new(Numbers))
+            .to_state_partition(count_then_check, "counts", by_parity)
+            .to(check_count)
+            .to_sink(Sink::to_connector(
+                Collect(Arc::clone(&got)),
+                encode_counted,
+            ))
+            .run(args, |_| {});
+        let got = got.lock().unwrap().len();
+        (result, got)
+    };
+    // Stopping: no one message is to blame for a panic past the state computation.
+    let (result, _) = run(&Args::new().with_workers(2));
+    let message = result.expect_err("the step panicked").to_string();
+    assert!(
+        message.contains("a step after state computation `count` of state partition \"counts\""),
+        "{message}"
+    );
+    assert!(message.contains("cannot check 500"), "{message}");
+
+    // Skipping: each poison message is skipped where it panicked.
+    let args = Args::new()
+        .with_workers(2)
+        .with_on_error(OnError::Skip)
+        .with_dead_letter(DeadLetter::File(dead.clone()));
+    let (result, got) = run(&args);
+    result.expect("both poison messages are skipped");
+    assert_eq!(got, 998);
+    let text = std::fs::read_to_string(&dead).unwrap();
+    let mut letters: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    letters.sort_by_key(|letter| letter["step"].as_str().unwrap().to_string());
+    assert_eq!(letters.len(), 2, "{text}");
+    assert_eq!(letters[0]["step"], "check count");
+    assert_eq!(letters[0]["pipeline"], "numbers");
+    assert_eq!(letters[0]["panic"], "cannot check 500");
+    assert_eq!(letters[1]["step"], "count");
+    assert_eq!(letters[1]["state"], "counts");
+    assert_eq!(letters[1]["position"], POISON);
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod component;
 mod context;
 pub mod endpoint;
 mod gather;
+mod guard;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod link;

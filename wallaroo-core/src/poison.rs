@@ -1,11 +1,12 @@
-//! What a panic in a state computation does to the message it panicked on (a poison
-//! message): the error policy of `--on-error`, the count of skipped messages, and the
-//! dead-letter output of `--dead-letter`.
+//! What a panic in a step does to the message it panicked on (a poison message): the error
+//! policy of `--on-error`, the count of skipped messages, and the dead-letter output of
+//! `--dead-letter`.
 //!
 //! `stop` (the default) stops the application cleanly, naming the step, the key and the
 //! message's position; `skip` skips the message and goes on, counting it, logging it
 //! (rate-limited) and writing its record to the dead-letter output. Only the panic's path
-//! is here: a message that does not panic meets none of this.
+//! is here: a message that does not panic meets none of this. Below the threads' shared
+//! context, which holds the policy: nothing here knows the errors that end an application.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -13,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 use crate::args::{Args, DeadLetter, OnError};
-use crate::context::RunError;
 use crate::resilience::record::{stream_name, Origin};
 
 /// Skipped messages logged one by one; after them, one in [`SKIPS_LOG_EVERY`].
@@ -52,11 +52,54 @@ pub(crate) fn take_panic_location() -> Option<String> {
     LOCATION.with(|location| location.borrow_mut().take())
 }
 
-/// A message a step panicked on, as the worker found it.
+/// Where a step runs: in a state partition (a state computation, on its workers), or in a
+/// pipeline (a stateless step).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Within<'a> {
+    /// A state computation of this state partition, on this worker.
+    State(&'a str, usize),
+    /// A stateless step of this pipeline.
+    Pipeline(&'a str),
+}
+
+impl std::fmt::Display for Within<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Within::State(state, _) => write!(f, "state partition {state:?}"),
+            Within::Pipeline(pipeline) => write!(f, "pipeline {pipeline:?}"),
+        }
+    }
+}
+
+/// Why a panic stops the application.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The policy is to stop, or no one message is to blame (a panic after the state
+    /// computation).
+    Policy {
+        /// The step, as ``state computation `add up` ``.
+        step: String,
+        /// The message: its key and its position.
+        at: String,
+        /// The panic's message, and where it happened when known.
+        message: String,
+    },
+    /// The dead-letter output could not be written.
+    DeadLetter {
+        /// The output, as people know it.
+        output: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A message a step panicked on, as the thread that ran it found it.
 #[derive(Debug)]
 pub(crate) struct Poisoned {
-    /// The state computation's name.
+    /// The step's name.
     pub(crate) step: &'static str,
+    /// Whether the step is a stateless one.
+    pub(crate) stateless: bool,
     /// Whether the panic came from after the state computation (a stateless step after it,
     /// or the sink's encoder), while its outputs were passed on: then no one message is to
     /// blame, and the application stops whatever the policy.
@@ -90,9 +133,12 @@ impl Poisoned {
         }
     }
 
-    /// `state computation `add up``, or the steps after it.
+    /// ``state computation `add up` ``, ``computation `double` ``, or the steps after a
+    /// state computation.
     fn step_text(&self) -> String {
-        if self.after {
+        if self.stateless {
+            format!("computation `{}`", self.step)
+        } else if self.after {
             format!("a step after state computation `{}`", self.step)
         } else {
             format!("state computation `{}`", self.step)
@@ -100,19 +146,21 @@ impl Poisoned {
     }
 
     /// What the step failed on, with where it came from.
-    fn at_text(&self, worker: usize) -> String {
+    fn at_text(&self, within: Within<'_>) -> String {
+        let worker = match within {
+            Within::State(_, worker) => format!(" (worker {worker})"),
+            Within::Pipeline(_) => String::new(),
+        };
+        let key = match &self.key {
+            Some(_) => format!("of key {} ", self.key_text()),
+            None if self.stateless => String::new(),
+            None => format!("of key {} ", self.key_text()),
+        };
+        let origin = self.origin.describe();
         if self.after {
-            format!(
-                "the outputs it passed on, the last from the message of key {} {} (worker {worker})",
-                self.key_text(),
-                self.origin.describe()
-            )
+            format!("the outputs it passed on, the last from the message {key}{origin}{worker}")
         } else {
-            format!(
-                "the message of key {} {} (worker {worker})",
-                self.key_text(),
-                self.origin.describe()
-            )
+            format!("the message {key}{origin}{worker}")
         }
     }
 }
@@ -123,8 +171,16 @@ struct DeadLetterRecord<'a> {
     /// Milliseconds since the Unix epoch.
     time_ms: u128,
     step: &'a str,
-    state: &'a str,
-    worker: usize,
+    /// The state partition of a state computation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a str>,
+    /// The worker of a state computation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<usize>,
+    /// The pipeline of a stateless step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline: Option<&'a str>,
+    /// The state key; `null` for a stateless step.
     key: &'a Option<serde_json::Value>,
     /// The stream's name; `null` for a message of a source that cannot replay.
     stream: Option<String>,
@@ -137,17 +193,42 @@ struct DeadLetterRecord<'a> {
     location: &'a Option<String>,
 }
 
-/// The error policy of a running application, shared by its workers.
+/// The error policy of a running application, shared by its threads.
 pub(crate) struct ErrorPolicy {
     skip: bool,
     /// Where skipped messages' records go, and its name for errors.
     dead_letters: Option<(Mutex<Box<dyn Write + Send>>, String)>,
     skipped: AtomicU64,
+    /// Whether skips are neither counted, logged nor written: for a chain that runs
+    /// messages only to learn where they would go, which the real chain runs again.
+    silent: bool,
+}
+
+impl Default for ErrorPolicy {
+    /// Stop, as `--on-error` does by default.
+    fn default() -> Self {
+        ErrorPolicy {
+            skip: false,
+            dead_letters: None,
+            skipped: AtomicU64::new(0),
+            silent: false,
+        }
+    }
 }
 
 impl ErrorPolicy {
-    /// The policy `args` ask for; opens the dead-letter file (appending).
-    pub(crate) fn new(args: &Args) -> Result<ErrorPolicy, RunError> {
+    /// The same choice, but silent: for a chain whose messages the real one runs again.
+    pub(crate) fn silent(&self) -> ErrorPolicy {
+        ErrorPolicy {
+            skip: self.skip,
+            silent: true,
+            ..ErrorPolicy::default()
+        }
+    }
+
+    /// The policy `args` ask for; opens the dead-letter file (appending), or says why it
+    /// cannot.
+    pub(crate) fn new(args: &Args) -> std::io::Result<ErrorPolicy> {
         let dead_letters = match args.dead_letter() {
             None => None,
             Some(DeadLetter::Stderr) => Some((
@@ -158,12 +239,7 @@ impl ErrorPolicy {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(path)
-                    .map_err(|source| RunError::Open {
-                        what: "--dead-letter".into(),
-                        path: path.clone(),
-                        source,
-                    })?;
+                    .open(path)?;
                 Some((
                     Mutex::new(Box::new(file) as Box<dyn Write + Send>),
                     path.display().to_string(),
@@ -173,7 +249,7 @@ impl ErrorPolicy {
         Ok(ErrorPolicy {
             skip: args.on_error() == OnError::Skip,
             dead_letters,
-            skipped: AtomicU64::new(0),
+            ..ErrorPolicy::default()
         })
     }
 
@@ -192,30 +268,27 @@ impl ErrorPolicy {
         self.dead_letters.as_ref().map(|(_, name)| name.as_str())
     }
 
-    /// Decides on a message that worker `worker` of state partition `state` panicked on:
-    /// `Ok(())` to skip it and go on (counted, logged, its record written to the
-    /// dead-letter output), or the error that stops the application.
-    pub(crate) fn on_panic(
-        &self,
-        state: &str,
-        worker: usize,
-        poisoned: &Poisoned,
-    ) -> Result<(), RunError> {
+    /// Decides on a message that a step `within` panicked on: `Ok(())` to skip it and go
+    /// on (counted, logged, its record written to the dead-letter output), or why the
+    /// application stops.
+    pub(crate) fn on_panic(&self, within: Within<'_>, poisoned: &Poisoned) -> Result<(), Stop> {
         if !self.skip || poisoned.after {
-            return Err(RunError::StepPanicked {
+            return Err(Stop::Policy {
                 step: poisoned.step_text(),
-                state: state.to_string(),
-                at: poisoned.at_text(worker),
+                at: poisoned.at_text(within),
                 message: poisoned.panic_text(),
             });
+        }
+        if self.silent {
+            return Ok(());
         }
         let so_far = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
         if so_far <= SKIPS_LOGGED || so_far.is_multiple_of(SKIPS_LOG_EVERY) {
             tracing::warn!(
-                "{} of state partition \"{state}\" panicked on {}: {}; skipped (--on-error skip), \
-                 {so_far} skipped so far",
+                "{} of {within} panicked on {}: {}; skipped (--on-error skip), {so_far} skipped \
+                 so far",
                 poisoned.step_text(),
-                poisoned.at_text(worker),
+                poisoned.at_text(within),
                 poisoned.panic_text()
             );
         }
@@ -225,8 +298,18 @@ impl ErrorPolicy {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis()),
                 step: poisoned.step,
-                state,
-                worker,
+                state: match within {
+                    Within::State(state, _) => Some(state),
+                    Within::Pipeline(_) => None,
+                },
+                worker: match within {
+                    Within::State(_, worker) => Some(worker),
+                    Within::Pipeline(_) => None,
+                },
+                pipeline: match within {
+                    Within::State(..) => None,
+                    Within::Pipeline(pipeline) => Some(pipeline),
+                },
                 key: &poisoned.key,
                 stream: poisoned.origin.is_some().then(|| {
                     match stream_name(poisoned.origin.stream) {
@@ -245,7 +328,7 @@ impl ErrorPolicy {
             // Written through at once: a dead letter must outlive a crash that follows.
             out.write_all(&line)
                 .and_then(|()| out.flush())
-                .map_err(|source| RunError::Write {
+                .map_err(|source| Stop::DeadLetter {
                     output: format!("dead letters ({name})"),
                     source,
                 })?;
@@ -258,9 +341,18 @@ impl ErrorPolicy {
 mod tests {
     use super::*;
 
+    /// A stop as one line, as the error that ends the application shows it.
+    fn stop_text(stop: Stop) -> String {
+        match stop {
+            Stop::Policy { step, at, message } => format!("{step} panicked on {at}: {message}"),
+            Stop::DeadLetter { output, source } => format!("{output}: {source}"),
+        }
+    }
+
     fn poisoned(key: Option<serde_json::Value>, origin: Origin) -> Poisoned {
         Poisoned {
             step: "add up",
+            stateless: false,
             after: false,
             key,
             origin,
@@ -278,23 +370,27 @@ mod tests {
             seq: 501,
             sub: 0,
         };
-        let error = policy
-            .on_panic("sums", 1, &poisoned(Some(0.into()), origin))
-            .unwrap_err()
-            .to_string();
+        let error = stop_text(
+            policy
+                .on_panic(Within::State("sums", 1), &poisoned(Some(0.into()), origin))
+                .unwrap_err(),
+        );
         for part in [
             "state computation `add up`",
-            "\"sums\"",
             "key 0 at position 500 of stream \"numbers\"",
             "worker 1",
             "cannot add 500 (at src/sums.rs:7:5)",
         ] {
             assert!(error.contains(part), "{part:?} not in: {error}");
         }
-        let error = policy
-            .on_panic("sums", 0, &poisoned(Some("a".into()), Origin::NONE))
-            .unwrap_err()
-            .to_string();
+        let error = stop_text(
+            policy
+                .on_panic(
+                    Within::State("sums", 0),
+                    &poisoned(Some("a".into()), Origin::NONE),
+                )
+                .unwrap_err(),
+        );
         assert!(
             error.contains("key \"a\" without a position (its source cannot replay)"),
             "{error}"
@@ -320,10 +416,13 @@ mod tests {
         };
         let key = serde_json::json!(["k", 1]);
         policy
-            .on_panic("sums", 0, &poisoned(Some(key.clone()), origin))
+            .on_panic(
+                Within::State("sums", 0),
+                &poisoned(Some(key.clone()), origin),
+            )
             .unwrap();
         policy
-            .on_panic("sums", 1, &poisoned(None, Origin::NONE))
+            .on_panic(Within::Pipeline("doubled"), &poisoned(None, Origin::NONE))
             .unwrap();
         assert_eq!(policy.skipped(), 2);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -340,12 +439,20 @@ mod tests {
         assert_eq!(lines[0]["sub"], 2);
         assert_eq!(lines[0]["panic"], "cannot add 500");
         assert_eq!(lines[0]["location"], "src/sums.rs:7:5");
+        assert_eq!(lines[0]["worker"], 0);
+        assert!(lines[0].get("pipeline").is_none());
         assert!(lines[1]["stream"].is_null() && lines[1]["position"].is_null());
+        assert_eq!(lines[1]["pipeline"], "doubled");
+        assert!(lines[1].get("state").is_none() && lines[1].get("worker").is_none());
 
         // A panic after the state computation stops, even when skipping.
         let mut after = poisoned(Some(1.into()), Origin::NONE);
         after.after = true;
-        let error = policy.on_panic("sums", 0, &after).unwrap_err().to_string();
+        let error = stop_text(
+            policy
+                .on_panic(Within::State("sums", 0), &after)
+                .unwrap_err(),
+        );
         assert!(
             error.contains("a step after state computation `add up`"),
             "{error}"

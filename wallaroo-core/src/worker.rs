@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 use crate::context::{panic_message, Control, Ctx, RunError};
 use crate::gather::Gather;
 use crate::link::{set_output_key, BoxLink};
-use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned};
+use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned, Within};
 use crate::resilience::log::WorkerLog;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
@@ -586,19 +586,22 @@ impl Panics<'_> {
     ) -> bool {
         let poisoned = Poisoned {
             step,
+            stateless: false,
             after,
             key: store.poisoned_key(origin),
             origin,
             panic: panic_message(&*panic),
             location: take_panic_location(),
         };
-        match self.policy.on_panic(self.state, self.worker, &poisoned) {
+        let within = Within::State(self.state, self.worker);
+        match self.policy.on_panic(within, &poisoned) {
             Ok(()) => {
                 store.skipped(origin);
                 true
             }
-            Err(e) => {
-                self.stop.get_or_insert((e, !after));
+            Err(stop) => {
+                let error = RunError::from_stop(stop, within);
+                self.stop.get_or_insert((error, !after));
                 false
             }
         }
@@ -1064,7 +1067,7 @@ fn run_worker<K: Key, S: State>(
         .unwrap_or_else(|panic| {
             let error = RunError::StepPanicked {
                 step: format!("the worker of state computation `{step}`"),
-                state: partition.to_string(),
+                within: Within::State(partition, worker).to_string(),
                 at: format!("a batch (worker {worker})"),
                 message: match take_panic_location() {
                     Some(location) => format!("{} (at {location})", panic_message(&*panic)),

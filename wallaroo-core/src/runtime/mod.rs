@@ -74,7 +74,14 @@ impl Application {
             Some(r) => Some(DirLock::take(&r.dir)?),
             None => None,
         };
-        let policy = Arc::new(ErrorPolicy::new(args)?);
+        let policy = Arc::new(ErrorPolicy::new(args).map_err(|source| RunError::Open {
+            what: "--dead-letter".into(),
+            path: match args.dead_letter() {
+                Some(crate::args::DeadLetter::File(path)) => path.clone(),
+                _ => "-".into(),
+            },
+            source,
+        })?);
 
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
@@ -113,6 +120,7 @@ impl Application {
                 .filter_map(|p| first_states.get(&p.name).map(|(index, _)| *index))
                 .collect(),
             first_states,
+            policy: Arc::clone(&policy),
             hold_output: matches!(
                 resilience,
                 Some(Resilience {
