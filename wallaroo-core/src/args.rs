@@ -8,7 +8,7 @@
 //! | `--resilience-dir DIR` | keep state durable there and recover it at start |
 //! | `--sync-before-output` | with a resilience directory: outputs leave once the changes they reflect are synced (the default) |
 //! | `--sync-interval MS` | with a resilience directory: sync state logs at least every MS ms instead, outputs not waiting (faster; after a crash the state can be behind outputs already sent) |
-//! | `--on-error stop\|skip` | what a panic in a state computation does: stop the application (the default), or skip the message |
+//! | `--on-error stop\|skip` | what a panic in a step does: stop the application (the default), or skip the message |
 //! | `--dead-letter PATH\|-` | with `--on-error skip`: append each skipped message's record (JSON, one a line) to `PATH`, or to standard error |
 //! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
 //!
@@ -50,7 +50,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// What a panic in a state computation does, `--on-error`.
+/// What a panic in a step (a state computation or a stateless one) does, `--on-error`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnError {
     /// The application stops cleanly: what was done before the message is written, the
@@ -222,7 +222,7 @@ fn base_command(name: &str, version: &str) -> Command {
                 .long("on-error")
                 .value_name("POLICY")
                 .value_parser(["stop", "skip"])
-                .help("What a panic in a state computation does: stop the application, naming the step, the key and the message's position (a restart reads that message again), or skip the message, counting and logging it, and go on (it then counts as applied: a restart does not read it again) [default: stop]"),
+                .help("What a panic in a step does: stop the application, naming the step, the key and the message's position (a restart reads that message again), or skip the message, counting and logging it, and go on (a state computation's skipped message then counts as applied: a restart does not apply it again) [default: stop]"),
         )
         .arg(
             Arg::new("dead-letter")
@@ -372,7 +372,7 @@ impl Args {
         }
     }
 
-    /// Sets what a panic in a state computation does (as `--on-error` would).
+    /// Sets what a panic in a step does (as `--on-error` would).
     ///
     /// ```
     /// use wallaroo_core::args::{Args, DeadLetter, OnError};
@@ -391,7 +391,7 @@ impl Args {
         self
     }
 
-    /// What a panic in a state computation does (`--on-error`).
+    /// What a panic in a step does (`--on-error`).
     pub fn on_error(&self) -> OnError {
         self.on_error
     }
