@@ -45,6 +45,24 @@ impl MessageConnector<u64> for Numbers {
     }
 }
 
+/// [`Numbers`] up to 700, where the connector itself panics.
+struct BrokenNumbers;
+
+impl MessageConnector<u64> for BrokenNumbers {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("numbers", "0..700")
+    }
+
+    fn run(self: Box<Self>, mut input: MessageInput<u64>) -> Result<(), ConnectorError> {
+        let stream = input.stream("numbers");
+        for i in 0..1000 {
+            assert!(i != 700, "the connector broke at 700");
+            input.push_at(&stream, i, i);
+        }
+        Ok(())
+    }
+}
+
 #[state]
 #[derive(Default)]
 struct Sum {
@@ -76,6 +94,13 @@ struct Count {
 fn count_then_check(n: u64, counted: &mut Count) -> ((u64, u64), bool) {
     counted.seen += 1;
     assert!(n != POISON, "cannot count {n}");
+    ((n, counted.seen), true)
+}
+
+/// Counts `n`, and never panics.
+#[state_computation(name = "tally")]
+fn tally(n: u64, counted: &mut Count) -> ((u64, u64), bool) {
+    counted.seen += 1;
     ((n, counted.seen), true)
 }
 
@@ -329,10 +354,16 @@ fn a_stateless_step_after_a_state_computation_stops_or_skips_as_the_policy_says(
         (result, got)
     };
     // Stopping: no one message is to blame for a panic past the state computation.
-    let (result, _) = run(&Args::new().with_workers(2));
-    let message = result.expect_err("the step panicked").to_string();
+    let message = Application::new("after")
+        .pipeline("numbers", MessageSource::new(Numbers))
+        .to_state_partition(tally, "counts", by_parity)
+        .to(check_count)
+        .to_sink(Sink::to_connector(Collect(Arc::default()), encode_counted))
+        .run(&Args::new().with_workers(2), |_| {})
+        .expect_err("the step panicked")
+        .to_string();
     assert!(
-        message.contains("a step after state computation `count` of state partition \"counts\""),
+        message.contains("a step after state computation `tally` of state partition \"counts\""),
         "{message}"
     );
     assert!(message.contains("cannot check 500"), "{message}");
@@ -358,6 +389,26 @@ fn a_stateless_step_after_a_state_computation_stops_or_skips_as_the_policy_says(
     assert_eq!(letters[1]["step"], "count");
     assert_eq!(letters[1]["state"], "counts");
     assert_eq!(letters[1]["position"], POISON);
+}
+
+#[test]
+fn a_connector_that_panics_stops_the_application_whatever_the_policy_saying_where() {
+    let args = Args::new().with_on_error(OnError::Skip);
+    let result = Application::new("panics")
+        .pipeline("doubled", MessageSource::new(BrokenNumbers))
+        .to(double)
+        .to_sink(Sink::to_connector(Collect(Arc::default()), encode))
+        .run(&args, |_| {});
+    let message = result.expect_err("the connector panicked").to_string();
+    // The step's skip of 500 left this thread's panics to the policy: the connector's
+    // panic, which no policy skips, says where it happened instead of the panic hook.
+    for part in [
+        "\"doubled\"",
+        "the connector broke at 700",
+        "(at tests/step_panic.rs:",
+    ] {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
 }
 
 #[test]

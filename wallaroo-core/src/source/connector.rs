@@ -49,6 +49,7 @@ use crate::codec::Decoder;
 use crate::context::{panic_message, Control, Ctx, Event, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::Downstream;
+use crate::poison::take_panic_location;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{name_stream, Origin};
 use crate::routing::stream_id;
@@ -257,8 +258,10 @@ pub(super) fn spawn(
 /// fused into its thread) turned into an error that says so.
 fn catch_panic(run: impl FnOnce() -> Result<(), ConnectorError>) -> Result<(), ConnectorError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        // Known when the panic hook left this thread's panics to the error policy.
+        let at = take_panic_location().map_or(String::new(), |at| format!(" (at {at})"));
         Err(ConnectorError::new(format!(
-            "panicked (in the connector, the decoder or a step on the source's thread): {}",
+            "panicked (in the connector, the decoder or a step on the source's thread): {}{at}",
             panic_message(&*panic)
         )))
     })
