@@ -90,6 +90,14 @@ fn usage_errors_exit_2_with_one_line_naming_the_flag() {
             "--workers",
         ),
         (&["--frobnicate"][..], "--frobnicate"),
+        (
+            &["--in", "-", "--out", "-", "--on-error", "ignore"][..],
+            "--on-error",
+        ),
+        (
+            &["--in", "-", "--out", "-", "--dead-letter", "-"][..],
+            "--on-error skip",
+        ),
     ] {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -111,6 +119,8 @@ fn help_lists_every_flag() {
         "--workers",
         "--topology",
         "--log-format",
+        "--on-error",
+        "--dead-letter",
         "RUST_LOG",
         "--help",
         "--version",

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::Output;
+use crate::guard::GuardedStepLink;
 use crate::link::{sink_link, tee_link, Discard, Downstream, StepLink};
 use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
@@ -345,12 +346,20 @@ impl<T: Send + 'static> Pipeline<T> {
             .push(step_topology::<T, C::Out>(step.info(), None));
         let step = Arc::new(step);
         let prev = self.attach;
+        let pipeline: Arc<str> = self.topology.name.as_str().into();
         Pipeline {
             app: self.app,
             topology: self.topology,
             attach: Box::new(move |wiring, down: Downstream<C::Out>| {
-                let here: Downstream<T> =
-                    Arc::new(move |ctx| Box::new(StepLink::new(Arc::clone(&step), down(ctx))));
+                let here: Downstream<T> = Arc::new(move |ctx| {
+                    let step = Arc::clone(&step);
+                    if ctx.policy.skips() {
+                        let (policy, pipeline) = (Arc::clone(&ctx.policy), Arc::clone(&pipeline));
+                        Box::new(GuardedStepLink::new(step, down(ctx), policy, pipeline))
+                    } else {
+                        Box::new(StepLink::new(step, down(ctx)))
+                    }
+                });
                 prev(wiring, here);
             }),
         }

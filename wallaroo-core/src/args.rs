@@ -8,6 +8,8 @@
 //! | `--resilience-dir DIR` | keep state durable there and recover it at start |
 //! | `--sync-before-output` | with a resilience directory: outputs leave once the changes they reflect are synced (the default) |
 //! | `--sync-interval MS` | with a resilience directory: sync state logs at least every MS ms instead, outputs not waiting (faster; after a crash the state can be behind outputs already sent) |
+//! | `--on-error stop\|skip` | what a panic in a step does: stop the application (the default), or skip the message |
+//! | `--dead-letter PATH\|-` | with `--on-error skip`: append each skipped message's record (JSON, one a line) to `PATH`, or to standard error |
 //! | `--topology [json\|dot]` | print the expanded topology and exit without opening sockets |
 //!
 //! An address is `HOST:PORT` (TCP), `file:PATH`, `kafka:TOPIC` or `-` (standard input or
@@ -48,6 +50,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// What a panic in a step (a state computation or a stateless one) does, `--on-error`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnError {
+    /// The application stops cleanly: what was done before the message is written, the
+    /// error names the step, the key and the message's position, and the exit status is 1.
+    /// A restart reads the message again (if its source replays) and stops again.
+    #[default]
+    Stop,
+    /// The message is skipped: what the step did before it panicked stands, the skip is
+    /// counted and logged, the message's record goes to the dead-letter output if there is
+    /// one, and the message counts as applied (a restart does not apply it again).
+    Skip,
+}
+
+/// Where the records of skipped messages go, `--dead-letter`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeadLetter {
+    /// Appended to a file.
+    File(PathBuf),
+    /// Written to standard error (`-`): standard output may carry a sink's output.
+    Stderr,
+}
+
 /// The parsed command line, handed to the application's setup function.
 #[derive(Clone, Debug)]
 pub struct Args {
@@ -58,6 +83,8 @@ pub struct Args {
     resilience: Option<Resilience>,
     kafka: KafkaArgs,
     log_format: LogFormat,
+    on_error: OnError,
+    dead_letter: Option<DeadLetter>,
     tcp: TcpLimits,
 }
 
@@ -219,6 +246,21 @@ fn base_command(name: &str, version: &str) -> Command {
                 .help("Outputs leave once the state changes they reflect are synced, a sync per batch of messages [the default with --resilience-dir]"),
         )
         .arg(
+            Arg::new("on-error")
+                .long("on-error")
+                .value_name("POLICY")
+                .value_parser(["stop", "skip"])
+                .help("What a panic in a step does: stop the application, naming the step, the key and the message's position (a restart reads that message again), or skip the message, counting and logging it, and go on (a state computation's skipped message then counts as applied: a restart does not apply it again) [default: stop]"),
+        )
+        .arg(
+            Arg::new("dead-letter")
+                .long("dead-letter")
+                .value_name("PATH|-")
+                .allow_hyphen_values(true)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("With --on-error skip: append a JSON line for each skipped message (step, state, key, stream, position, panic) to PATH, or to stderr with -"),
+        )
+        .arg(
             Arg::new("max-connections")
                 .long("max-connections")
                 .value_name("N")
@@ -320,6 +362,22 @@ impl Args {
                 "error: --sync-interval and --sync-before-output need --resilience-dir".into(),
             ));
         }
+        let on_error = match matches.get_one::<String>("on-error").map(String::as_str) {
+            Some("skip") => OnError::Skip,
+            _ => OnError::Stop,
+        };
+        let dead_letter = matches.get_one::<PathBuf>("dead-letter").map(|path| {
+            if path.as_os_str() == "-" {
+                DeadLetter::Stderr
+            } else {
+                DeadLetter::File(path.clone())
+            }
+        });
+        if dead_letter.is_some() && on_error != OnError::Skip {
+            return Err(UsageError(
+                "error: --dead-letter needs --on-error skip (a stop writes no dead letter: the error names the message)".into(),
+            ));
+        }
         Ok(Parsed::Args(Args {
             inputs,
             outputs,
@@ -342,6 +400,8 @@ impl Args {
                 Some("json") => LogFormat::Json,
                 _ => LogFormat::Text,
             },
+            on_error,
+            dead_letter,
         }))
     }
 
@@ -361,7 +421,38 @@ impl Args {
             kafka: KafkaArgs::default(),
             tcp: TcpLimits::default(),
             log_format: LogFormat::Text,
+            on_error: OnError::Stop,
+            dead_letter: None,
         }
+    }
+
+    /// Sets what a panic in a step does (as `--on-error` would).
+    ///
+    /// ```
+    /// use wallaroo_core::args::{Args, DeadLetter, OnError};
+    /// let args = Args::new().with_on_error(OnError::Skip).with_dead_letter(DeadLetter::Stderr);
+    /// assert_eq!(args.on_error(), OnError::Skip);
+    /// ```
+    pub fn with_on_error(mut self, on_error: OnError) -> Args {
+        self.on_error = on_error;
+        self
+    }
+
+    /// Sends the records of skipped messages to `dead_letter` (as `--dead-letter` would);
+    /// used with [`OnError::Skip`] only.
+    pub fn with_dead_letter(mut self, dead_letter: DeadLetter) -> Args {
+        self.dead_letter = Some(dead_letter);
+        self
+    }
+
+    /// What a panic in a step does (`--on-error`).
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    /// Where the records of skipped messages go (`--dead-letter`), if anywhere.
+    pub fn dead_letter(&self) -> Option<&DeadLetter> {
+        self.dead_letter.as_ref()
     }
 
     /// What a TCP source allows its connections (`--max-connections`, `--idle-timeout`).
@@ -574,6 +665,25 @@ mod tests {
         let err = parse(&["--sync-before-output"]).unwrap_err().to_string();
         assert!(err.contains("--resilience-dir"), "{err}");
         assert!(parse(&["--resilience-dir", "/d", "--sync-interval", "0"]).is_err());
+    }
+
+    #[test]
+    fn error_policy_flags() {
+        let a = args(&[]);
+        assert_eq!((a.on_error(), a.dead_letter()), (OnError::Stop, None));
+        let a = args(&["--on-error", "skip", "--dead-letter", "/tmp/dead"]);
+        assert_eq!(a.on_error(), OnError::Skip);
+        assert_eq!(
+            a.dead_letter(),
+            Some(&DeadLetter::File(PathBuf::from("/tmp/dead")))
+        );
+        let a = args(&["--on-error", "skip", "--dead-letter", "-"]);
+        assert_eq!(a.dead_letter(), Some(&DeadLetter::Stderr));
+        assert_eq!(args(&["--on-error", "stop"]).on_error(), OnError::Stop);
+        let err = parse(&["--dead-letter", "x"]).unwrap_err().to_string();
+        assert!(err.contains("--on-error skip"), "{err}");
+        let err = parse(&["--on-error", "retry"]).unwrap_err().to_string();
+        assert!(err.contains("--on-error"), "{err}");
     }
 
     #[test]

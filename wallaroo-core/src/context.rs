@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::chunk::ChunkSender;
+use crate::poison::{ErrorPolicy, Stop, Within};
 use crate::resilience::progress::StreamProgress;
 
 /// What a worker receives: the index of the pipeline entry into its partition, and a
@@ -33,6 +34,8 @@ pub struct Ctx {
     /// The Kafka settings, for `kafka:` endpoints.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) kafka: KafkaSettings,
+    /// What a panic in a step does (`--on-error`).
+    pub(crate) policy: Arc<ErrorPolicy>,
     /// What TCP sources allow their connections.
     pub(crate) tcp: crate::args::TcpLimits,
 }
@@ -188,19 +191,21 @@ pub enum RunError {
     /// A thread of the application panicked.
     #[error("{0} panicked")]
     Panicked(String),
-    /// A state computation panicked: the application stopped after writing what was done
-    /// before the batch of messages it failed in.
+    /// A state computation (or a step after it on its worker) panicked, and the error
+    /// policy is to stop (`--on-error stop`, the default): the application stopped after
+    /// writing what was done before the message.
     #[error(
-        "state computation `{step}` of state partition \"{state}\" panicked on a message of \
-         {batch}: {message}; stopped (the messages of that batch and after it were not applied)"
+        "{step} of {within} panicked on {at}: {message}; stopped: that message and those \
+         after it were not applied, what came before it was written (a restart reads the \
+         message again if its source replays; `--on-error skip` skips it)"
     )]
     StepPanicked {
-        /// The state computation's name.
+        /// The step: ``state computation `add up` ``, or a step after it.
         step: String,
-        /// The state partition.
-        state: String,
-        /// Where the batch's messages came from: their input positions, when known.
-        batch: String,
+        /// Where it runs: `state partition "sums"`.
+        within: String,
+        /// The message: its key and its position in its stream, when it has one.
+        at: String,
         /// The panic's message.
         message: String,
     },
@@ -219,6 +224,20 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl RunError {
+    /// The error that a panic of a step `within` (`state partition "sums"`) stops the
+    /// application with.
+    pub(crate) fn from_stop(stop: Stop, within: Within<'_>) -> RunError {
+        match stop {
+            Stop::Policy { step, at, message } => RunError::StepPanicked {
+                step,
+                within: within.to_string(),
+                at,
+                message,
+            },
+            Stop::DeadLetter { output, source } => RunError::Write { output, source },
+        }
+    }
+
     /// The process exit status for this error: 2 for usage errors, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {

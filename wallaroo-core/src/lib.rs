@@ -22,12 +22,14 @@ pub mod component;
 mod context;
 pub mod endpoint;
 mod gather;
+mod guard;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 mod link;
 pub mod main_entry;
 #[doc(hidden)]
 pub mod misuse;
+mod poison;
 mod pool;
 pub mod resilience;
 mod routing;
@@ -52,7 +54,7 @@ pub mod connector {
 }
 
 pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
-pub use args::{Args, TcpLimits, UsageError};
+pub use args::{Args, DeadLetter, OnError, TcpLimits, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};
 pub use endpoint::{Input, Output};
 pub use runtime::{RunError, Running};

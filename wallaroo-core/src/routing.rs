@@ -197,6 +197,11 @@ pub(crate) fn set_origin(origin: Origin) {
     CURRENT_ORIGIN.with(|o| o.set(origin));
 }
 
+/// Where the input message this thread works on came from, if a source said.
+pub(crate) fn current_origin() -> Origin {
+    CURRENT_ORIGIN.with(Cell::get)
+}
+
 /// The hasher for keys: fixed, so that a key maps to the same worker in every run.
 pub(crate) fn key_hasher() -> foldhash::fast::FixedState {
     foldhash::fast::FixedState::with_seed(0x7761_6c6c_6172_6f6f)

@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use crate::context::{panic_message, Control, Ctx, RunError};
 use crate::gather::Gather;
 use crate::link::{set_output_key, BoxLink};
+use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned, Within};
 use crate::resilience::log::WorkerLog;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
@@ -69,6 +70,9 @@ pub(crate) struct StateStore<K, S> {
     workers: usize,
     /// The state partition's name, for errors.
     name: String,
+    /// The hash [`StateStore::apply`] was last given: after a panic, it finds the key of
+    /// the message that failed.
+    applying: u64,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -87,6 +91,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             worker: 0,
             workers: 1,
             name: String::new(),
+            applying: 0,
         }
     }
 
@@ -121,6 +126,8 @@ impl<K: Key, S: State> StateStore<K, S> {
         origin: Origin,
         compute: impl FnOnce(M, &mut S) -> bool,
     ) {
+        // A plain store, read only after a panic: the one cost of naming the key then.
+        self.applying = hash;
         let slot = slot_in(
             &mut self.table,
             &self.hasher,
@@ -143,6 +150,47 @@ impl<K: Key, S: State> StateStore<K, S> {
             if self.changelog.is_some() {
                 self.dirty.mark(&slot.key, origin, &self.name);
             }
+        }
+    }
+
+    /// The slot of the message whose state computation panicked: the key [`StateStore::apply`]
+    /// was last given, and whose progress holds `origin` when there is one.
+    fn poisoned_slot(&self, origin: Origin) -> Option<&Slot<K, S>> {
+        let (hash, hasher) = (self.applying, &self.hasher);
+        // The table compares 7 bits of the hash before it asks: the whole is checked here.
+        self.table.find(hash, |slot| {
+            key_table_hash(hasher, &slot.key) == hash
+                && (!origin.is_some() || slot.progress.seen(origin))
+        })
+    }
+
+    /// The key of the message whose state computation panicked, as JSON.
+    #[cold]
+    fn poisoned_key(&self, origin: Origin) -> Option<serde_json::Value> {
+        serde_json::to_value(&self.poisoned_slot(origin)?.key).ok()
+    }
+
+    /// Makes the skipped message of `origin` count as applied: its key's state is logged as
+    /// it is now (what the computation changed before it panicked included, so that a
+    /// recovered state is the one later messages saw), with the message's origin, so that
+    /// a replay does not apply it again.
+    #[cold]
+    fn skipped(&mut self, origin: Origin) {
+        if !self.keeps_changes {
+            return;
+        }
+        let Some(key) = self.poisoned_slot(origin).map(|slot| slot.key.clone()) else {
+            return;
+        };
+        let hash = self.applying;
+        let Some(slot) = self.table.find(hash, |slot| slot.key == key) else {
+            return;
+        };
+        if let Some(log) = &mut self.log {
+            log.put(&slot.key, &slot.state, origin);
+        }
+        if self.changelog.is_some() {
+            self.dirty.mark(&slot.key, origin, &self.name);
         }
     }
 
@@ -494,14 +542,70 @@ fn new_slot<'t, K: Key, S: State>(
 
 /// Runs the batches of one pipeline's entry into the partition.
 pub(crate) trait EntryRunner<K, S>: Send {
-    /// Runs a batch (a `Batch<K, In>` of this entry's input type).
-    fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<K, S>);
+    /// Runs a batch (a `Batch<K, In>` of this entry's input type). A message whose state
+    /// computation panics goes to `panics`: skipped, the rest of the batch goes on;
+    /// otherwise the batch ends there (its outputs so far passed on) and `false` says that
+    /// nothing more is to be applied.
+    fn run(
+        &mut self,
+        batch: Box<dyn Any + Send>,
+        store: &mut StateStore<K, S>,
+        panics: &mut Panics<'_>,
+    ) -> bool;
     /// Sends on what the steps after the state computation buffered.
     fn flush(&mut self);
     /// The state computation's name.
     fn step(&self) -> &'static str;
-    /// The input positions of a batch's first and last messages, when they have some.
-    fn span(&self, batch: &(dyn Any + Send)) -> Option<(Origin, Origin)>;
+}
+
+/// What a worker does with a step's panic: asks the error policy, and keeps the error that
+/// stops the application.
+pub(crate) struct Panics<'p> {
+    policy: &'p ErrorPolicy,
+    state: &'p str,
+    worker: usize,
+    /// The error that stops the application, and whether what was applied before the
+    /// message is committed and sent on: so after a state computation's panic, not after a
+    /// panic in the chain its outputs went down (some of them may be lost).
+    stop: Option<(RunError, bool)>,
+}
+
+impl Panics<'_> {
+    /// After a panic in the chain of state computation `step` (`after`: past the state
+    /// computation, while its outputs were passed on) on the message of `origin`: whether
+    /// to skip the message and go on.
+    #[cold]
+    #[inline(never)]
+    fn on_panic<K: Key, S: State>(
+        &mut self,
+        panic: Box<dyn Any + Send>,
+        step: &'static str,
+        after: bool,
+        origin: Origin,
+        store: &mut StateStore<K, S>,
+    ) -> bool {
+        let poisoned = Poisoned {
+            step,
+            stateless: false,
+            after,
+            key: store.poisoned_key(origin),
+            origin,
+            panic: panic_message(&*panic),
+            location: take_panic_location(),
+        };
+        let within = Within::State(self.state, self.worker);
+        match self.policy.on_panic(within, &poisoned) {
+            Ok(()) => {
+                store.skipped(origin);
+                true
+            }
+            Err(stop) => {
+                let error = RunError::from_stop(stop, within);
+                self.stop.get_or_insert((error, !after));
+                false
+            }
+        }
+    }
 }
 
 /// Builds an entry's runner for one worker thread.
@@ -549,57 +653,96 @@ where
     P: Partition<In>,
     In: Send + 'static,
 {
-    fn run(&mut self, batch: Box<dyn Any + Send>, store: &mut StateStore<P::Key, C::State>) {
+    fn run(
+        &mut self,
+        batch: Box<dyn Any + Send>,
+        store: &mut StateStore<P::Key, C::State>,
+        panics: &mut Panics<'_>,
+    ) -> bool {
         let mut batch = match batch.downcast::<Batch<P::Carried, In>>() {
             Ok(batch) => batch,
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
         if self.keyed {
-            return self.run_keyed(batch, store);
+            return self.run_keyed(batch, store, panics);
         }
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
         let partition = &*self.partition;
-        // Why two loops with the same body: zipping the messages with a repeated
-        // `Origin::NONE` when no origins ride along costs 9 instructions a message more,
-        // and the body as a closure that both loops call is not inlined: 37 more
-        // (callgrind, 1 M frames).
-        // Why a gatherer: the outputs' count stays in a register instead of making a store
-        // and a load per message; Entry::run 8.1 -> 6.5 ns a message (medians of 3
-        // alternating `perf` runs of the e2e bench).
-        let mut gather = Gather::new(out);
-        if batch.origins.is_empty() {
-            for Keyed { hash, carried, msg } in batch.msgs.drain(..) {
-                store.apply(
-                    table_hash(hash),
-                    msg,
-                    |msg, key| partition.is_key(msg, &carried, key),
-                    |msg| partition.key(msg),
-                    Origin::NONE,
-                    |msg, state| step.compute(msg, state, &mut gather),
-                );
-                if gather.len() >= OUTPUTS_AT_ONCE {
-                    gather.pass_on(down);
+        let Batch { msgs, origins } = &mut *batch;
+        let count = msgs.len();
+        // Why taken outside the catch: after a panic, what is left says which message
+        // failed, and holds the rest of the batch for a skip to go on with. A panic is
+        // caught once per batch, not per message: nothing on each message's way but the
+        // drain's position kept in memory.
+        let mut todo = msgs.drain(..);
+        let mut at = origins.iter();
+        // Whether the outputs are being passed on: a panic then is a later step's.
+        let mut passing = false;
+        let go_on = loop {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                // Why two loops with the same body: zipping the messages with a repeated
+                // `Origin::NONE` when no origins ride along costs 9 instructions a message
+                // more, and the body as a closure that both loops call is not inlined: 37
+                // more (callgrind, 1 M frames).
+                // Why a gatherer: the outputs' count stays in a register instead of making
+                // a store and a load per message; Entry::run 8.1 -> 6.5 ns a message
+                // (medians of 3 alternating `perf` runs of the e2e bench). Made anew after
+                // a panic: its drop gives the vector the outputs gathered so far.
+                let mut gather = Gather::new(out);
+                if at.len() == 0 {
+                    for Keyed { hash, carried, msg } in &mut todo {
+                        store.apply(
+                            table_hash(hash),
+                            msg,
+                            |msg, key| partition.is_key(msg, &carried, key),
+                            |msg| partition.key(msg),
+                            Origin::NONE,
+                            |msg, state| step.compute(msg, state, &mut gather),
+                        );
+                        if gather.len() >= OUTPUTS_AT_ONCE {
+                            passing = true;
+                            gather.pass_on(down);
+                            passing = false;
+                        }
+                    }
+                } else {
+                    for (Keyed { hash, carried, msg }, &origin) in (&mut todo).zip(&mut at) {
+                        store.apply(
+                            table_hash(hash),
+                            msg,
+                            |msg, key| partition.is_key(msg, &carried, key),
+                            |msg| partition.key(msg),
+                            origin,
+                            |msg, state| step.compute(msg, state, &mut gather),
+                        );
+                        if gather.len() >= OUTPUTS_AT_ONCE {
+                            passing = true;
+                            gather.pass_on(down);
+                            passing = false;
+                        }
+                    }
                 }
-            }
-        } else {
-            let Batch { msgs, origins } = &mut *batch;
-            for (Keyed { hash, carried, msg }, origin) in msgs.drain(..).zip(origins.drain(..)) {
-                store.apply(
-                    table_hash(hash),
-                    msg,
-                    |msg, key| partition.is_key(msg, &carried, key),
-                    |msg| partition.key(msg),
-                    origin,
-                    |msg, state| step.compute(msg, state, &mut gather),
-                );
-                if gather.len() >= OUTPUTS_AT_ONCE {
-                    gather.pass_on(down);
+                passing = true;
+                gather.pass_on(down);
+            }));
+            let Err(panic) = ran else {
+                break true;
+            };
+            let failed = (count - todo.len()).saturating_sub(1);
+            let origin = origins.get(failed).copied().unwrap_or(Origin::NONE);
+            if !panics.on_panic(panic, step.info().name, passing, origin, store) {
+                if !passing {
+                    // Stopping: what the messages before it produced leaves with them.
+                    down.emit_all(out);
                 }
+                break false;
             }
-        }
-        gather.pass_on(down);
+        };
+        drop(todo);
+        origins.clear();
         self.spares.give(batch);
+        go_on
     }
 
     fn flush(&mut self) {
@@ -608,11 +751,6 @@ where
 
     fn step(&self) -> &'static str {
         self.step.info().name
-    }
-
-    fn span(&self, batch: &(dyn Any + Send)) -> Option<(Origin, Origin)> {
-        let batch = batch.downcast_ref::<Batch<P::Carried, In>>()?;
-        Some((*batch.origins.first()?, *batch.origins.last()?))
     }
 }
 
@@ -632,29 +770,57 @@ where
         &mut self,
         mut batch: Box<Batch<P::Carried, In>>,
         store: &mut StateStore<P::Key, C::State>,
-    ) {
+        panics: &mut Panics<'_>,
+    ) -> bool {
         let (step, partition) = (&self.step, &*self.partition);
+        let (out, next) = (&mut self.out, &mut self.next);
         let Batch { msgs, origins } = &mut *batch;
-        let mut origins = origins.drain(..);
-        for Keyed { hash, carried, msg } in msgs.drain(..) {
-            let key = partition.key(&msg);
-            let origin = origins.next().unwrap_or(Origin::NONE);
-            store.apply(
-                table_hash(hash),
-                msg,
-                |msg, key| partition.is_key(msg, &carried, key),
-                |_| key.clone(),
-                origin,
-                |msg, state| step.compute(msg, state, &mut self.out),
-            );
-            if !self.out.is_empty() {
-                set_output_key(Some(&key));
-                self.next.emit_all(&mut self.out);
+        let count = msgs.len();
+        // Taken outside the catch, as in `run`.
+        let mut todo = msgs.drain(..);
+        let mut at = origins.iter();
+        let mut passing = false;
+        let go_on = loop {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for Keyed { hash, carried, msg } in &mut todo {
+                    let key = partition.key(&msg);
+                    let origin = at.next().copied().unwrap_or(Origin::NONE);
+                    store.apply(
+                        table_hash(hash),
+                        msg,
+                        |msg, key| partition.is_key(msg, &carried, key),
+                        |_| key.clone(),
+                        origin,
+                        |msg, state| step.compute(msg, state, &mut *out),
+                    );
+                    if !out.is_empty() {
+                        set_output_key(Some(&key));
+                        passing = true;
+                        next.emit_all(out);
+                        passing = false;
+                    }
+                }
+            }));
+            let Err(panic) = ran else {
+                break true;
+            };
+            let failed = (count - todo.len()).saturating_sub(1);
+            let origin = origins.get(failed).copied().unwrap_or(Origin::NONE);
+            let skip = panics.on_panic(panic, step.info().name, passing, origin, store);
+            if !passing && !out.is_empty() {
+                // What the step emitted before it panicked leaves, with its key.
+                set_output_key(store.poisoned_slot(origin).map(|slot| &slot.key));
+                next.emit_all(out);
             }
-        }
-        drop(origins);
+            if !skip {
+                break false;
+            }
+        };
+        drop(todo);
+        origins.clear();
         set_output_key::<P::Key>(None);
         self.spares.give(batch);
+        go_on
     }
 }
 
@@ -710,6 +876,7 @@ pub(crate) trait AnyPartition: Send {
         receivers: Vec<flume::Receiver<WorkerMsg>>,
         resilience: Option<&Resilience>,
         control: &Arc<Control>,
+        policy: &Arc<ErrorPolicy>,
     ) -> Result<Vec<JoinHandle<()>>, RunError>;
 }
 
@@ -737,6 +904,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         receivers: Vec<flume::Receiver<WorkerMsg>>,
         resilience: Option<&Resilience>,
         control: &Arc<Control>,
+        policy: &Arc<ErrorPolicy>,
     ) -> Result<Vec<JoinHandle<()>>, RunError> {
         let workers = receivers.len();
         let hasher = key_hasher();
@@ -815,6 +983,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                 let name = format!("wallaroo-worker-{index}");
                 let partition = self.name.clone();
                 let control = Arc::clone(control);
+                let policy = Arc::clone(policy);
                 let progress = Arc::clone(&ctx.progress);
                 let place = Place {
                     partition,
@@ -824,7 +993,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                 };
                 std::thread::Builder::new()
                     .name(name)
-                    .spawn(move || run_worker(&place, rx, entries, store, &control))
+                    .spawn(move || run_worker(&place, rx, entries, store, &control, &policy))
                     .expect("cannot spawn a worker thread")
             })
             .collect())
@@ -847,57 +1016,67 @@ fn run_worker<K: Key, S: State>(
     mut entries: Vec<Box<dyn EntryRunner<K, S>>>,
     mut store: StateStore<K, S>,
     control: &Control,
+    policy: &ErrorPolicy,
 ) {
     let (partition, worker) = (place.partition.as_str(), place.worker);
     tracing::debug!(partition, worker, keys = store.len(), "worker started");
-    let mut failed = false;
+    if policy.skips() {
+        quiet_panics_here();
+    }
+    // Whether nothing more is applied (the state can no longer be made durable, or a step
+    // panicked and the policy is to stop), and whether the state is still to be closed
+    // cleanly at the end (not after a failed write, nor after a panic that may have lost
+    // outputs of what was applied).
+    let (mut failed, mut closing) = (false, true);
+    let mut panics = Panics {
+        policy,
+        state: partition,
+        worker,
+        stop: None,
+    };
     /// Runs a batch or notes a marker; returns a shard's control, which is carried out
-    /// after the commit of what came before it.
+    /// after the commit of what came before it, and whether to go on.
     fn handle<K: Key, S: State>(
         (entry, batch): WorkerMsg,
         entries: &mut [Box<dyn EntryRunner<K, S>>],
         store: &mut StateStore<K, S>,
-    ) -> Option<Box<ShardControl>> {
+        panics: &mut Panics<'_>,
+    ) -> (Option<Box<ShardControl>>, bool) {
         if entry == MARKER {
             if let Ok(marker) = batch.downcast::<(u64, u64)>() {
                 store.marker(marker.0, marker.1);
             }
         } else if entry == CONTROL {
-            return batch.downcast::<ShardControl>().ok();
+            return (batch.downcast::<ShardControl>().ok(), true);
         } else {
-            entries[entry].run(batch, store);
+            return (None, entries[entry].run(batch, store, panics));
         }
-        None
+        (None, true)
     }
-    // Why caught per batch and not per message: a panic is rare, and catching it around the
-    // whole batch costs nothing on the way of each message.
+    // A step's panic is caught in its entry, per batch, and goes to the error policy; this
+    // catches what panics around them (a marker, a shard's control).
     let guarded = |msg: WorkerMsg,
                    entries: &mut Vec<Box<dyn EntryRunner<K, S>>>,
-                   store: &mut StateStore<K, S>|
-     -> Result<Option<Box<ShardControl>>, RunError> {
-        let described = (msg.0 < entries.len()).then(|| {
-            let entry = &entries[msg.0];
-            (entry.step(), entry.span(&*msg.1))
-        });
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(msg, entries, store)))
-            .map_err(|panic| {
-                let message = panic_message(&*panic);
-                let (step, span) = described.unwrap_or(("?", None));
-                let batch = match span {
-                    Some((first, last)) => format!(
-                        "the batch of input positions {} to {} (worker {worker})",
-                        first.seq - 1,
-                        last.seq - 1
-                    ),
-                    None => format!("a batch without input positions (worker {worker})"),
-                };
-                RunError::StepPanicked {
-                    step: step.to_string(),
-                    state: partition.to_string(),
-                    batch,
-                    message,
-                }
-            })
+                   store: &mut StateStore<K, S>,
+                   panics: &mut Panics<'_>|
+     -> (Option<Box<ShardControl>>, bool) {
+        let step = entries.get(msg.0).map_or("?", |entry| entry.step());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(msg, entries, store, panics)
+        }))
+        .unwrap_or_else(|panic| {
+            let error = RunError::StepPanicked {
+                step: format!("the worker of state computation `{step}`"),
+                within: Within::State(partition, worker).to_string(),
+                at: format!("a batch (worker {worker})"),
+                message: match take_panic_location() {
+                    Some(location) => format!("{} (at {location})", panic_message(&*panic)),
+                    None => panic_message(&*panic),
+                },
+            };
+            panics.stop.get_or_insert((error, false));
+            (None, false)
+        })
     };
     while let Ok(first) = rx.recv() {
         if failed {
@@ -909,53 +1088,59 @@ fn run_worker<K: Key, S: State>(
         // shard's control, which is carried out after the commit of what came before it.
         let mut next = Some(first);
         let mut shard_control = None;
-        let mut panicked = None;
         for _ in 0..=DRAIN_LIMIT {
             let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) else {
                 break;
             };
-            match guarded(msg, &mut entries, &mut store) {
-                Ok(None) => {}
-                Ok(control) => {
-                    shard_control = control;
-                    break;
+            let (control, go_on) = guarded(msg, &mut entries, &mut store, &mut panics);
+            if !go_on {
+                break;
+            }
+            if control.is_some() {
+                shard_control = control;
+                break;
+            }
+        }
+        let stop = panics.stop.take();
+        if let Some((_, false)) = &stop {
+            // A panic after the state computation: what this round applied is neither
+            // committed nor sent on (some of its outputs may be lost); a restart with a
+            // source that replays applies it again.
+            closing = false;
+        } else {
+            // Changes are written (and synced, if the policy says so) before their outputs
+            // leave; after a state computation's panic, those of the messages before it.
+            match store.commit() {
+                Ok(markers) => {
+                    for (stream, seq) in markers {
+                        place
+                            .progress
+                            .publish(place.partition_index, worker, stream, seq);
+                    }
                 }
                 Err(e) => {
-                    panicked = Some(e);
-                    break;
+                    if let Some((error, _)) = stop {
+                        control.fail(error);
+                    }
+                    control.fail(RunError::Resilience(e));
+                    (failed, closing) = (true, false);
+                    continue;
                 }
             }
+            for entry in &mut entries {
+                entry.flush();
+            }
         }
-        if let Some(e) = panicked {
-            // What this round applied is neither committed nor sent on: a restart with a
-            // source that replays applies it again.
-            control.fail(e);
+        if let Some((error, _)) = stop {
+            control.fail(error);
             failed = true;
             continue;
-        }
-        // Changes are written (and synced, if the policy says so) before their outputs leave.
-        match store.commit() {
-            Ok(markers) => {
-                for (stream, seq) in markers {
-                    place
-                        .progress
-                        .publish(place.partition_index, worker, stream, seq);
-                }
-            }
-            Err(e) => {
-                control.fail(RunError::Resilience(e));
-                failed = true;
-                continue;
-            }
-        }
-        for entry in &mut entries {
-            entry.flush();
         }
         if let Some(shard_control) = shard_control {
             store.control(*shard_control);
         }
     }
-    if !failed {
+    if closing {
         for entry in &mut entries {
             entry.flush();
         }
@@ -1023,6 +1208,53 @@ mod tests {
             );
         }
         assert_eq!(store.get_or_build(a, "a".to_string()).0, 105);
+    }
+
+    #[test]
+    fn the_key_of_a_message_that_panicked_is_found_among_many() {
+        let mut store: StateStore<String, Count> = StateStore::new();
+        let keys: Vec<String> = (0..5000).map(|i| format!("k{i}")).collect();
+        for (seq, key) in keys.iter().enumerate() {
+            add(&mut store, key, seq as u64 + 1);
+        }
+        let hasher = key_hasher();
+        for (i, key) in keys.iter().enumerate().step_by(7) {
+            let hash = key_table_hash(&hasher, key);
+            let origin = |seq: u64| Origin {
+                stream: 9,
+                seq,
+                sub: 0,
+            };
+            let none = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.apply(
+                    hash,
+                    key.as_str(),
+                    |msg, key| key == msg,
+                    |msg| msg.to_string(),
+                    Origin::NONE,
+                    |_, _| panic!("poison"),
+                );
+            }));
+            assert!(none.is_err());
+            assert_eq!(
+                store.poisoned_key(Origin::NONE),
+                Some(serde_json::json!(key)),
+                "without a position"
+            );
+            let at = origin(10_000 + i as u64);
+            let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.apply(
+                    hash,
+                    key.as_str(),
+                    |msg, key| key == msg,
+                    |msg| msg.to_string(),
+                    at,
+                    |_, _| panic!("poison"),
+                );
+            }));
+            assert!(replayed.is_err());
+            assert_eq!(store.poisoned_key(at), Some(serde_json::json!(key)));
+        }
     }
 
     /// A record put: its shard, key and value.

@@ -110,6 +110,46 @@ impl Origin {
     pub(crate) fn is_some(&self) -> bool {
         self.stream != 0
     }
+
+    /// The message's place, for people: `position 500 of stream "numbers"` (positions
+    /// counted from 0, as sources give them), or that it has none.
+    pub(crate) fn describe(&self) -> String {
+        if !self.is_some() {
+            return "without a position (its source cannot replay)".to_string();
+        }
+        let stream = match stream_name(self.stream) {
+            Some(name) => format!("stream {name:?}"),
+            None => format!("stream {:#x}", self.stream),
+        };
+        match self.sub {
+            0 => format!("at position {} of {stream}", self.seq - 1),
+            sub => format!(
+                "at position {} of {stream} (its message #{sub} after the first)",
+                self.seq - 1
+            ),
+        }
+    }
+}
+
+/// The names of the replayable streams this process has seen, by id: an origin carries
+/// only the id.
+static STREAM_NAMES: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<u64, std::sync::Arc<str>>>,
+> = std::sync::OnceLock::new();
+
+/// Notes that the stream `id` is called `name` (once per stream a source opens, never per
+/// message), so that errors can name it.
+pub(crate) fn name_stream(id: u64, name: &str) {
+    let names = STREAM_NAMES.get_or_init(Default::default);
+    let mut names = names.lock().unwrap_or_else(|e| e.into_inner());
+    names.entry(id).or_insert_with(|| name.into());
+}
+
+/// The name of the stream `id`, if a source named it.
+pub(crate) fn stream_name(id: u64) -> Option<std::sync::Arc<str>> {
+    let names = STREAM_NAMES.get()?;
+    let names = names.lock().unwrap_or_else(|e| e.into_inner());
+    names.get(&id).cloned()
 }
 
 /// Appends one record whose payload is `value` in postcard.

@@ -14,6 +14,7 @@ use crate::app::Application;
 use crate::args::Args;
 pub use crate::context::RunError;
 pub(crate) use crate::context::{Control, Ctx, Event, KafkaSettings};
+use crate::poison::ErrorPolicy;
 use crate::resilience::{DirLock, Resilience, SyncPolicy};
 use crate::sink::SinkThread;
 use crate::source::{SourceCounts, SourceHandle, SourceStats};
@@ -44,6 +45,7 @@ pub struct Running {
     workers: Vec<JoinHandle<()>>,
     sinks: Vec<SinkThread>,
     stats: Vec<Arc<SourceStats>>,
+    policy: Arc<ErrorPolicy>,
     _lock: Option<DirLock>,
 }
 
@@ -72,6 +74,14 @@ impl Application {
             Some(r) => Some(DirLock::take(&r.dir)?),
             None => None,
         };
+        let policy = Arc::new(ErrorPolicy::new(args).map_err(|source| RunError::Open {
+            what: "--dead-letter".into(),
+            path: match args.dead_letter() {
+                Some(crate::args::DeadLetter::File(path)) => path.clone(),
+                _ => "-".into(),
+            },
+            source,
+        })?);
 
         let mut sink_senders = Vec::new();
         let mut sinks = Vec::new();
@@ -110,6 +120,7 @@ impl Application {
                 .filter_map(|p| first_states.get(&p.name).map(|(index, _)| *index))
                 .collect(),
             first_states,
+            policy: Arc::clone(&policy),
             tcp: args.tcp_limits(),
             hold_output: matches!(
                 resilience,
@@ -126,7 +137,14 @@ impl Application {
             .zip(partition_receivers)
             .enumerate()
         {
-            match partition.spawn(index, &ctx, receivers, resilience.as_ref(), &control) {
+            match partition.spawn(
+                index,
+                &ctx,
+                receivers,
+                resilience.as_ref(),
+                &control,
+                &policy,
+            ) {
                 Ok(threads) => worker_threads.extend(threads),
                 Err(e) => {
                     // Workers already started end when the context's senders drop.
@@ -160,6 +178,7 @@ impl Application {
             workers: worker_threads,
             sinks,
             stats,
+            policy,
             _lock: lock,
         };
         if let Some(e) = running_error {
@@ -242,6 +261,11 @@ impl Running {
         self.stats.get(source).map(|s| s.snapshot())
     }
 
+    /// How many messages were skipped after a step panicked on them (`--on-error skip`).
+    pub fn skipped(&self) -> u64 {
+        self.policy.skipped()
+    }
+
     /// A handle that stops the application from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.control))
@@ -291,6 +315,19 @@ impl Running {
                 Ok(Err(e)) => note(e),
                 Err(_) => note(RunError::Panicked("a sink thread".into())),
             }
+        }
+        let skipped = self.policy.skipped();
+        if skipped > 0 {
+            let to = match (self.policy.dead_letter_name(), skipped) {
+                (Some(name), 1) => format!("its record is in {name}"),
+                (Some(name), _) => format!("their records are in {name}"),
+                (None, _) => "no --dead-letter was given to keep records".to_string(),
+            };
+            tracing::warn!(
+                "{skipped} message{} skipped after a step panicked on {} (--on-error skip); {to}",
+                if skipped == 1 { " was" } else { "s were" },
+                if skipped == 1 { "it" } else { "them" },
+            );
         }
         // An error that made a thread give up comes first: it is why the application stopped.
         let failure = self.control.take_failure();

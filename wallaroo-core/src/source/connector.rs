@@ -49,8 +49,9 @@ use crate::codec::Decoder;
 use crate::context::{panic_message, Control, Ctx, Event, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 use crate::link::Downstream;
+use crate::poison::take_panic_location;
 use crate::resilience::progress::StreamProgress;
-use crate::resilience::record::Origin;
+use crate::resilience::record::{name_stream, Origin};
 use crate::routing::stream_id;
 
 /// A system a pipeline reads from. `run` is called once, on a thread of its own, when the
@@ -77,8 +78,10 @@ impl StreamId {
     /// The stream named `name` in pipeline `pipeline`: two pipelines that read the same
     /// stream (a topic's partition) keep apart how far each has applied it.
     fn new(pipeline: &str, name: &str) -> Self {
+        let id = stream_id(&format!("{pipeline}\0{name}"));
+        name_stream(id, name);
         StreamId {
-            id: stream_id(&format!("{pipeline}\0{name}")),
+            id,
             name: name.into(),
         }
     }
@@ -87,8 +90,10 @@ impl StreamId {
     /// their streams before names were scoped: what a resilience directory holds of them
     /// stays theirs.
     pub(crate) fn unscoped(name: &str) -> Self {
+        let id = stream_id(name);
+        name_stream(id, name);
         StreamId {
-            id: stream_id(name),
+            id,
             name: name.into(),
         }
     }
@@ -253,8 +258,10 @@ pub(super) fn spawn(
 /// fused into its thread) turned into an error that says so.
 fn catch_panic(run: impl FnOnce() -> Result<(), ConnectorError>) -> Result<(), ConnectorError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        // Known when the panic hook left this thread's panics to the error policy.
+        let at = take_panic_location().map_or(String::new(), |at| format!(" (at {at})"));
         Err(ConnectorError::new(format!(
-            "panicked (in the connector, the decoder or a step on the source's thread): {}",
+            "panicked (in the connector, the decoder or a step on the source's thread): {}{at}",
             panic_message(&*panic)
         )))
     })
@@ -481,6 +488,8 @@ impl SourceInput {
             sharded: ctx.sharded.clone(),
             first_states: Default::default(),
             kafka: ctx.kafka.clone(),
+            // The real chain runs these messages again: a skip here is not one to count.
+            policy: Arc::new(ctx.policy.silent()),
             tcp: ctx.tcp,
         };
         Probe {
