@@ -45,10 +45,10 @@ pub const MAX_NAME: usize = 1024;
 /// comes later reads a plain stream, and so does the sink: nothing is confused.
 pub const OFFER_WAIT: Duration = Duration::from_millis(250);
 
-/// The default bound of a sink's window: the bytes it keeps, written but not yet
+/// The bound of a sink's window: the memory of the chunks it keeps, written but not yet
 /// acknowledged, to resend after a reconnect. A full window holds the sink back (and
 /// through its bounded channel, the application).
-pub const DEFAULT_WINDOW: usize = 8 * 1024 * 1024;
+pub const DEFAULT_WINDOW: usize = 4 * 1024 * 1024;
 
 /// How many bytes a receiver writes before it acknowledges them, at most.
 pub const ACK_BYTES: u64 = 64 * 1024;

@@ -3,11 +3,11 @@
 //!
 //! A receiver that speaks the acknowledging protocol ([`super::ack`]) says, on connect,
 //! how far it has this run's output, and acknowledges as it writes. The sink holds what is
-//! not acknowledged, up to its window ([`super::ack::DEFAULT_WINDOW`] bytes; a full window
-//! stops it taking chunks, so the application waits), and after a reconnect resends from
-//! where the receiver's copy ends: nothing lost, nothing twice, across any number of
-//! receiver restarts, as long as the receiver keeps what it acknowledged. While the
-//! application stops, the sink waits for the receiver to acknowledge everything.
+//! not acknowledged, up to its window ([`super::ack::DEFAULT_WINDOW`], 4 MiB of buffers; a
+//! full window stops it taking chunks, so the application waits), and after a reconnect
+//! resends from where the receiver's copy ends: nothing lost, nothing twice, across any
+//! number of receiver restarts, as long as the receiver keeps what it acknowledged. While
+//! the application stops, the sink waits for the receiver to acknowledge everything.
 //!
 //! A plain receiver (no OFFER within [`super::ack::OFFER_WAIT`]) gets the bytes and
 //! nothing else. Output is held until a write of it succeeds: after a reconnect the batch
@@ -158,7 +158,7 @@ pub(super) fn run(
             sink.conn = None;
             continue;
         }
-        if !input_open || sink.window.held() >= limit as u64 {
+        if !input_open || sink.window.memory() >= limit {
             // Only acknowledgements can move the sink on.
             if !input_open {
                 sink.give_up_if_late(control)?;
@@ -257,8 +257,8 @@ impl TcpSink<'_> {
             .name("wallaroo-sink-acks".into())
             .spawn(move || reading.read(reader))?;
         tracing::info!(
-            "sink {address}: connected; the receiver acknowledges and has {} bytes ({} \
-             messages) of this run's output; {} bytes to resend",
+            "sink {address}: connected; the receiver acknowledges, and has {} bytes ({} \
+             messages) of this run's output; writing from byte {from} ({} bytes held)",
             claimed.bytes,
             claimed.messages,
             self.window.end() - from

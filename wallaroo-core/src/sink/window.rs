@@ -16,17 +16,32 @@ pub(super) struct Window {
     start: u64,
     /// The stream offset after the last byte taken.
     end: u64,
+    /// The capacity of the chunks held: the memory the window takes.
+    memory: usize,
 }
 
 impl Window {
-    /// Takes the next chunk of the stream.
+    /// Takes the next chunk of the stream. A chunk that fits in the room left in the last
+    /// one is copied there and its buffer goes to `give_back`, so that many small chunks
+    /// (output at a low rate) do not each hold a buffer of their capacity.
     pub(super) fn push(&mut self, chunk: Vec<u8>, give_back: impl FnOnce(Vec<u8>)) {
-        if chunk.is_empty() {
-            give_back(chunk);
-            return;
-        }
         self.end += chunk.len() as u64;
-        self.chunks.push_back(chunk);
+        match self.chunks.back_mut() {
+            Some(last) if last.capacity() - last.len() >= chunk.len() => {
+                last.extend_from_slice(&chunk);
+                give_back(chunk);
+            }
+            _ if chunk.is_empty() => give_back(chunk),
+            _ => {
+                self.memory += chunk.capacity();
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+
+    /// The memory of the chunks held, which [`super::ack::DEFAULT_WINDOW`] bounds.
+    pub(super) fn memory(&self) -> usize {
+        self.memory
     }
 
     /// The stream offset of the first byte held.
@@ -59,7 +74,9 @@ impl Window {
             if self.start + left <= offset {
                 self.start += left;
                 self.skip = 0;
-                give_back(self.chunks.pop_front().expect("a front chunk"));
+                let chunk = self.chunks.pop_front().expect("a front chunk");
+                self.memory -= chunk.capacity();
+                give_back(chunk);
             } else {
                 self.skip += (offset - self.start) as usize;
                 self.start = offset;
@@ -163,6 +180,28 @@ mod tests {
         w.push(b"d1\n".to_vec(), |_| {});
         assert_eq!((w.start(), w.end()), (15, 18));
         assert_eq!(w.from(15), [b"d1\n"]);
+    }
+
+    #[test]
+    fn small_chunks_share_a_buffer_and_memory_counts_capacities() {
+        let mut w = Window::default();
+        let mut back = Vec::new();
+        let mut big = Vec::with_capacity(100);
+        big.extend_from_slice(b"a1\n");
+        w.push(big, |c| back.push(c));
+        for line in [&b"b1\n"[..], b"c1\n"] {
+            let mut small = Vec::with_capacity(100);
+            small.extend_from_slice(line);
+            w.push(small, |c| back.push(c));
+        }
+        assert_eq!(back.len(), 2, "copied into the first buffer");
+        assert_eq!(w.memory(), 100);
+        assert_eq!(w.from(3).concat(), b"b1\nc1\n");
+        w.push(vec![b'x'; 98], |c| back.push(c));
+        assert_eq!(w.memory(), 198);
+        w.release(9, |c| back.push(c));
+        assert_eq!(w.memory(), 98);
+        assert_eq!(w.held(), 98);
     }
 
     #[test]
