@@ -268,6 +268,10 @@ struct Shared {
     /// The acknowledged streams being read: one connection per stream at a time.
     reading: Mutex<HashSet<String>>,
     freed: Condvar,
+    /// Connections that have written what they have not acknowledged yet: the run waits
+    /// for them (a little) before it ends, so that a sink is not left resending what the
+    /// output has.
+    owing: AtomicU64,
 }
 
 struct Output {
@@ -358,6 +362,31 @@ impl Shared {
     fn counts(&self) -> (u64, u64, Option<String>) {
         let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         (out.messages, out.bytes, out.error.clone())
+    }
+}
+
+/// Whether a connection owes an acknowledgement, counted in [`Shared::owing`].
+struct Owing<'a> {
+    shared: &'a Shared,
+    owing: bool,
+}
+
+impl Owing<'_> {
+    fn set(&mut self, owing: bool) {
+        if owing != self.owing {
+            self.owing = owing;
+            if owing {
+                self.shared.owing.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.shared.owing.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+impl Drop for Owing<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 
@@ -582,6 +611,10 @@ fn receive(
     let mut position = acknowledged.map(|name| shared.position(name));
     let mut acked = position;
     let mut acked_at = Instant::now();
+    let mut owing = Owing {
+        shared,
+        owing: false,
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut read = pending.len();
     loop {
@@ -589,6 +622,8 @@ fn receive(
             shared.data_arrived();
             let (whole, messages) = shared.framing.whole_messages(&pending);
             if whole > 0 {
+                // Owed from before the count moves, which can end the run.
+                owing.set(acknowledged.is_some());
                 let written = shared.write(&pending[..whole], messages, acknowledged);
                 pending.drain(..whole);
                 if acknowledged.is_some() {
@@ -611,6 +646,7 @@ fn receive(
                 acked = Some(now);
                 acked_at = Instant::now();
             }
+            owing.set(acked != position);
         }
         read = match stream.read(&mut buf) {
             Ok(0) => break,
@@ -742,6 +778,7 @@ impl Receiver {
             partitions: Mutex::new(self.config.kafka.as_ref().map(|_| 0)),
             reading: Mutex::default(),
             freed: Condvar::new(),
+            owing: AtomicU64::new(0),
         });
         let progress = Arc::new(progress);
         #[cfg(feature = "kafka")]
@@ -798,6 +835,11 @@ impl Receiver {
                     last = messages;
                 }
             }
+        }
+        // The last acknowledgements go out within ack::ACK_INTERVAL of their writes.
+        let deadline = Instant::now() + ack::ACK_INTERVAL * 20;
+        while shared.owing.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         // A Kafka consumer stops at the next record, commits (in a group) and leaves; one
         // still waiting for its brokers is left behind.

@@ -311,12 +311,20 @@ impl TcpSink<'_> {
             self.window.release(last.bytes, |c| rx.give_back(c));
         }
         if let Some(e) = ended {
-            tracing::warn!(
-                "sink {}: the receiver's connection ended ({e}); reconnecting to resend the {} \
-                 bytes it has not acknowledged",
-                self.address,
-                self.window.held()
-            );
+            if self.window.is_empty() {
+                tracing::info!(
+                    "sink {}: the receiver's connection ended ({e}), with everything \
+                     acknowledged; connecting again for more output",
+                    self.address
+                );
+            } else {
+                tracing::warn!(
+                    "sink {}: the receiver's connection ended ({e}); reconnecting to resend \
+                     the {} bytes it has not acknowledged",
+                    self.address,
+                    self.window.held()
+                );
+            }
             self.conn = None;
         }
     }
