@@ -556,8 +556,39 @@ fn serve(mut stream: TcpStream, shared: &Shared, note: impl Fn(&str)) {
     if !shared.acknowledge {
         return receive(stream, shared, Vec::new(), None, &peer, &note);
     }
-    // A peer that does not read it (wallaroo-sender, nc) does not mind.
-    let _ = stream.write_all(&ack::MAGIC);
+    // A peer that sends first is a plain sender: it is offered nothing (see ack::OFFER_DELAY).
+    let mut first = [0u8; 1];
+    let silent = stream
+        .set_read_timeout(Some(ack::OFFER_DELAY))
+        .and_then(|()| loop {
+            match stream.read(&mut first) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break Ok(None)
+                }
+                other => break other.map(Some),
+            }
+        });
+    match silent {
+        Ok(None) => {}
+        Ok(Some(0)) => return,
+        Ok(Some(_)) => {
+            let _ = stream.set_read_timeout(None);
+            return receive(stream, shared, first.to_vec(), None, &peer, &note);
+        }
+        Err(e) => return note(&format!("{peer}: read failed: {e}")),
+    }
+    let offered = stream
+        .set_read_timeout(None)
+        .and_then(|()| stream.write_all(&ack::MAGIC));
+    if let Err(e) = offered {
+        return note(&format!("{peer}: cannot offer acknowledgements: {e}"));
+    }
     match ack::open(&mut stream) {
         Ok(Opening::Plain(first)) => receive(stream, shared, first, None, &peer, &note),
         Ok(Opening::Acknowledged(name)) => {
@@ -1255,5 +1286,32 @@ mod tests {
             "{journal}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_plain_sender_that_never_reads_loses_nothing_when_it_closes() {
+        // Were it sent an offer it never reads, its close would reset the connection and
+        // drop what its kernel had not sent yet.
+        let config = Config {
+            listen: Some("127.0.0.1:0".into()),
+            kafka: None,
+            out: "/dev/null".into(),
+            framing: Framing::Lines,
+            expect: Some(300_000),
+            idle_timeout: Some(Duration::from_secs(20)),
+            plain: false,
+            resume: false,
+        };
+        let receiver = Receiver::bind(config).unwrap();
+        let addr = receiver.local_addr().unwrap();
+        // It sends at once: one silent for ack::OFFER_DELAY would be offered.
+        let lines: String = (0..300_000).map(|i| format!("line {i}\n")).collect();
+        std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(lines.as_bytes()).unwrap();
+        });
+        let summary = receiver.run(|_| {}).unwrap();
+        assert_eq!(summary.messages, 300_000);
+        assert_eq!(summary.missing, None);
     }
 }

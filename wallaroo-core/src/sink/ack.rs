@@ -3,7 +3,8 @@
 //! goes, so that the sink resends what a dead connection lost and nothing else.
 //!
 //! ```text
-//! receiver -> sink  OFFER    = MAGIC (8 bytes), sent as soon as the receiver accepts
+//! receiver -> sink  OFFER    = MAGIC (8 bytes), once the new connection has been
+//!                              silent for OFFER_DELAY (a sink waits for it)
 //! sink -> receiver  HELLO    = MAGIC | name length (u16 BE) | name (UTF-8): the stream
 //! receiver -> sink  POSITION = bytes (u64 BE) | messages (u64 BE): how far the receiver
 //!                              has stream `name` (0, 0 for a stream it does not know)
@@ -18,8 +19,12 @@
 //!
 //! The receiver speaks first, so that a plain receiver (one that only reads, such as
 //! `nc -l`) never sees a protocol byte: a sink that gets no OFFER within [`OFFER_WAIT`] of
-//! connecting writes the plain byte stream, as it always has. A receiver that reads
-//! something other than HELLO first takes it for the start of a plain stream.
+//! connecting writes the plain byte stream, as it always has. A receiver offers only to a
+//! peer that has sent nothing for [`OFFER_DELAY`]: a peer that sends first is a plain
+//! sender (`wallaroo-sender`, `nc`, an older sink), and is never sent a byte, because a
+//! peer that closes its socket with bytes unread makes its kernel reset the connection,
+//! dropping what it had not sent yet. A receiver that reads something other than HELLO
+//! after its OFFER takes it for the start of a plain stream.
 //!
 //! A stream is one run of one sink: its name holds the application's name, the sink's
 //! number, its address and a run id drawn at start ([`stream_name`]), so that a restarted
@@ -39,6 +44,10 @@ pub const MAGIC: [u8; 8] = *b"\xffWALLAK1";
 
 /// The longest stream name.
 pub const MAX_NAME: usize = 1024;
+
+/// How long a receiver waits for a new connection's first byte before it offers
+/// acknowledgements: a peer that sends within it is a plain sender.
+pub const OFFER_DELAY: Duration = Duration::from_millis(20);
 
 /// How long a sink waits for a receiver's OFFER after connecting before it takes the
 /// receiver for a plain one. Longer than a round trip on a LAN; a receiver whose OFFER
