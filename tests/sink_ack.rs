@@ -30,11 +30,15 @@ fn start_app(input: u16, output: &str, log: &Path) -> Child {
 }
 
 fn start_receiver(port: u16, out: &Path, log: &Path) -> Child {
+    start_receiver_with(port, out, log, &["--resume"])
+}
+
+fn start_receiver_with(port: u16, out: &Path, log: &Path, extra: &[&str]) -> Child {
     Command::new(RECEIVER)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--out")
         .arg(out)
-        .arg("--resume")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(
             fs::OpenOptions::new()
@@ -177,6 +181,45 @@ fn a_receiver_killed_and_restarted_with_resume_gets_every_total_once() {
         3,
         "{app_text}"
     );
+}
+
+#[test]
+fn a_receiver_that_lost_what_it_acknowledged_is_told_how_many_messages_cannot_be_resent() {
+    let dir = TempDir::new("sink-lost");
+    let (first, second) = (dir.0.join("first.txt"), dir.0.join("second.txt"));
+    let (app_log, receiver_log) = (dir.0.join("app.log"), dir.0.join("receiver.log"));
+    let (input, output) = (support::free_port(), support::free_port());
+    let mut receiver = start_receiver_with(output, &first, &receiver_log, &[]);
+    let mut app = start_app(input, &format!("127.0.0.1:{output}"), &app_log);
+    let in_addr: SocketAddr = format!("127.0.0.1:{input}").parse().unwrap();
+    send_votes(in_addr, &[(b'k', 1); 5_000], 500);
+    assert_eq!(
+        wait_for_lines(&first, 5_000, Duration::from_secs(30)),
+        5_000
+    );
+    // Acknowledged by now (every 5 ms); then the receiver and its copy are gone.
+    std::thread::sleep(Duration::from_millis(200));
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    let mut receiver = start_receiver_with(output, &second, &receiver_log, &[]);
+    send_votes(in_addr, &[(b'k', 1); 10], 10);
+    assert_eq!(wait_for_lines(&second, 10, Duration::from_secs(30)), 10);
+    stop(&mut app, "the application", &app_log);
+    stop(&mut receiver, "the receiver", &receiver_log);
+    let log = fs::read_to_string(&app_log).unwrap();
+    assert!(
+        log.contains(
+            "the receiver has stream \"Alphabet sink 0 -> 127.0.0.1:"
+        ) && log.contains(
+            "up to byte 0 (0 messages), but the sink holds it from byte 48893 only: 48893 bytes \
+             (5000 messages it had acknowledged) cannot be resent"
+        ),
+        "{log}"
+    );
+    // The new receiver gets what follows, from the first total the sink still held.
+    let text = fs::read_to_string(&second).unwrap();
+    let expected: String = (5_001..=5_010).map(|n| format!("k => {n}\n")).collect();
+    assert_eq!(text, expected);
 }
 
 #[test]
