@@ -3,7 +3,7 @@
 //! connections do not interleave inside a message, and counts the messages (lines, or
 //! frames).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
@@ -265,8 +265,9 @@ struct Shared {
     connections: AtomicU64,
     /// With `kafka:TOPIC`: the partitions read, 0 until known.
     partitions: Mutex<Option<usize>>,
-    /// The acknowledged streams being read: one connection per stream at a time.
-    reading: Mutex<HashSet<String>>,
+    /// The acknowledged streams being read, with their connections: one connection per
+    /// stream at a time.
+    reading: Mutex<HashMap<String, Option<TcpStream>>>,
     freed: Condvar,
     /// Connections that have written what they have not acknowledged yet: the run waits
     /// for them (a little) before it ends, so that a sink is not left resending what the
@@ -333,13 +334,19 @@ impl Shared {
         out.positions.entry(name.to_string()).or_default().bytes = bytes;
     }
 
-    /// Waits until no other connection reads stream `name`, then takes it.
-    fn claim(&self, name: &str) -> Claim<'_> {
+    /// Takes stream `name` for `connection`. A sink has one connection per stream: one
+    /// that connects again has given the earlier one up, which may not have ended on this
+    /// side (its end not seen, as when the network went away), so the earlier one is shut
+    /// down, and its last writes are waited for.
+    fn claim(&self, name: &str, connection: &TcpStream) -> Claim<'_> {
         let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
-        while reading.contains(name) {
+        if let Some(Some(earlier)) = reading.get(name) {
+            let _ = earlier.shutdown(std::net::Shutdown::Both);
+        }
+        while reading.contains_key(name) {
             reading = self.freed.wait(reading).unwrap_or_else(|e| e.into_inner());
         }
-        reading.insert(name.to_string());
+        reading.insert(name.to_string(), connection.try_clone().ok());
         Claim {
             shared: self,
             name: name.to_string(),
@@ -592,7 +599,7 @@ fn serve(mut stream: TcpStream, shared: &Shared, note: impl Fn(&str)) {
     match ack::open(&mut stream) {
         Ok(Opening::Plain(first)) => receive(stream, shared, first, None, &peer, &note),
         Ok(Opening::Acknowledged(name)) => {
-            let _claim = shared.claim(&name);
+            let _claim = shared.claim(&name, &stream);
             let position = shared.position(&name);
             let start = match ack::answer(&mut stream, position) {
                 Ok(start) => start,
@@ -1249,6 +1256,8 @@ mod tests {
         let run = std::thread::spawn(move || receiver.run(|_| {}));
         let connect = |expect: Position, start: u64| {
             let mut sink = TcpStream::connect(addr).unwrap();
+            // A receiver that made it wait would fail the test, not hang it.
+            sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut offer = [0u8; 8];
             sink.read_exact(&mut offer).unwrap();
             assert_eq!(offer, ack::MAGIC);
@@ -1271,6 +1280,16 @@ mod tests {
         let mut sink = connect(at(21, 3), 28);
         sink.write_all(b"e => 1\n").unwrap();
         assert_eq!(Position::read(&mut sink).unwrap(), at(35, 4));
+        // The sink connects again while its earlier connection looks open here: that one
+        // is shut down, and the new one goes on from where the output is.
+        let mut again = connect(at(35, 4), 35);
+        let mut rest = Vec::new();
+        assert!(
+            sink.read_to_end(&mut rest).is_ok(),
+            "the earlier connection ended"
+        );
+        drop(sink);
+        again.write_all(b"").unwrap();
         // A plain peer's bytes are written as they come, and do not move the stream.
         let mut plain = TcpStream::connect(addr).unwrap();
         plain.write_all(b"p => 1\n").unwrap();
