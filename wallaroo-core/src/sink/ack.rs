@@ -290,9 +290,9 @@ mod tests {
             open(&mut &almost[..]).unwrap(),
             Opening::Plain(almost.to_vec())
         );
-        // The source's magic is not this one.
+        // The resumable source's HELLO is not this one's.
         assert_eq!(
-            open(&mut &crate::source::resume::MAGIC[..]).unwrap(),
+            open(&mut &b"\xffWALLRS1"[..]).unwrap(),
             Opening::Plain(b"\xffWALLR".to_vec())
         );
     }
