@@ -472,6 +472,8 @@ fn help_explains_every_flag() {
                 "--framing",
                 "--expect",
                 "--idle-timeout",
+                "--resume",
+                "--plain",
             ][..],
         ),
     ] {
