@@ -127,6 +127,7 @@ pub fn start(
     Started {
         input: running.local_addr(0).expect("a TCP source"),
         outputs: 1,
+        acknowledges: true,
         stop: Box::new(move || running.stop().expect("the application stops cleanly")),
     }
 }

@@ -26,6 +26,7 @@ pub fn start(workload: Workload, output: SocketAddr) -> Started {
     Started {
         input,
         outputs: 1,
+        acknowledges: false,
         stop: Box::new(move || thread.join().expect("the hand-written program")),
     }
 }

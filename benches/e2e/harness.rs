@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use wallaroo::sink::ack::{self, Opening, Position};
 
 /// The keys of the Alphabet application: `a`..`z` and `!`.
 pub const LETTERS: &[u8; 27] = b"abcdefghijklmnopqrstuvwxyz!";
@@ -131,6 +132,10 @@ pub struct Load {
 pub struct Started {
     pub input: SocketAddr,
     pub outputs: usize,
+    /// Whether its outputs speak the acknowledging sink protocol (wallaroo's TCP sink): the
+    /// receiver offers it to these only, since a peer that never reads the offer would
+    /// reset the connection when it closes it.
+    pub acknowledges: bool,
     pub stop: Box<dyn FnOnce()>,
 }
 
@@ -295,16 +300,40 @@ fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("histogram bounds")
 }
 
-/// Reads output lines until the connection ends or `done` reaches `expected` lines.
+/// Offers the acknowledging sink protocol on a new output connection of a system that
+/// speaks it, as `wallaroo-receiver` does, so that a wallaroo sink runs as it does in
+/// production. Returns the bytes read already and whether the stream is acknowledged.
+fn open(conn: &mut TcpStream, offer: bool) -> (Vec<u8>, bool) {
+    if !offer {
+        return (Vec::new(), false);
+    }
+    conn.write_all(&ack::MAGIC).expect("offer acknowledgements");
+    match ack::open(conn).expect("the system's output opens") {
+        Opening::Plain(first) => (first, false),
+        Opening::Acknowledged(_) => {
+            let start = ack::answer(conn, Position::default()).expect("the sink's START");
+            assert_eq!(start, 0, "a new stream starts at its first byte");
+            (Vec::new(), true)
+        }
+    }
+}
+
+/// Reads output lines until the connection ends or `done` reaches `expected` lines; of an
+/// acknowledged stream, acknowledges every [`ack::ACK_BYTES`] and at the end.
 fn receive(
     mut conn: TcpStream,
+    offer: bool,
     matcher: Option<&Matcher>,
     epoch: Instant,
     done: &AtomicU64,
     expected: u64,
 ) -> Received {
+    let (first, acknowledged) = open(&mut conn, offer);
     let mut buf = vec![0u8; RECEIVE_BUFFER];
-    let mut kept = 0usize;
+    buf[..first.len()].copy_from_slice(&first);
+    let mut kept = first.len();
+    let mut through = Position::default();
+    let mut acked = 0u64;
     let mut out = Received {
         cpu_ns: 0,
         lines: 0,
@@ -353,9 +382,19 @@ fn receive(
         buf.copy_within(start..end, 0);
         kept = end - start;
         out.lines += lines;
+        through.bytes += start as u64;
+        through.messages += lines;
+        if acknowledged && through.bytes - acked >= ack::ACK_BYTES {
+            conn.write_all(&through.encode()).expect("acknowledge");
+            acked = through.bytes;
+        }
         if done.fetch_add(lines, Ordering::AcqRel) + lines >= expected {
             break;
         }
+    }
+    if acknowledged {
+        // Everything: the sink's stop waits for it.
+        let _ = conn.write_all(&through.encode());
     }
     out.cpu_ns = crate::cpu::thread_ns();
     out
@@ -400,6 +439,7 @@ pub fn run(load: &Load, start: impl FnOnce(SocketAddr) -> Started) -> Outcome {
     let cpu_before = crate::cpu::process_ns();
     let receiver = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
     let system = start(receiver.local_addr().expect("receiver address"));
+    let offer = system.acknowledges;
     let done = AtomicU64::new(0);
     let epoch = Instant::now();
     let (received, sent_by) = std::thread::scope(|s| {
@@ -413,7 +453,9 @@ pub fn run(load: &Load, start: impl FnOnce(SocketAddr) -> Started) -> Outcome {
                     handles.push(
                         std::thread::Builder::new()
                             .name("receiver".into())
-                            .spawn_scoped(s, move || receive(conn, matcher, epoch, done, total))
+                            .spawn_scoped(s, move || {
+                                receive(conn, offer, matcher, epoch, done, total)
+                            })
                             .expect("spawn"),
                     );
                 }

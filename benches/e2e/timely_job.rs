@@ -88,6 +88,7 @@ pub fn start(workload: Workload, workers: usize, output: SocketAddr) -> Started 
     Started {
         input,
         outputs: workers,
+        acknowledges: false,
         stop: Box::new(move || {
             reader.join().expect("the timely reader");
             for result in guards.join() {

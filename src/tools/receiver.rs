@@ -3,13 +3,16 @@
 //! connections do not interleave inside a message, and counts the messages (lines, or
 //! frames).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use wallaroo_core::sink::ack::{self, Opening, Position};
 
 use clap::{value_parser, Arg, ArgGroup, ArgMatches, Command};
 
@@ -36,6 +39,11 @@ pub struct Config {
     pub expect: Option<u64>,
     /// Exit after this long without data.
     pub idle_timeout: Option<Duration>,
+    /// `--plain`: read every connection as a plain stream, acknowledging nothing.
+    pub plain: bool,
+    /// `--resume`: append to `out`, and continue each acknowledged stream where `out`
+    /// has it (positions kept in [`positions_path`]).
+    pub resume: bool,
 }
 
 /// The command line: every flag with its help.
@@ -52,6 +60,13 @@ pub fn command() -> Command {
              until interrupted (SIGINT, Ctrl-C, or SIGTERM); either way it prints the summary \
              and exits with status 0, or 1 when --expect was given and not reached. A second \
              interrupt exits at once, with status 1. A usage error exits with status 2.\n\n\
+             A wallaroo application's TCP sink gets acknowledgements: the receiver tells \
+             it, on connect, how far it has the sink's output, and acknowledges what it has \
+             written, so that the sink resends what a lost connection lost, and nothing \
+             else. With --resume that holds across restarts of the receiver: it appends to \
+             FILE and keeps, in FILE.positions, how far FILE has each stream. Other peers \
+             (wallaroo-sender, nc) send a plain stream, as before; --plain acknowledges \
+             nothing.\n\n\
              With --from kafka:TOPIC (cargo feature `kafka`) it reads TOPIC at --brokers from \
              the beginning, and writes each record's value as one message: as a line (a \
              newline added unless the value ends in one), or behind a length header with \
@@ -98,6 +113,27 @@ pub fn command() -> Command {
                 .default_value("-")
                 .help("Write what arrives to FILE, created or truncated (- for standard output)"),
         )
+        .arg(
+            Arg::new("resume")
+                .long("resume")
+                .action(clap::ArgAction::SetTrue)
+                .conflicts_with_all(["plain", "from"])
+                .help(
+                    "Append to --out FILE, and continue each application's output where FILE \
+                     has it, by the positions kept in FILE.positions (created with FILE): a \
+                     receiver restarted with --resume gets every message once",
+                ),
+        )
+        .arg(
+            Arg::new("plain")
+                .long("plain")
+                .action(clap::ArgAction::SetTrue)
+                .help(
+                    "Acknowledge nothing: an application's TCP sink then cannot know what \
+                     arrived, and what the kernel accepted before this receiver went away \
+                     can be lost",
+                ),
+        )
         .arg(framing_arg().default_value("lines").help(
             "How to count messages: `lines`, or `header:N` for frames behind an N-byte \
              big-endian length header; with kafka:TOPIC, how each record is written",
@@ -136,10 +172,22 @@ where
             format!("--from takes kafka:TOPIC, not `{from}`; to listen, give --listen HOST:PORT"),
         ));
     }
-    Ok(Config {
+    let config = Config {
         kafka,
         ..config(&matches)
-    })
+    };
+    if config.resume && config.out == "-" {
+        return Err(command.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--resume appends to a file: give --out FILE",
+        ));
+    }
+    Ok(config)
+}
+
+/// Where `--resume` keeps how far the output file has each stream: `FILE.positions`.
+pub fn positions_path(out: &str) -> std::path::PathBuf {
+    format!("{out}.positions").into()
 }
 
 fn config(matches: &ArgMatches) -> Config {
@@ -153,6 +201,8 @@ fn config(matches: &ArgMatches) -> Config {
         framing: *matches.get_one("framing").expect("has a default"),
         expect: matches.get_one::<u64>("expect").copied(),
         idle_timeout: matches.get_one::<Duration>("idle-timeout").copied(),
+        plain: matches.get_flag("plain"),
+        resume: matches.get_flag("resume"),
     }
 }
 
@@ -207,12 +257,22 @@ impl fmt::Display for Summary {
 struct Shared {
     out: Mutex<Output>,
     framing: Framing,
+    /// Whether connections are offered acknowledgements.
+    acknowledge: bool,
     start: Instant,
     /// Milliseconds from `start` to the last data.
     last_data: AtomicU64,
     connections: AtomicU64,
     /// With `kafka:TOPIC`: the partitions read, 0 until known.
     partitions: Mutex<Option<usize>>,
+    /// The acknowledged streams being read, with their connections: one connection per
+    /// stream at a time.
+    reading: Mutex<HashMap<String, Option<TcpStream>>>,
+    freed: Condvar,
+    /// Connections that have written what they have not acknowledged yet: the run waits
+    /// for them (a little) before it ends, so that a sink is not left resending what the
+    /// output has.
+    owing: AtomicU64,
 }
 
 struct Output {
@@ -220,25 +280,76 @@ struct Output {
     messages: u64,
     bytes: u64,
     error: Option<String>,
+    /// How far the output has each acknowledged stream.
+    positions: HashMap<String, Position>,
+    /// With `--resume`: where the positions are kept.
+    journal: Option<Journal>,
 }
 
 impl Shared {
-    /// Writes `bytes`, holding `messages` whole messages.
-    fn write(&self, bytes: &[u8], messages: u64) {
+    /// Writes `bytes`, holding `messages` whole messages, of acknowledged stream `stream`
+    /// if it is one; returns how far the output then has that stream.
+    fn write(&self, bytes: &[u8], messages: u64, stream: Option<&str>) -> Option<Position> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         if out.error.is_some() {
-            return;
+            return None;
         }
-        match out
+        if let Err(e) = out
             .writer
             .write_all(bytes)
             .and_then(|()| out.writer.flush())
         {
-            Ok(()) => {
-                out.messages += messages;
-                out.bytes += bytes.len() as u64;
+            out.error = Some(format!("cannot write the output: {e}"));
+            return None;
+        }
+        out.messages += messages;
+        out.bytes += bytes.len() as u64;
+        let output = &mut *out;
+        let position = stream.map(|name| {
+            let position = output.positions.entry(name.to_string()).or_default();
+            position.bytes += bytes.len() as u64;
+            position.messages += messages;
+            *position
+        });
+        if let Some(journal) = output.journal.as_mut() {
+            journal.length += bytes.len() as u64;
+            if let Err(e) = journal.record(stream, position.unwrap_or_default()) {
+                output.error = Some(e);
+                return None;
             }
-            Err(e) => out.error = Some(format!("cannot write the output: {e}")),
+        }
+        position
+    }
+
+    /// How far the output has stream `name`.
+    fn position(&self, name: &str) -> Position {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.positions.get(name).copied().unwrap_or_default()
+    }
+
+    /// Moves stream `name` on to `bytes`, where the sink resends from, past bytes it no
+    /// longer holds.
+    fn skip_to(&self, name: &str, bytes: u64) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.positions.entry(name.to_string()).or_default().bytes = bytes;
+    }
+
+    /// Takes stream `name` for `connection`. A sink has one connection per stream: one
+    /// that connects again has given the earlier one up, which may not have ended on this
+    /// side (its end not seen, as when the network went away), so the earlier one is shut
+    /// down, and its last writes are waited for.
+    fn claim(&self, name: &str, connection: &TcpStream) -> Claim<'_> {
+        let mut reading = self.reading.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(earlier)) = reading.get(name) {
+            let _ = earlier.shutdown(std::net::Shutdown::Both);
+        }
+        while reading.contains_key(name) {
+            reading = self.freed.wait(reading).unwrap_or_else(|e| e.into_inner());
+        }
+        reading.insert(name.to_string(), connection.try_clone().ok());
+        Claim {
+            shared: self,
+            name: name.to_string(),
         }
     }
 
@@ -261,42 +372,361 @@ impl Shared {
     }
 }
 
-/// Reads one connection to its end, writing whole messages as they complete.
-fn receive(mut stream: TcpStream, shared: &Shared, mut note: impl FnMut(&str)) {
+/// Whether a connection owes an acknowledgement, counted in [`Shared::owing`].
+struct Owing<'a> {
+    shared: &'a Shared,
+    owing: bool,
+}
+
+impl Owing<'_> {
+    fn set(&mut self, owing: bool) {
+        if owing != self.owing {
+            self.owing = owing;
+            if owing {
+                self.shared.owing.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.shared.owing.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+impl Drop for Owing<'_> {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
+/// An acknowledged stream being read; freed when dropped.
+struct Claim<'a> {
+    shared: &'a Shared,
+    name: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .reading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
+        self.shared.freed.notify_all();
+    }
+}
+
+/// `FILE.positions` of `--resume`: one line per write, `NAME BYTES MESSAGES LENGTH` (an
+/// acknowledged stream's name in hex, how far FILE then has it, and FILE's length; `-`
+/// and zeros for a plain connection's write), appended after the write. After a kill, FILE's bytes past the last line's
+/// length were written and not recorded: they are cut, and the sink sends them again.
+struct Journal {
+    file: std::fs::File,
+    /// The output file's length.
+    length: u64,
+}
+
+impl Journal {
+    fn record(&mut self, name: Option<&str>, position: Position) -> Result<(), String> {
+        let line = format!(
+            "{} {} {} {}\n",
+            name.map_or_else(|| "-".to_string(), |name| hex(name.as_bytes())),
+            position.bytes,
+            position.messages,
+            self.length
+        );
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("cannot record the output's progress: {e}"))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// What a journal says: how far the output has each stream, and the output's length at
+/// the last record.
+fn read_journal(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<(HashMap<String, Position>, u64), String> {
+    let mut positions = HashMap::new();
+    let mut length = 0;
+    // A last line without its newline was cut short by a kill: not recorded.
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    for (number, line) in whole.lines().enumerate() {
+        let bad = || {
+            format!(
+                "{} line {}: `{line}` is not `NAME BYTES MESSAGES LENGTH`: the file is damaged",
+                path.display(),
+                number + 1
+            )
+        };
+        let fields: Vec<&str> = line.split(' ').collect();
+        let [name, bytes, messages, at] = fields[..] else {
+            return Err(bad());
+        };
+        let number = |field: &str| field.parse::<u64>().map_err(|_| bad());
+        let position = Position {
+            bytes: number(bytes)?,
+            messages: number(messages)?,
+        };
+        length = number(at)?;
+        if name != "-" {
+            positions.insert(unhex(name).ok_or_else(bad)?, position);
+        }
+    }
+    Ok((positions, length))
+}
+
+/// Opens `out` for `--resume`: its positions, cut back to what they record, and the
+/// compacted journal, appended to from here; `note` hears what was cut.
+fn resume_output(
+    out: &str,
+    note: &dyn Fn(&str),
+) -> Result<(std::fs::File, HashMap<String, Position>, Journal), String> {
+    use std::fs::{self, OpenOptions};
+    let path = positions_path(out);
+    let (positions, recorded) = match fs::read_to_string(&path) {
+        Ok(text) => read_journal(&path, &text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let has_data = fs::metadata(out).is_ok_and(|m| m.len() > 0);
+            if has_data {
+                return Err(format!(
+                    "--resume: {out} has data but {} is missing, so how far it has each \
+                     stream is not known; remove {out}, or start without --resume",
+                    path.display()
+                ));
+            }
+            (HashMap::new(), 0)
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| format!("cannot open {out}: {e}"))?;
+    let length = file
+        .metadata()
+        .map_err(|e| format!("cannot read the length of {out}: {e}"))?
+        .len();
+    if length < recorded {
+        return Err(format!(
+            "--resume: {out} has {length} bytes, fewer than the {recorded} that {} records: \
+             they are not each other's",
+            path.display()
+        ));
+    }
+    if length > recorded {
+        file.set_len(recorded)
+            .map_err(|e| format!("cannot cut {out} to {recorded} bytes: {e}"))?;
+        note(&format!(
+            "{out}: cut the last {} bytes, written but not recorded before the receiver \
+             stopped; their sender sends them again",
+            length - recorded
+        ));
+    }
+    // One line per stream, written whole before it replaces the journal.
+    let mut journal = Journal {
+        file: fs::File::create(path.with_extension("positions.new"))
+            .map_err(|e| format!("cannot create {}.new: {e}", path.display()))?,
+        length: recorded,
+    };
+    for (name, position) in &positions {
+        journal.record(Some(name), *position)?;
+    }
+    if positions.is_empty() {
+        journal.record(None, Position::default())?;
+    }
+    fs::rename(path.with_extension("positions.new"), &path)
+        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    Ok((file, positions, journal))
+}
+
+/// Serves one connection: offers acknowledgements (unless `--plain`), and reads an
+/// acknowledged stream or a plain one to its end.
+fn serve(mut stream: TcpStream, shared: &Shared, note: impl Fn(&str)) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "a peer".to_string(), |a| a.to_string());
-    let mut pending: Vec<u8> = Vec::with_capacity(64 * 1024);
+    if !shared.acknowledge {
+        return receive(stream, shared, Vec::new(), None, &peer, &note);
+    }
+    // A peer that sends first is a plain sender: it is offered nothing (see ack::OFFER_DELAY).
+    let mut first = [0u8; 1];
+    let silent = stream
+        .set_read_timeout(Some(ack::OFFER_DELAY))
+        .and_then(|()| loop {
+            match stream.read(&mut first) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break Ok(None)
+                }
+                other => break other.map(Some),
+            }
+        });
+    match silent {
+        Ok(None) => {}
+        Ok(Some(0)) => return,
+        Ok(Some(_)) => {
+            let _ = stream.set_read_timeout(None);
+            return receive(stream, shared, first.to_vec(), None, &peer, &note);
+        }
+        Err(e) => return note(&format!("{peer}: read failed: {e}")),
+    }
+    let offered = stream
+        .set_read_timeout(None)
+        .and_then(|()| stream.write_all(&ack::MAGIC));
+    if let Err(e) = offered {
+        return note(&format!("{peer}: cannot offer acknowledgements: {e}"));
+    }
+    match ack::open(&mut stream) {
+        Ok(Opening::Plain(first)) => receive(stream, shared, first, None, &peer, &note),
+        Ok(Opening::Acknowledged(name)) => {
+            let _claim = shared.claim(&name, &stream);
+            let position = shared.position(&name);
+            let start = match ack::answer(&mut stream, position) {
+                Ok(start) => start,
+                Err(e) => return note(&format!("{peer}: stream \"{name}\": {e}")),
+            };
+            if start < position.bytes {
+                return note(&format!(
+                    "{peer}: stream \"{name}\" starts again at byte {start}, before the {} \
+                     bytes written already; closing the connection",
+                    position.bytes
+                ));
+            }
+            if start > position.bytes {
+                note(&format!(
+                    "{peer}: stream \"{name}\": bytes {}..{start} are lost: the sink no longer \
+                     holds them",
+                    position.bytes
+                ));
+                shared.skip_to(&name, start);
+            }
+            receive(stream, shared, Vec::new(), Some(&name), &peer, &note);
+        }
+        Err(e) => note(&format!("{peer}: {e}; closing the connection")),
+    }
+}
+
+/// Reads one connection to its end, writing whole messages as they complete, starting
+/// with `pending` (read already). Of an acknowledged `stream`, it acknowledges what it has
+/// written every [`ack::ACK_BYTES`] or [`ack::ACK_INTERVAL`], and leaves a message cut
+/// short at the end out (the sink sends it again).
+fn receive(
+    mut stream: TcpStream,
+    shared: &Shared,
+    mut pending: Vec<u8>,
+    acknowledged: Option<&str>,
+    peer: &str,
+    note: &dyn Fn(&str),
+) {
+    if acknowledged.is_some() {
+        if let Err(e) = stream.set_read_timeout(Some(ack::ACK_INTERVAL)) {
+            note(&format!(
+                "{peer}: cannot set a read timeout ({e}); closing the connection"
+            ));
+            return;
+        }
+    }
+    let mut position = acknowledged.map(|name| shared.position(name));
+    let mut acked = position;
+    let mut acked_at = Instant::now();
+    let mut owing = Owing {
+        shared,
+        owing: false,
+    };
     let mut buf = vec![0u8; 64 * 1024];
+    let mut read = pending.len();
     loop {
-        let read = match stream.read(&mut buf) {
+        if read > 0 {
+            shared.data_arrived();
+            let (whole, messages) = shared.framing.whole_messages(&pending);
+            if whole > 0 {
+                // Owed from before the count moves, which can end the run.
+                owing.set(acknowledged.is_some());
+                let written = shared.write(&pending[..whole], messages, acknowledged);
+                pending.drain(..whole);
+                if acknowledged.is_some() {
+                    if written.is_none() {
+                        // The output failed: nothing more is acknowledged.
+                        return;
+                    }
+                    position = written;
+                }
+            }
+        }
+        if let (Some(now), Some(then)) = (position, acked) {
+            let due = now.bytes - then.bytes >= ack::ACK_BYTES
+                || (now.bytes > then.bytes && acked_at.elapsed() >= ack::ACK_INTERVAL);
+            if due {
+                if let Err(e) = stream.write_all(&now.encode()) {
+                    note(&format!("{peer}: cannot acknowledge ({e})"));
+                    return;
+                }
+                acked = Some(now);
+                acked_at = Instant::now();
+            }
+            owing.set(acked != position);
+        }
+        read = match stream.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                n
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            Err(e)
+                if acknowledged.is_some()
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+            {
+                0
+            }
             Err(e) => {
                 note(&format!("{peer}: read failed: {e}"));
                 break;
             }
         };
-        shared.data_arrived();
-        pending.extend_from_slice(&buf[..read]);
-        let (whole, messages) = shared.framing.whole_messages(&pending);
-        if whole > 0 {
-            shared.write(&pending[..whole], messages);
-            pending.drain(..whole);
-        }
     }
-    if !pending.is_empty() {
-        match shared.framing {
-            // A last line without its newline still counts, as a source would read it.
-            Framing::Lines => shared.write(&pending, 1),
-            Framing::LengthPrefixed(_) => {
-                note(&format!(
-                    "{peer}: the connection ended inside a frame ({} bytes written, not counted)",
-                    pending.len()
-                ));
-                shared.write(&pending, 0);
-            }
+    if pending.is_empty() {
+        return;
+    }
+    match (acknowledged, shared.framing) {
+        (Some(name), _) => note(&format!(
+            "{peer}: stream \"{name}\" ended inside a message ({} bytes left out; the sink \
+             sends them again)",
+            pending.len()
+        )),
+        // A last line without its newline still counts, as a source would read it.
+        (None, Framing::Lines) => {
+            shared.write(&pending, 1, None);
+        }
+        (None, Framing::LengthPrefixed(_)) => {
+            note(&format!(
+                "{peer}: the connection ended inside a frame ({} bytes written, not counted)",
+                pending.len()
+            ));
+            shared.write(&pending, 0, None);
         }
     }
 }
@@ -359,13 +789,15 @@ impl Receiver {
     /// `progress` with a line every second while data arrives, and with notes about
     /// connections.
     pub fn run(self, progress: impl Fn(&str) + Send + Sync + 'static) -> Result<Summary, String> {
-        let writer: Box<dyn Write + Send> = if self.config.out == "-" {
-            Box::new(std::io::stdout())
+        let (writer, positions, journal): (Box<dyn Write + Send>, _, _) = if self.config.resume {
+            let (file, positions, journal) = resume_output(&self.config.out, &progress)?;
+            (Box::new(file), positions, Some(journal))
+        } else if self.config.out == "-" {
+            (Box::new(std::io::stdout()), HashMap::new(), None)
         } else {
-            Box::new(
-                std::fs::File::create(&self.config.out)
-                    .map_err(|e| format!("cannot create {}: {e}", self.config.out))?,
-            )
+            let file = std::fs::File::create(&self.config.out)
+                .map_err(|e| format!("cannot create {}: {e}", self.config.out))?;
+            (Box::new(file), HashMap::new(), None)
         };
         let shared = Arc::new(Shared {
             out: Mutex::new(Output {
@@ -373,12 +805,18 @@ impl Receiver {
                 messages: 0,
                 bytes: 0,
                 error: None,
+                positions,
+                journal,
             }),
             framing: self.config.framing,
+            acknowledge: !self.config.plain,
             start: Instant::now(),
             last_data: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             partitions: Mutex::new(self.config.kafka.as_ref().map(|_| 0)),
+            reading: Mutex::default(),
+            freed: Condvar::new(),
+            owing: AtomicU64::new(0),
         });
         let progress = Arc::new(progress);
         #[cfg(feature = "kafka")]
@@ -401,7 +839,7 @@ impl Receiver {
                     let Ok(stream) = stream else { continue };
                     shared.connections.fetch_add(1, Ordering::Relaxed);
                     let (shared, progress) = (Arc::clone(&shared), Arc::clone(&progress));
-                    std::thread::spawn(move || receive(stream, &shared, |note| progress(note)));
+                    std::thread::spawn(move || serve(stream, &shared, |note| progress(note)));
                 }
             });
         }
@@ -435,6 +873,11 @@ impl Receiver {
                     last = messages;
                 }
             }
+        }
+        // The last acknowledgements go out within ack::ACK_INTERVAL of their writes.
+        let deadline = Instant::now() + ack::ACK_INTERVAL * 20;
+        while shared.owing.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         // A Kafka consumer stops at the next record, commits (in a group) and leaves; one
         // still waiting for its brokers is left behind.
@@ -549,7 +992,7 @@ mod kafka {
             }
             if records > 0 {
                 shared.data_arrived();
-                shared.write(&batch, records);
+                shared.write(&batch, records, None);
             }
             if in_group && committed_at.elapsed() > Duration::from_secs(1) {
                 committed_at = Instant::now();
@@ -673,6 +1116,8 @@ mod tests {
             framing: Framing::Lines,
             expect: Some(400),
             idle_timeout: Some(Duration::from_secs(20)),
+            plain: false,
+            resume: false,
         };
         let receiver = Receiver::bind(config).unwrap();
         let addr = receiver.local_addr().unwrap();
@@ -702,5 +1147,190 @@ mod tests {
             assert_eq!(mine, expected);
         }
         assert_eq!(text.lines().count(), 400);
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("wallaroo-receiver-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn resume_needs_a_file_and_acknowledgements() {
+        let config = parse_args(&["--listen", "h:1", "--out", "f.txt", "--resume"]).unwrap();
+        assert!(config.resume && !config.plain);
+        let err = parse_args(&["--listen", "h:1", "--resume"]).unwrap_err();
+        assert!(err.to_string().contains("give --out FILE"), "{err}");
+        assert!(parse_args(&["--listen", "h:1", "--out", "f", "--resume", "--plain"]).is_err());
+        assert!(parse_args(&["--listen", "h:1", "--plain"]).unwrap().plain);
+    }
+
+    #[test]
+    fn resume_cuts_what_was_written_and_not_recorded() {
+        let dir = scratch("cut");
+        let out = dir.join("out.txt");
+        let out = out.to_str().unwrap();
+        std::fs::write(out, "a => 1\nb => 1\nx => 9\n").unwrap();
+        // Stream "s" has 14 bytes, 2 lines; the last record was cut short by a kill.
+        std::fs::write(
+            positions_path(out),
+            format!(
+                "{} 7 1 7\n{} 14 2 14\n- 0 0 14\n{} 21 3",
+                hex(b"s"),
+                hex(b"s"),
+                hex(b"s")
+            ),
+        )
+        .unwrap();
+        let notes = Mutex::new(Vec::new());
+        let (_file, positions, journal) =
+            resume_output(out, &|n: &str| notes.lock().unwrap().push(n.to_string())).unwrap();
+        assert_eq!(
+            positions["s"],
+            Position {
+                bytes: 14,
+                messages: 2
+            }
+        );
+        assert_eq!(journal.length, 14);
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "a => 1\nb => 1\n");
+        let notes = notes.into_inner().unwrap();
+        assert!(notes[0].contains("cut the last 7 bytes"), "{notes:?}");
+        // The journal is compacted to one line per stream.
+        assert_eq!(
+            std::fs::read_to_string(positions_path(out)).unwrap(),
+            format!("{} 14 2 14\n", hex(b"s"))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resume_refuses_files_that_do_not_belong_together() {
+        let dir = scratch("refuse");
+        let out = dir.join("out.txt");
+        let out = out.to_str().unwrap();
+        let quiet = |_: &str| {};
+        std::fs::write(out, "a => 1\n").unwrap();
+        let err = resume_output(out, &quiet).err().unwrap();
+        assert!(err.contains("out.txt.positions is missing"), "{err}");
+        std::fs::write(positions_path(out), "73 99 9 99\n").unwrap();
+        let err = resume_output(out, &quiet).err().unwrap();
+        assert!(err.contains("has 7 bytes, fewer than the 99"), "{err}");
+        std::fs::write(positions_path(out), "73 1 1 1\nnot a record\n").unwrap();
+        let err = resume_output(out, &quiet).err().unwrap();
+        assert!(
+            err.contains("out.txt.positions line 2: `not a record`"),
+            "{err}"
+        );
+        std::fs::write(positions_path(out), "7 1 1 1\n").unwrap();
+        let err = resume_output(out, &quiet).err().unwrap();
+        assert!(err.contains("line 1"), "{err}");
+        // A first start: neither file has data.
+        std::fs::remove_file(positions_path(out)).unwrap();
+        std::fs::remove_file(out).unwrap();
+        let (_, positions, journal) = resume_output(out, &quiet).unwrap();
+        assert!(positions.is_empty());
+        assert_eq!(journal.length, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_acknowledging_sink_is_told_its_position_and_acknowledged() {
+        use std::io::Read;
+        let dir = scratch("ack");
+        let out = dir.join("out.txt");
+        let config = Config {
+            listen: Some("127.0.0.1:0".into()),
+            kafka: None,
+            out: out.display().to_string(),
+            framing: Framing::Lines,
+            expect: Some(5),
+            idle_timeout: Some(Duration::from_secs(20)),
+            plain: false,
+            resume: true,
+        };
+        let receiver = Receiver::bind(config).unwrap();
+        let addr = receiver.local_addr().unwrap();
+        let run = std::thread::spawn(move || receiver.run(|_| {}));
+        let connect = |expect: Position, start: u64| {
+            let mut sink = TcpStream::connect(addr).unwrap();
+            // A receiver that made it wait would fail the test, not hang it.
+            sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut offer = [0u8; 8];
+            sink.read_exact(&mut offer).unwrap();
+            assert_eq!(offer, ack::MAGIC);
+            sink.write_all(&ack::hello("run-1")).unwrap();
+            assert_eq!(Position::read(&mut sink).unwrap(), expect);
+            sink.write_all(&ack::start(start)).unwrap();
+            sink
+        };
+        let mut sink = connect(Position::default(), 0);
+        // A message cut short at the end is left out, to be sent again.
+        sink.write_all(b"a => 1\nb => 1\nc =").unwrap();
+        let at = |bytes, messages| Position { bytes, messages };
+        assert_eq!(Position::read(&mut sink).unwrap(), at(14, 2));
+        drop(sink);
+        let mut sink = connect(at(14, 2), 14);
+        sink.write_all(b"c => 1\n").unwrap();
+        assert_eq!(Position::read(&mut sink).unwrap(), at(21, 3));
+        drop(sink);
+        // A sink that no longer holds bytes 21..28 starts past them.
+        let mut sink = connect(at(21, 3), 28);
+        sink.write_all(b"e => 1\n").unwrap();
+        assert_eq!(Position::read(&mut sink).unwrap(), at(35, 4));
+        // The sink connects again while its earlier connection looks open here: that one
+        // is shut down, and the new one goes on from where the output is.
+        let mut again = connect(at(35, 4), 35);
+        let mut rest = Vec::new();
+        assert!(
+            sink.read_to_end(&mut rest).is_ok(),
+            "the earlier connection ended"
+        );
+        drop(sink);
+        again.write_all(b"").unwrap();
+        // A plain peer's bytes are written as they come, and do not move the stream.
+        let mut plain = TcpStream::connect(addr).unwrap();
+        plain.write_all(b"p => 1\n").unwrap();
+        drop(plain);
+        let summary = run.join().unwrap().unwrap();
+        assert_eq!(summary.messages, 5);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, "a => 1\nb => 1\nc => 1\ne => 1\np => 1\n");
+        let journal = std::fs::read_to_string(positions_path(out.to_str().unwrap())).unwrap();
+        assert!(journal.ends_with("- 0 0 35\n"), "{journal}");
+        assert!(
+            journal.contains(&format!("{} 35 4 28\n", hex(b"run-1"))),
+            "{journal}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_plain_sender_that_never_reads_loses_nothing_when_it_closes() {
+        // Were it sent an offer it never reads, its close would reset the connection and
+        // drop what its kernel had not sent yet.
+        let config = Config {
+            listen: Some("127.0.0.1:0".into()),
+            kafka: None,
+            out: "/dev/null".into(),
+            framing: Framing::Lines,
+            expect: Some(300_000),
+            idle_timeout: Some(Duration::from_secs(20)),
+            plain: false,
+            resume: false,
+        };
+        let receiver = Receiver::bind(config).unwrap();
+        let addr = receiver.local_addr().unwrap();
+        // It sends at once: one silent for ack::OFFER_DELAY would be offered.
+        let lines: String = (0..300_000).map(|i| format!("line {i}\n")).collect();
+        std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(lines.as_bytes()).unwrap();
+        });
+        let summary = receiver.run(|_| {}).unwrap();
+        assert_eq!(summary.messages, 300_000);
+        assert_eq!(summary.missing, None);
     }
 }

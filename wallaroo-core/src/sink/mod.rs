@@ -5,9 +5,11 @@
 //! flushes when its channel runs dry, so output leaves promptly at low load and in large
 //! writes at high load.
 
+pub mod ack;
 pub mod connector;
 mod stream;
 mod tcp;
+mod window;
 
 use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
@@ -61,7 +63,6 @@ impl WriteTo {
 }
 
 /// Starts the sink for `to`, fed by `rx`.
-#[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
 pub(crate) fn start(
     to: WriteTo,
     rx: ChunkReceiver,
@@ -79,10 +80,17 @@ pub(crate) fn start(
             .expect("cannot spawn a sink thread")
     };
     match output {
-        Output::Tcp(address) => Ok(spawn(
-            "wallaroo-sink",
-            Box::new(move || tcp::run(&address, &rx, &control)),
-        )),
+        Output::Tcp(address) => {
+            // Numbers the TCP sinks of the process, for their streams' names.
+            static TCP_SINKS: std::sync::atomic::AtomicUsize =
+                std::sync::atomic::AtomicUsize::new(0);
+            let index = TCP_SINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = ack::stream_name(&kafka.app, index, &address);
+            Ok(spawn(
+                "wallaroo-sink",
+                Box::new(move || tcp::run(&address, &name, ack::DEFAULT_WINDOW, &rx, &control)),
+            ))
+        }
         Output::File(path) => {
             let file = std::fs::File::create(&path).map_err(|source| RunError::Open {
                 what: "output file".into(),
@@ -141,11 +149,11 @@ pub(crate) fn gather(first: Vec<u8>, rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>
 }
 
 /// Writes every byte of `chunks`, in order, with as few (vectored) writes as it takes.
-pub(crate) fn write_chunks(out: &mut impl Write, chunks: &[Vec<u8>]) -> io::Result<()> {
+pub(crate) fn write_chunks<C: AsRef<[u8]>>(out: &mut impl Write, chunks: &[C]) -> io::Result<()> {
     let mut vector = [IoSlice::new(&[]); MAX_GATHERED];
     for chunks in chunks.chunks(MAX_GATHERED) {
         for (slot, chunk) in vector.iter_mut().zip(chunks) {
-            *slot = IoSlice::new(chunk);
+            *slot = IoSlice::new(chunk.as_ref());
         }
         let mut slices = &mut vector[..chunks.len()];
         IoSlice::advance_slices(&mut slices, 0);
