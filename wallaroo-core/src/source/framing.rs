@@ -219,6 +219,25 @@ impl FrameReader {
         self.offset
     }
 
+    /// Moves the reader out, leaving an empty one that holds no memory in its place.
+    pub(crate) fn take(&mut self) -> FrameReader {
+        std::mem::replace(
+            self,
+            FrameReader {
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                need: 0,
+                framing: self.framing,
+                max_frame: self.max_frame,
+                frames: 0,
+                offset: 0,
+                budget: None,
+                taken: 0,
+            },
+        )
+    }
+
     /// Takes `bytes`, read from the stream already, as its first bytes (at most the
     /// initial buffer's 64 KiB).
     pub fn preload(&mut self, bytes: &[u8]) {
