@@ -96,7 +96,7 @@ fn run(workers: usize, connections: usize, per_connection: usize, chunk: usize) 
     let total = connections * per_connection;
     let lines = receiver.wait_for(total);
     assert_eq!(lines.len(), total, "every vote gives one total line");
-    let counts = running.source_counts(0).unwrap();
+    let counts = support::counts_when(&running, 0, |c| c.messages >= total as u64);
     assert_eq!(counts.messages, total as u64);
     assert_eq!(counts.connections, connections as u64);
     assert_eq!(counts.decode_errors + counts.framing_errors, 0);

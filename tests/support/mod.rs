@@ -236,3 +236,22 @@ impl wallaroo::connector::SinkConnector for Collect {
         }
     }
 }
+
+/// Source `source`'s counters once `ready` holds of them (or after 10 s): a source counts
+/// its messages once it has handed them on, so an output can arrive just before its count.
+pub fn counts_when(
+    running: &wallaroo::Running,
+    source: usize,
+    ready: impl Fn(&wallaroo::source::SourceCounts) -> bool,
+) -> wallaroo::source::SourceCounts {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = running
+            .source_counts(source)
+            .expect("the source's counters");
+        if ready(&counts) || Instant::now() > deadline {
+            return counts;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
