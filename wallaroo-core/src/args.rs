@@ -161,7 +161,8 @@ pub enum Parsed {
     Print(String),
 }
 
-fn command(name: &str, version: &str) -> Command {
+/// Wallaroo's command line, without an application's own flags.
+pub(crate) fn command(name: &str, version: &str) -> Command {
     let command = base_command(name, version);
     #[cfg(feature = "kafka")]
     let command = command
@@ -292,13 +293,39 @@ fn base_command(name: &str, version: &str) -> Command {
         )
 }
 
-fn first_line(err: &clap::Error) -> String {
+pub(crate) fn first_line(err: &clap::Error) -> String {
     let rendered = err.render().to_string();
     let line = rendered
         .lines()
         .next()
         .unwrap_or("error: invalid arguments");
     format!("{line} (see --help)")
+}
+
+/// What matching a command line gives, short of a usage error.
+pub(crate) enum Matched {
+    /// The arguments, to read.
+    Matches(clap::ArgMatches),
+    /// `--help` or `--version`: print this text and exit 0.
+    Print(String),
+}
+
+/// Matches `argv` (the first item is the program name) against `command`; a usage error is
+/// one line naming the flag.
+pub(crate) fn matches<I, T>(command: Command, argv: I) -> Result<Matched, UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match command.try_get_matches_from(argv) {
+        Ok(matches) => Ok(Matched::Matches(matches)),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                Ok(Matched::Print(e.render().to_string()))
+            }
+            _ => Err(UsageError(first_line(&e))),
+        },
+    }
 }
 
 impl Args {
@@ -317,20 +344,16 @@ impl Args {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let matches = match command(name, version).try_get_matches_from(argv) {
-            Ok(m) => m,
-            Err(e) => {
-                return match e.kind() {
-                    clap::error::ErrorKind::DisplayHelp
-                    | clap::error::ErrorKind::DisplayVersion => {
-                        Ok(Parsed::Print(e.render().to_string()))
-                    }
-                    _ => Err(UsageError(first_line(&e))),
-                }
-            }
-        };
-        let inputs = endpoints(&matches, "in", Input::parse)?;
-        let outputs = endpoints(&matches, "out", Output::parse)?;
+        match matches(command(name, version), argv)? {
+            Matched::Matches(matches) => Args::from_matches(&matches).map(Parsed::Args),
+            Matched::Print(text) => Ok(Parsed::Print(text)),
+        }
+    }
+
+    /// Wallaroo's arguments among `matches`, which may hold an application's own too.
+    pub(crate) fn from_matches(matches: &clap::ArgMatches) -> Result<Args, UsageError> {
+        let inputs = endpoints(matches, "in", Input::parse)?;
+        let outputs = endpoints(matches, "out", Output::parse)?;
         let workers = matches
             .get_one::<NonZeroUsize>("workers")
             .map(|n| n.get())
@@ -378,13 +401,13 @@ impl Args {
                 "error: --dead-letter needs --on-error skip (a stop writes no dead letter: the error names the message)".into(),
             ));
         }
-        Ok(Parsed::Args(Args {
+        Ok(Args {
             inputs,
             outputs,
             workers,
             topology,
             resilience,
-            kafka: kafka_args(&matches)?,
+            kafka: kafka_args(matches)?,
             tcp: TcpLimits {
                 max_connections: matches
                     .get_one::<NonZeroUsize>("max-connections")
@@ -402,7 +425,7 @@ impl Args {
             },
             on_error,
             dead_letter,
-        }))
+        })
     }
 
     /// Arguments built in code, for tests and embedding: no `--in`, no `--out`, one worker.

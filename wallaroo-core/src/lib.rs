@@ -21,6 +21,7 @@ pub mod codec;
 pub mod component;
 mod context;
 pub mod endpoint;
+pub mod flags;
 mod gather;
 mod guard;
 #[cfg(feature = "kafka")]

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use crate::app::Application;
 use std::io::IsTerminal;
 
-use crate::args::{Args, LogFormat, Parsed, TopologyFormat};
+use crate::args::{Args, LogFormat, TopologyFormat};
+use crate::flags::{self, CommandLine, Flags, NoFlags};
 
 /// Runs an application's `main`: `name` and `version` are shown by `--help` and
 /// `--version`, and `setup` builds the application from the parsed arguments.
@@ -15,18 +16,31 @@ use crate::args::{Args, LogFormat, Parsed, TopologyFormat};
 /// 2 for a usage error, 1 for any other error. A second SIGINT or SIGTERM exits at once
 /// with status 130.
 pub fn run_main(name: &str, version: &str, setup: impl FnOnce(&Args) -> Application) -> ExitCode {
-    let args = match Args::parse_from(name, version, std::env::args_os()) {
-        Ok(Parsed::Args(args)) => args,
-        Ok(Parsed::Print(text)) => {
+    run_application::<NoFlags>(name, version, "", |args, _| setup(args))
+}
+
+/// Runs an application's `main` as [`run_main`] does, with the application's own flags `F`
+/// on the command line beside wallaroo's, and `--help` starting with `doc`, the setup
+/// function's doc comment (see [`flags::about`]). A flag of `F` that takes a name of
+/// wallaroo's is refused on every run, with exit status 1 ([`flags::CommandLineError`]).
+pub fn run_application<F: Flags>(
+    name: &str,
+    version: &str,
+    doc: &str,
+    setup: impl FnOnce(&Args, &F) -> Application,
+) -> ExitCode {
+    let (args, flags) = match flags::parse::<F, _, _>(name, version, doc, std::env::args_os()) {
+        Ok(CommandLine::Run(args, flags)) => (args, flags),
+        Ok(CommandLine::Print(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
-        Err(usage) => {
-            eprintln!("{usage}");
-            return ExitCode::from(2);
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(e.exit_code());
         }
     };
-    let app = setup(&args);
+    let app = setup(&args, &flags);
     if let Some(format) = args.topology() {
         let topology = app.topology();
         match format {
