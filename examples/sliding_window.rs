@@ -7,28 +7,55 @@
 //! the results depend only on the input, never on the clock). Output, to two sinks:
 //! - `--out` #1, every reading: `"{sensor} {average} over {n}\n"`, the window's average
 //!   after the reading;
-//! - `--out` #2, only the readings more than [`MAX_DEVIATION`] away from the average of a full
-//!   window before them: `"alert: {sensor} {value} is {±deviation} from the average {avg} of
-//!   the last 5\n"`.
+//! - `--out` #2, only the readings more than `--max-deviation` (default [`MAX_DEVIATION`])
+//!   away from the average of a full window before them: `"alert: {sensor} {value} is
+//!   {±deviation} from the average {avg} of the last 5\n"`.
 //!
 //! The pipeline sends the state computation's output to the first sink with `also_to_sink`,
 //! then goes on to a filter and the second sink.
 //!
+//! `--max-deviation` is the application's own flag ([`Flags`]), listed by `--help` beside
+//! wallaroo's. A step is a function, not a closure: the filter reads the flag's value from a
+//! static that the setup function sets, once per process.
+//!
 //! ```text
 //! cargo run --example sliding_window -- --out - --out -
+//! cargo run --example sliding_window -- --out - --out - --max-deviation 2.5
 //! cargo run --example sliding_window -- --in file:examples/data/readings.txt --out - --out -
 //! cargo run --release --example sliding_window -- --in 127.0.0.1:7010 --out 127.0.0.1:7002,127.0.0.1:7003
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use wallaroo::prelude::*;
 
 /// Readings in a sensor's window.
 pub const WINDOW: usize = 5;
 
-/// A reading this far from the average of the full window before it raises an alert.
+/// A reading this far from the average of the full window before it raises an alert, unless
+/// `--max-deviation` says otherwise.
 pub const MAX_DEVIATION: f64 = 5.0;
+
+/// The application's own flags.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct Flags {
+    /// Alert on a reading further than this from the average of the full window before it
+    #[arg(long, value_name = "X", default_value_t = MAX_DEVIATION)]
+    pub max_deviation: f64,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            max_deviation: MAX_DEVIATION,
+        }
+    }
+}
+
+/// `--max-deviation`, which the setup function sets for [`outliers`]: the first application
+/// built in the process decides.
+static MAX_DEVIATION_FLAG: OnceLock<f64> = OnceLock::new();
 
 /// One reading of one sensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,11 +153,12 @@ pub fn slide(reading: Reading, window: &mut Window) -> (Windowed, bool) {
     (windowed, true)
 }
 
-/// Keeps the readings far from the average before them.
+/// Keeps the readings far from the average before them: further than `--max-deviation`.
 #[computation(name = "keep outliers")]
 pub fn outliers(windowed: Windowed) -> Option<Windowed> {
     let before = windowed.before?;
-    ((windowed.reading.value - before).abs() > MAX_DEVIATION).then_some(windowed)
+    let max = MAX_DEVIATION_FLAG.get().copied().unwrap_or(MAX_DEVIATION);
+    ((windowed.reading.value - before).abs() > max).then_some(windowed)
 }
 
 /// `"boiler-1 70.00 over 5\n"`.
@@ -159,9 +187,14 @@ pub fn encode_alert(windowed: &Windowed, out: &mut Vec<u8>) {
     );
 }
 
-/// One pipeline, two sinks: every window average, then the outliers alone.
+/// Each sensor's average over its last 5 readings, and an alert for a reading far from the
+/// average before it.
+///
+/// Reads lines `SENSOR VALUE` from --in, or a demo stream without it; writes every average to
+/// the first --out and the alerts to the second.
 #[wallaroo::main]
-pub fn sliding_window(args: &Args) -> Application {
+pub fn sliding_window(args: &Args, flags: &Flags) -> Application {
+    MAX_DEVIATION_FLAG.get_or_init(|| flags.max_deviation);
     let app = Application::new("Sliding Window");
     // Both sources produce `Pipeline<Reading>`, so the rest of the pipeline is the same.
     let readings = match args.inputs().first() {

@@ -49,6 +49,10 @@
 
 #![warn(missing_docs)]
 
+/// clap, with its derive: an application declares its own flags with
+/// `#[derive(clap::Args)]` (see [`macro@main`]) and needs no clap dependency of its own. The
+/// prelude brings the name `clap`, which the derive's expansion names.
+pub use clap;
 /// serde, as `#[state]` and `#[data]` use it. A type kept inside a state needs its traits
 /// too: annotate it with [`macro@data`], so that the application needs no serde of its own.
 pub use wallaroo_core::__private::serde;
@@ -59,6 +63,7 @@ pub use wallaroo_macros::{
 
 /// Everything an application needs: `use wallaroo::prelude::*;`.
 pub mod prelude {
+    pub use clap;
     pub use wallaroo_core::{
         Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline,
         PushText, Sink, Source,
@@ -78,7 +83,8 @@ pub mod __private {
     pub use wallaroo_core::app::IntoApplication;
     pub use wallaroo_core::codec::{append_bytes, DecodeResult, Decoder, Encoder, Framing};
     pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
-    pub use wallaroo_core::main_entry::run_main;
+    pub use wallaroo_core::flags::{Flags, NoFlags};
+    pub use wallaroo_core::main_entry::{run_application, run_main};
     pub use wallaroo_core::misuse::{UnknownState, UseTo, UseToStatePartition};
     pub use wallaroo_core::state::{
         collect_keys, default_state, is_borrowed_key, is_owned_key, load_field, read_upgraded,

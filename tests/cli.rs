@@ -130,6 +130,95 @@ fn help_lists_every_flag() {
 }
 
 #[test]
+fn help_without_a_doc_comment_starts_with_wallaroos_sentence() {
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert!(
+        help.starts_with("A wallaroo stream-processing application.\n"),
+        "{help}"
+    );
+}
+
+/// Runs the Sliding Window example (its demo stream without `--in`) with `args`.
+fn run_sliding_window(args: &[&str]) -> Output {
+    Command::new(support::example_bin("sliding_window"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the sliding_window example")
+}
+
+#[test]
+fn help_starts_with_the_setup_functions_doc_and_lists_the_applications_flags() {
+    let out = run_sliding_window(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    // `--help` shows the whole doc comment, `-h` its first paragraph.
+    assert!(
+        help.starts_with("Each sensor's average over its last 5 readings, and an alert for a reading far from the average before it.\n\nReads lines"),
+        "{help}"
+    );
+    for flag in ["--max-deviation <X>", "[default: 5]", "--in", "--workers"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    let short = String::from_utf8(run_sliding_window(&["-h"]).stdout).unwrap();
+    assert!(short.starts_with("Each sensor's average"), "{short}");
+    assert!(!short.contains("Reads lines"), "{short}");
+    assert!(short.contains("--max-deviation"), "{short}");
+}
+
+#[test]
+fn a_bad_value_of_the_applications_flag_exits_2_with_one_line_naming_it() {
+    for args in [
+        &["--max-deviation", "far"][..],
+        &["--max-deviation"][..],
+        &["--max-deviation", "1", "--max-deviation", "2"][..],
+    ] {
+        let out = run_sliding_window(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        assert!(stderr.contains("--max-deviation"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn the_applications_flag_sets_how_far_a_reading_goes_before_an_alert() {
+    let alerts = |extra: &[&str]| {
+        let mut args = vec!["--out", "-", "--out", "-"];
+        args.extend_from_slice(extra);
+        let out = run_sliding_window(&args);
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        // Every one of the demo's 90 readings has its average line.
+        assert_eq!(stdout.lines().filter(|l| l.contains(" over ")).count(), 90);
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("alert: "))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    // The default, 5: the spike of boiler-2 and the drop of the chiller.
+    let default = alerts(&[]);
+    assert_eq!(default.len(), 2, "{default:?}");
+    assert!(
+        default[0].starts_with("alert: boiler-2 92.50"),
+        "{default:?}"
+    );
+    assert_eq!(alerts(&["--max-deviation", "5"]), default);
+    // Closer: boiler-1's warming up, a degree a reading, and the wobbles too.
+    let close = alerts(&["--max-deviation", "1"]);
+    assert!(close.len() > 10, "{close:?}");
+    assert!(
+        close.iter().any(|a| a.starts_with("alert: boiler-1 ")),
+        "{close:?}"
+    );
+    // Further than any reading goes: none.
+    assert_eq!(alerts(&["--max-deviation", "50"]), Vec::<String>::new());
+}
+
+#[test]
 fn the_shipped_file_of_frames_runs_end_to_end_to_stdout() {
     let input = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/alphabet.frames");
     let out = run(&["--in", &format!("file:{input}"), "--out", "-"]);

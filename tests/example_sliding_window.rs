@@ -64,7 +64,7 @@ fn the_shipped_file_gives_every_average_and_two_alerts() {
         .with_output(dir.address("averages.txt"))
         .with_output(dir.address("alerts.txt"))
         .with_workers(1);
-    sliding_window::sliding_window(&args)
+    sliding_window::sliding_window(&args, &Default::default())
         .run(&args, |_| {})
         .unwrap();
     assert_eq!(
@@ -101,7 +101,7 @@ fn without_input_the_generator_feeds_the_demo_stream_and_the_run_ends() {
         .with_output(dir.address("averages.txt"))
         .with_output(dir.address("alerts.txt"))
         .with_workers(2);
-    sliding_window::sliding_window(&args)
+    sliding_window::sliding_window(&args, &Default::default())
         .run(&args, |_| {})
         .unwrap();
     let demo: Vec<(String, f64)> = (0..)
@@ -137,7 +137,9 @@ fn readings_over_tcp_slide_each_sensors_window_and_alert_on_jumps() {
         .with_output(averages_receiver.addr.to_string().as_str())
         .with_output(alerts_receiver.addr.to_string().as_str())
         .with_workers(3);
-    let running = sliding_window::sliding_window(&args).start(&args).unwrap();
+    let running = sliding_window::sliding_window(&args, &Default::default())
+        .start(&args)
+        .unwrap();
     let addr = running.local_addr(0).unwrap();
 
     // 20 sensors, 50 readings each, a saw-tooth with a jump every 17th reading.
@@ -192,7 +194,7 @@ fn the_steps_are_plain_functions_too() {
 
 #[test]
 fn the_topology_draws_each_sink_after_the_step_that_feeds_it() {
-    let topology = sliding_window::sliding_window(&Args::new())
+    let topology = sliding_window::sliding_window(&Args::new(), &Default::default())
         .topology()
         .clone();
     let pipeline = &topology.pipelines[0];

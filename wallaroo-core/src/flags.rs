@@ -129,8 +129,8 @@ where
         Matched::Print(text) => Ok(CommandLine::Print(text)),
         Matched::Matches(matches) => {
             let args = Args::from_matches(&matches)?;
-            let flags = F::from_arg_matches(&matches)
-                .map_err(|e| UsageError(args::first_line(&e)))?;
+            let flags =
+                F::from_arg_matches(&matches).map_err(|e| UsageError(args::first_line(&e)))?;
             Ok(CommandLine::Run(args, flags))
         }
     }
@@ -237,7 +237,9 @@ mod tests {
 
     impl FromArgMatches for Threshold {
         fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-            Ok(Threshold(*m.get_one::<u32>("threshold").expect("a default")))
+            Ok(Threshold(
+                *m.get_one::<u32>("threshold").expect("a default"),
+            ))
         }
         fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
             *self = Self::from_arg_matches(m)?;
@@ -285,7 +287,10 @@ mod tests {
         let err = parse_threshold(&["--threshold", "many"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let line = err.to_string();
-        assert!(line.starts_with("error:") && line.contains("--threshold"), "{line}");
+        assert!(
+            line.starts_with("error:") && line.contains("--threshold"),
+            "{line}"
+        );
         assert_eq!(line.lines().count(), 1, "{line}");
     }
 
@@ -295,13 +300,19 @@ mod tests {
             panic!("no help")
         };
         assert!(help.starts_with("Watches readings."), "{help}");
-        assert!(help.contains("--threshold") && help.contains("--workers"), "{help}");
+        assert!(
+            help.contains("--threshold") && help.contains("--workers"),
+            "{help}"
+        );
         // Without a doc comment, wallaroo's own sentence.
         let Ok(CommandLine::Print(help)) = parse::<Threshold, _, _>("app", "0", "", ["app", "-h"])
         else {
             panic!("no help")
         };
-        assert!(help.starts_with("A wallaroo stream-processing application."), "{help}");
+        assert!(
+            help.starts_with("A wallaroo stream-processing application."),
+            "{help}"
+        );
     }
 
     /// Flags of one argument, `arg`.
@@ -312,9 +323,15 @@ mod tests {
     #[test]
     fn a_flag_that_takes_a_name_of_wallaroos_is_refused_naming_both() {
         let clash = one_flag(Arg::new("threads").long("workers")).unwrap();
-        assert!(clash.contains("--workers") && clash.contains("#[arg(long"), "{clash}");
+        assert!(
+            clash.contains("--workers") && clash.contains("#[arg(long"),
+            "{clash}"
+        );
         let clash = one_flag(Arg::new("workers").long("threads")).unwrap();
-        assert!(clash.contains("id `workers`") && clash.contains("--threads"), "{clash}");
+        assert!(
+            clash.contains("id `workers`") && clash.contains("--threads"),
+            "{clash}"
+        );
         let clash = one_flag(Arg::new("hush").short('h').action(ArgAction::SetTrue)).unwrap();
         assert!(clash.contains("--help"), "{clash}");
         let clash = one_flag(Arg::new("v").long("version")).unwrap();
@@ -324,7 +341,11 @@ mod tests {
         assert_eq!(one_flag(Arg::new("threshold").long("threshold")), None);
         let err = parse::<ClashingFlags, _, _>("app", "0", "", ["app", "--help"]).unwrap_err();
         assert_eq!(err.exit_code(), 1);
-        assert!(err.to_string().starts_with("error: the application's flag --in"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("error: the application's flag --in"),
+            "{err}"
+        );
     }
 
     #[derive(Debug)]

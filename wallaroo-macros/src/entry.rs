@@ -1,15 +1,18 @@
-//! `#[wallaroo::main]`: the application's setup function, `fn(args: &Args) -> Application`
-//! (or `fn() -> Application`), gets a `main` that runs what it builds.
+//! `#[wallaroo::main]`: the application's setup function,
+//! `fn(args: &Args, flags: &Flags) -> Application` (`Flags` the application's own flags, a
+//! struct that derives `clap::Args`), `fn(args: &Args) -> Application` or
+//! `fn() -> Application`, gets a `main` that runs what it builds; `--help` starts with its
+//! doc comment.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, ItemFn, Stmt};
+use syn::{Expr, ItemFn, Meta, Stmt, Type};
 
 use crate::attr;
 use crate::ctxt::Errors;
 use crate::paths;
-use crate::signature::{self, Macro};
+use crate::signature::{self, Macro, Passing};
 
 const MACRO: Macro = Macro {
     attr: "#[wallaroo::main]",
@@ -17,10 +20,23 @@ const MACRO: Macro = Macro {
     returns_impl_trait: false,
 };
 
+/// The function with the application's own flags, for error messages.
+const WITH_FLAGS: &str = "fn setup(args: &Args, flags: &Flags) -> Application";
+
 /// The setup function as wallaroo understands it.
 struct Setup {
     item: ItemFn,
-    takes_args: bool,
+    takes: Takes,
+}
+
+/// What the setup function takes.
+enum Takes {
+    /// `fn setup() -> Application`.
+    Nothing,
+    /// `fn setup(args: &Args) -> Application`.
+    Args,
+    /// `fn setup(args: &Args, flags: &Flags) -> Application`: the flags' type.
+    ArgsAndFlags(Type),
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -42,23 +58,51 @@ impl Setup {
                 "#[wallaroo::main] generates `fn main`, so the setup function needs another name: `fn setup(args: &Args) -> Application`",
             );
         }
-        if sig.inputs.len() > 1 {
-            signature::check_param_count(
-                &MACRO,
-                sig,
-                1,
-                "the command line's `&Args` (or nothing)",
-                errors,
-            );
-        }
+        let params = signature::typed_params(sig);
+        let takes = match params.as_slice() {
+            [] => Takes::Nothing,
+            [_] => Takes::Args,
+            [_, flags] => match signature::passing(&flags.ty) {
+                Passing::Shared(ty) => Takes::ArgsAndFlags(ty.clone()),
+                Passing::Mut(ty) => {
+                    errors.spanned(
+                        &flags.ty,
+                        format!(
+                            "#[wallaroo::main] lends the application's flags to read, not to change: write `&{}`",
+                            signature::pretty(ty)
+                        ),
+                    );
+                    Takes::ArgsAndFlags(ty.clone())
+                }
+                Passing::Value(ty) => {
+                    errors.spanned(
+                        &flags.ty,
+                        format!(
+                            "#[wallaroo::main] lends the application's flags: write `&{}`, as in `{WITH_FLAGS}`",
+                            signature::pretty(ty)
+                        ),
+                    );
+                    Takes::ArgsAndFlags(ty.clone())
+                }
+            },
+            [_, _, extra @ ..] => {
+                errors.spanned(
+                    quote!(#(#extra),*),
+                    format!(
+                        "#[wallaroo::main] takes the command line's `&Args` and the application's flags, one struct that derives `clap::Args`, but this function takes {} parameters: write `{WITH_FLAGS}`, with every flag a field of `Flags`",
+                        sig.inputs.len()
+                    ),
+                );
+                Takes::Args
+            }
+        };
         if signature::return_type(sig).is_none() {
             errors.spanned(
                 sig,
                 "#[wallaroo::main] needs the application the function builds: write `-> Application`",
             );
         }
-        let takes_args = sig.inputs.len() == 1;
-        Some(Setup { item, takes_args })
+        Some(Setup { item, takes })
     }
 }
 
@@ -92,22 +136,51 @@ fn with_checked_result(item: &ItemFn) -> ItemFn {
     item
 }
 
+/// The doc comment of the setup function, one line per `#[doc]` attribute, as an expression
+/// of type `&'static str`: `--help` starts with it.
+fn doc(item: &ItemFn) -> TokenStream {
+    let lines = item.attrs.iter().filter_map(|attr| match &attr.meta {
+        Meta::NameValue(doc) if doc.path.is_ident("doc") => Some(&doc.value),
+        _ => None,
+    });
+    let concat = paths::concat(Span::call_site());
+    quote!(#concat(#(#lines, "\n"),*))
+}
+
 fn generate(s: &Setup) -> TokenStream {
     let item = &with_checked_result(&s.item);
     let ident = &item.sig.ident;
     let call_site = Span::call_site();
-    let (run_main, env, exit_code) = (
-        paths::run_main(call_site),
+    let (run_application, env, exit_code) = (
+        paths::run_application(call_site),
         paths::env(call_site),
         paths::exit_code(call_site),
     );
-    let (args, application) = (paths::args(ident.span()), paths::application(ident.span()));
+    let (args, application, no_flags) = (
+        paths::args(ident.span()),
+        paths::application(ident.span()),
+        paths::no_flags(ident.span()),
+    );
     // A typed binding, so that a setup function of the wrong type is reported at its name.
-    let setup = if s.takes_args {
-        quote_spanned!(ident.span()=> let setup: fn(&#args) -> #application = #ident;)
-    } else {
-        quote_spanned!(ident.span()=> let setup = |_: &#args| -> #application { #ident() };)
+    let (setup, run) = match &s.takes {
+        Takes::Nothing => (
+            quote_spanned!(ident.span()=> let setup = |_: &#args, _: &#no_flags| -> #application { #ident() };),
+            run_application,
+        ),
+        Takes::Args => (
+            quote_spanned!(ident.span()=>
+                let setup: fn(&#args) -> #application = #ident;
+                let setup = |args: &#args, _: &#no_flags| setup(args);
+            ),
+            run_application,
+        ),
+        Takes::ArgsAndFlags(flags) => (
+            quote_spanned!(ident.span()=> let setup: fn(&#args, &#flags) -> #application = #ident;),
+            // Flags of the wrong type are reported where their type is written.
+            quote_spanned!(flags.span()=> #run_application::<#flags>),
+        ),
     };
+    let doc = doc(item);
     let cfg = item.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
     quote! {
         #item
@@ -115,7 +188,7 @@ fn generate(s: &Setup) -> TokenStream {
         #(#cfg)*
         fn main() -> #exit_code {
             #setup
-            #run_main(#env("CARGO_CRATE_NAME"), #env("CARGO_PKG_VERSION"), setup)
+            #run(#env("CARGO_CRATE_NAME"), #env("CARGO_PKG_VERSION"), #doc, setup)
         }
     }
 }

@@ -89,8 +89,10 @@ paths! {
     build_hasher => { ::core::hash::BuildHasher }
     /// `collect_keys(keys)`: the `keys = …` of a partition as a `Vec<Key>`.
     collect_keys => { ::wallaroo::__private::collect_keys }
-    /// `run_main(name, version, setup)`: the generated `main`'s one call.
-    run_main => { ::wallaroo::__private::run_main }
+    /// `run_application(name, version, doc, setup)`: the generated `main`'s one call.
+    run_application => { ::wallaroo::__private::run_application }
+    /// `NoFlags`: the flags of a setup function that takes none.
+    no_flags => { ::wallaroo::__private::NoFlags }
     /// The `Args` of the command line.
     args => { ::wallaroo::__private::Args }
     /// The `Application` a setup function returns.
@@ -133,6 +135,8 @@ paths! {
     module_path => { ::core::module_path! }
     /// `file!`.
     file => { ::core::file! }
+    /// `concat!`.
+    concat => { ::core::concat! }
     /// `env!`.
     env => { ::core::env! }
     /// `ExitCode`, what the generated `main` returns.
