@@ -28,6 +28,7 @@
 use std::collections::VecDeque;
 use std::sync::OnceLock;
 
+use wallaroo::clap;
 use wallaroo::prelude::*;
 
 /// Readings in a sensor's window.

@@ -49,10 +49,49 @@
 
 #![warn(missing_docs)]
 
-/// clap, with its derive: an application declares its own flags with
-/// `#[derive(clap::Args)]` (see [`macro@main`]) and needs no clap dependency of its own. The
-/// prelude brings the name `clap`, which the derive's expansion names.
-pub use clap;
+/// What clap's derives name: an application declares its own flags with
+/// `#[derive(clap::Args)]` (see [`macro@main`]) and needs no clap dependency of its own.
+///
+/// The derives' expansions name `clap::…` as written, so the name `clap` must be in scope:
+/// `use wallaroo::clap;` brings this module under it. (The prelude does not: for an
+/// application that depends on clap itself, a second `clap` from a glob import would make
+/// the name ambiguous; such an application imports neither and uses its own.) Only what the
+/// derives name is here, and the builder, for `#[arg(value_parser = …)]`: all of clap,
+/// re-exported, would make the compiler spell `String` as `std::string::String` in an
+/// application's error messages (clap has an item of that name).
+///
+/// ```
+/// use wallaroo::clap;
+/// use wallaroo::prelude::*;
+///
+/// #[derive(clap::Args, Debug, PartialEq)]
+/// struct Flags {
+///     /// Alert above this
+///     #[arg(long, default_value_t = 5)]
+///     threshold: u32,
+///     #[arg(long, value_enum, default_value_t = Unit::Celsius)]
+///     unit: Unit,
+/// }
+///
+/// #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+/// enum Unit { Celsius, Fahrenheit }
+///
+/// use wallaroo::flags::{parse, CommandLine};
+/// let Ok(CommandLine::Run(_, flags)) = parse::<Flags, _, _>("app", "1", "", ["app", "--threshold", "7"]) else { panic!() };
+/// assert_eq!(flags, Flags { threshold: 7, unit: Unit::Celsius });
+/// ```
+pub mod clap {
+    pub use ::clap::builder;
+    pub use ::clap::{
+        value_parser, Arg, ArgAction, ArgGroup, ArgMatches, Args, Command, CommandFactory, Error,
+        FromArgMatches, Id, Parser, Subcommand, ValueEnum, ValueHint,
+    };
+
+    /// The kinds of error that clap's derives name.
+    pub mod error {
+        pub use ::clap::error::{Error, ErrorKind};
+    }
+}
 /// serde, as `#[state]` and `#[data]` use it. A type kept inside a state needs its traits
 /// too: annotate it with [`macro@data`], so that the application needs no serde of its own.
 pub use wallaroo_core::__private::serde;
@@ -63,7 +102,6 @@ pub use wallaroo_macros::{
 
 /// Everything an application needs: `use wallaroo::prelude::*;`.
 pub mod prelude {
-    pub use clap;
     pub use wallaroo_core::{
         Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline,
         PushText, Sink, Source,
@@ -85,7 +123,7 @@ pub mod __private {
     pub use wallaroo_core::component::{ComponentInfo, ComponentKind, Registered};
     pub use wallaroo_core::flags::{Flags, NoFlags};
     pub use wallaroo_core::main_entry::{run_application, run_main};
-    pub use wallaroo_core::misuse::{UnknownState, UseTo, UseToStatePartition};
+    pub use wallaroo_core::misuse::{is_command_line, UnknownState, UseTo, UseToStatePartition};
     pub use wallaroo_core::state::{
         collect_keys, default_state, is_borrowed_key, is_owned_key, load_field, read_upgraded,
         route_borrowed, route_owned, save_field, Partition, ReadSaved, SavedVersion, State,

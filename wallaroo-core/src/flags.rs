@@ -22,7 +22,7 @@ use crate::args::{self, Args, Matched, UsageError};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a set of command-line flags",
     label = "the second parameter of a `#[wallaroo::main]` function is the application's own flags",
-    note = "derive them: `#[derive(clap::Args)] struct Flags {{ #[arg(long, default_value_t = 5)] threshold: u32 }}`; `clap` is the one `wallaroo::prelude` brings"
+    note = "derive them with clap, which wallaroo brings: `use wallaroo::clap;`, then `#[derive(clap::Args)] struct Flags {{ #[arg(long, default_value_t = 5)] threshold: u32 }}`"
 )]
 pub trait Flags: clap::Args + FromArgMatches + 'static {}
 

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::args::Args;
 use crate::component::ComponentInfo;
 use crate::state::State;
 
@@ -44,3 +45,18 @@ impl State for UnknownState {
         unreachable!("an item rejected at compile time is never run")
     }
 }
+
+/// Implemented by [`Args`] alone: what the first parameter of a `#[wallaroo::main]` function
+/// lends, checked where its type is written.
+#[diagnostic::on_unimplemented(
+    message = "the first parameter of a `#[wallaroo::main]` function is the command line, `&Args`, not `&{Self}`",
+    label = "write `args: &Args` here",
+    note = "the application's own flags come second: `fn setup(args: &Args, flags: &{Self}) -> Application`"
+)]
+pub trait CommandLine {}
+
+impl CommandLine for Args {}
+
+/// Compiles when `T` is [`Args`]; generated code calls it with the type that the first
+/// parameter of a `#[wallaroo::main]` function names.
+pub fn is_command_line<T: CommandLine + ?Sized>() {}

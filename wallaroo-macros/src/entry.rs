@@ -27,6 +27,8 @@ const WITH_FLAGS: &str = "fn setup(args: &Args, flags: &Flags) -> Application";
 struct Setup {
     item: ItemFn,
     takes: Takes,
+    /// The type that the first parameter lends, if it is a shared reference.
+    args: Option<Type>,
 }
 
 /// What the setup function takes.
@@ -59,6 +61,18 @@ impl Setup {
             );
         }
         let params = signature::typed_params(sig);
+        let args = params
+            .first()
+            .and_then(|first| match signature::passing(&first.ty) {
+                Passing::Shared(ty) => Some(ty.clone()),
+                Passing::Mut(_) | Passing::Value(_) => {
+                    errors.spanned(
+                        &first.ty,
+                        "#[wallaroo::main] lends the command line to read: write `args: &Args`",
+                    );
+                    None
+                }
+            });
         let takes = match params.as_slice() {
             [] => Takes::Nothing,
             [_] => Takes::Args,
@@ -102,7 +116,7 @@ impl Setup {
                 "#[wallaroo::main] needs the application the function builds: write `-> Application`",
             );
         }
-        Some(Setup { item, takes })
+        Some(Setup { item, takes, args })
     }
 }
 
@@ -180,6 +194,11 @@ fn generate(s: &Setup) -> TokenStream {
             quote_spanned!(flags.span()=> #run_application::<#flags>),
         ),
     };
+    // The command line's type is checked where it is written.
+    let args_check = s.args.as_ref().map(|ty| {
+        let is_command_line = paths::is_command_line(ty.span());
+        quote_spanned!(ty.span()=> #is_command_line::<#ty>();)
+    });
     let doc = doc(item);
     let cfg = item.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
     quote! {
@@ -187,6 +206,7 @@ fn generate(s: &Setup) -> TokenStream {
 
         #(#cfg)*
         fn main() -> #exit_code {
+            #args_check
             #setup
             #run(#env("CARGO_CRATE_NAME"), #env("CARGO_PKG_VERSION"), #doc, setup)
         }

@@ -91,6 +91,8 @@ paths! {
     collect_keys => { ::wallaroo::__private::collect_keys }
     /// `run_application(name, version, doc, setup)`: the generated `main`'s one call.
     run_application => { ::wallaroo::__private::run_application }
+    /// `is_command_line::<T>()`: compiles when `T` is `Args`.
+    is_command_line => { ::wallaroo::__private::is_command_line }
     /// `NoFlags`: the flags of a setup function that takes none.
     no_flags => { ::wallaroo::__private::NoFlags }
     /// The `Args` of the command line.
