@@ -299,10 +299,22 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Makes a function the application's setup, and generates `main`.
 ///
-/// Accepts `fn setup(args: &Args) -> Application` or `fn setup() -> Application`, not named
-/// `main`, and takes no arguments. Keeps the function as written and adds
-/// `fn main() -> ExitCode`, which parses the command line, calls `setup`, and runs the
-/// application until its sources end or the process is interrupted.
+/// Accepts `fn setup(args: &Args, flags: &Flags) -> Application`,
+/// `fn setup(args: &Args) -> Application` or `fn setup() -> Application`, not named `main`,
+/// and takes no arguments. Keeps the function as written and adds `fn main() -> ExitCode`,
+/// which parses the command line, calls `setup`, and runs the application until its sources
+/// end or the process is interrupted.
+///
+/// `Flags`, any name, is the application's own flags: a struct that derives `clap::Args`
+/// (`use wallaroo::clap;` brings the clap that wallaroo uses). They are parsed with
+/// wallaroo's flags, listed by `--help` after them, and a bad value is a usage error (one
+/// line naming the flag, exit status 2). A flag that takes a name or an id of wallaroo's
+/// (`--workers`, a field named `out`, `-h`) is refused on every run, `--help` included,
+/// with an error naming both and exit status 1.
+///
+/// `--help` starts with the function's doc comment: `-h` shows its first paragraph,
+/// `--help` all of it, the lines of each paragraph joined. Without one it says "A wallaroo
+/// stream-processing application."
 ///
 /// ```no_run
 /// # use wallaroo::prelude::*;
@@ -319,9 +331,19 @@ pub fn partition(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # fn by_letter(v: &Vote) -> u8 { v.letter }
 /// # #[state_computation(name = "add votes")]
 /// # fn add_votes(v: Vote, t: &mut Total) -> (Vote, bool) { t.votes += v.count; (Vote { count: t.votes, ..v }, true) }
+/// use wallaroo::clap;
+///
+/// #[derive(clap::Args)]
+/// struct Flags {
+///     /// The application's name in the topology
+///     #[arg(long, default_value = "Alphabet")]
+///     name: String,
+/// }
+///
+/// /// Running vote totals per letter.
 /// #[wallaroo::main]
-/// fn alphabet(args: &Args) -> Application {
-///     Application::new("Alphabet")
+/// fn alphabet(args: &Args, flags: &Flags) -> Application {
+///     Application::new(flags.name.as_str())
 ///         .pipeline("Alphabet", Source::new(args.input(0), decode))
 ///         .to_state_partition(add_votes, "running vote totals", by_letter)
 ///         .to_sink(Sink::new(args.output(0), encode))
