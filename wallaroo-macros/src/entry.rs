@@ -38,7 +38,7 @@ enum Takes {
     /// `fn setup(args: &Args) -> Application`.
     Args,
     /// `fn setup(args: &Args, flags: &Flags) -> Application`: the flags' type.
-    ArgsAndFlags(Type),
+    ArgsAndFlags(Box<Type>),
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -77,7 +77,7 @@ impl Setup {
             [] => Takes::Nothing,
             [_] => Takes::Args,
             [_, flags] => match signature::passing(&flags.ty) {
-                Passing::Shared(ty) => Takes::ArgsAndFlags(ty.clone()),
+                Passing::Shared(ty) => Takes::ArgsAndFlags(Box::new(ty.clone())),
                 Passing::Mut(ty) => {
                     errors.spanned(
                         &flags.ty,
@@ -86,7 +86,7 @@ impl Setup {
                             signature::pretty(ty)
                         ),
                     );
-                    Takes::ArgsAndFlags(ty.clone())
+                    Takes::ArgsAndFlags(Box::new(ty.clone()))
                 }
                 Passing::Value(ty) => {
                     errors.spanned(
@@ -96,7 +96,7 @@ impl Setup {
                             signature::pretty(ty)
                         ),
                     );
-                    Takes::ArgsAndFlags(ty.clone())
+                    Takes::ArgsAndFlags(Box::new(ty.clone()))
                 }
             },
             [_, _, extra @ ..] => {
