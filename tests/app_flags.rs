@@ -102,6 +102,31 @@ fn help_starts_with_the_doc_and_lists_the_derived_flags() {
     }
 }
 
+/// A flags struct's own doc comment, which clap's derive makes the command's description.
+#[derive(clap::Args, Debug)]
+struct Documented {
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[test]
+fn the_flags_structs_doc_does_not_describe_the_application() {
+    for (doc, start) in [
+        ("", "A wallaroo stream-processing application.\n"),
+        (" Watches readings.", "Watches readings.\n"),
+    ] {
+        for flag in ["-h", "--help"] {
+            let Ok(CommandLine::Print(help)) =
+                parse::<Documented, _, _>("app", "0", doc, ["app", flag])
+            else {
+                panic!("no help")
+            };
+            assert!(help.starts_with(start), "{doc:?} {flag}: {help}");
+            assert!(!help.contains("clap's derive"), "{help}");
+        }
+    }
+}
+
 /// A field named as a flag of wallaroo's: `--workers`.
 #[derive(clap::Args, Debug)]
 struct SameName {
