@@ -7,10 +7,10 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Collect, TempDir};
+use support::{Collect, CollectKeyed, TempDir};
 use wallaroo::connector::{
-    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
-    SinkConnector, SinkOutput, SourceConnector, SourceInput,
+    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, SourceConnector,
+    SourceInput,
 };
 use wallaroo::prelude::*;
 use wallaroo::resilience::SyncPolicy;
@@ -48,40 +48,6 @@ impl SourceConnector for Interleaved {
         }
         input.flush();
         Ok(())
-    }
-}
-
-/// A message with its key, as a keyed sink is handed it.
-type KeyedMessage = (Option<String>, Vec<u8>);
-
-/// Collects every message it is handed with its key.
-struct CollectKeyed(Arc<Mutex<Vec<KeyedMessage>>>);
-
-impl SinkConnector for CollectKeyed {
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("memory", "keyed")
-    }
-
-    fn wants_keys(&self) -> bool {
-        true
-    }
-
-    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
-        loop {
-            match output.recv(Duration::from_millis(10)) {
-                Received::Batch(batch) => {
-                    let mut got = self.0.lock().unwrap();
-                    for record in batch.records() {
-                        let key = record.key.map(|k| String::from_utf8(k.to_vec()).unwrap());
-                        got.push((key, record.value.to_vec()));
-                    }
-                    drop(got);
-                    output.done(batch);
-                }
-                Received::Idle => {}
-                Received::Ended => return Ok(()),
-            }
-        }
     }
 }
 

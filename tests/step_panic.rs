@@ -8,14 +8,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Collect, TempDir};
+use support::{Collect, CollectKeyed, TempDir};
 use wallaroo::args::{DeadLetter, OnError};
 use wallaroo::connector::{
-    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource, Received,
-    SinkConnector, SinkOutput,
+    ConnectorError, ConnectorInfo, MessageConnector, MessageInput, MessageSource,
 };
 use wallaroo::prelude::*;
 
@@ -229,44 +228,10 @@ fn a_skipped_message_is_counted_written_as_a_dead_letter_and_the_rest_goes_on() 
     );
 }
 
-/// Outputs with the key of the state that made them, as text.
-type KeyedOutputs = Arc<Mutex<Vec<(Option<String>, String)>>>;
-
-/// A sink that takes each output with its state's key.
-struct CollectKeyed(KeyedOutputs);
-
-impl SinkConnector for CollectKeyed {
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("memory", "keyed")
-    }
-
-    fn wants_keys(&self) -> bool {
-        true
-    }
-
-    fn run(self: Box<Self>, mut output: SinkOutput) -> Result<(), ConnectorError> {
-        loop {
-            match output.recv(Duration::from_millis(10)) {
-                Received::Batch(batch) => {
-                    let mut got = self.0.lock().unwrap();
-                    for record in batch.records() {
-                        let key = record.key.map(|k| String::from_utf8(k.to_vec()).unwrap());
-                        got.push((key, String::from_utf8(record.value.to_vec()).unwrap()));
-                    }
-                    drop(got);
-                    output.done(batch);
-                }
-                Received::Idle => {}
-                Received::Ended => return Ok(()),
-            }
-        }
-    }
-}
-
 #[test]
 fn with_a_sink_that_keys_its_records_both_policies_name_the_key_and_keep_the_others() {
     let run = |on_error: OnError| {
-        let got: KeyedOutputs = Arc::default();
+        let got = Arc::default();
         let args = Args::new().with_workers(2).with_on_error(on_error);
         let result = Application::new("keyed")
             .pipeline("numbers", MessageSource::new(Numbers))
@@ -276,7 +241,12 @@ fn with_a_sink_that_keys_its_records_both_policies_name_the_key_and_keep_the_oth
                 encode_counted,
             ))
             .run(&args, |_| {});
-        let got = got.lock().unwrap().clone();
+        let got: Vec<(Option<String>, String)> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(key, value)| (key.clone(), String::from_utf8(value.clone()).unwrap()))
+            .collect();
         (result, got)
     };
     let (result, got) = run(OnError::Stop);

@@ -237,6 +237,44 @@ impl wallaroo::connector::SinkConnector for Collect {
     }
 }
 
+/// A message with its state's key (as text), as a keyed sink is handed it.
+pub type KeyedMessage = (Option<String>, Vec<u8>);
+
+/// A sink connector that wants keys, and collects every message it is handed with its key.
+pub struct CollectKeyed(pub Arc<Mutex<Vec<KeyedMessage>>>);
+
+impl wallaroo::connector::SinkConnector for CollectKeyed {
+    fn info(&self) -> wallaroo::connector::ConnectorInfo {
+        wallaroo::connector::ConnectorInfo::new("memory", "keyed")
+    }
+
+    fn wants_keys(&self) -> bool {
+        true
+    }
+
+    fn run(
+        self: Box<Self>,
+        mut output: wallaroo::connector::SinkOutput,
+    ) -> Result<(), wallaroo::connector::ConnectorError> {
+        use wallaroo::connector::Received;
+        loop {
+            match output.recv(Duration::from_millis(10)) {
+                Received::Batch(batch) => {
+                    let mut got = self.0.lock().unwrap();
+                    for record in batch.records() {
+                        let key = record.key.map(|k| String::from_utf8(k.to_vec()).unwrap());
+                        got.push((key, record.value.to_vec()));
+                    }
+                    drop(got);
+                    output.done(batch);
+                }
+                Received::Idle => {}
+                Received::Ended => return Ok(()),
+            }
+        }
+    }
+}
+
 /// Source `source`'s counters once `ready` holds of them (or after 10 s): a source counts
 /// its messages once it has handed them on, so an output can arrive just before its count.
 pub fn counts_when(

@@ -40,6 +40,8 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod step;
+#[cfg(test)]
+mod testing;
 pub mod topology;
 mod worker;
 

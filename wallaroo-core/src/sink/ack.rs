@@ -268,6 +268,7 @@ pub fn answer(stream: &mut (impl Read + Write), position: Position) -> io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Peer;
 
     #[test]
     fn a_hello_is_recognised_and_a_plain_stream_is_not_held_back() {
@@ -317,38 +318,14 @@ mod tests {
 
     #[test]
     fn the_receiver_answers_with_its_position_and_reads_start() {
-        struct Peer {
-            sent: Vec<u8>,
-            answer: io::Cursor<Vec<u8>>,
-        }
-        impl Read for Peer {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.answer.read(buf)
-            }
-        }
-        impl Write for Peer {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.sent.extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut peer = Peer {
-            sent: Vec::new(),
-            answer: io::Cursor::new(start(70).to_vec()),
-        };
+        let mut peer = Peer::answering(start(70).to_vec());
         let position = Position {
             bytes: 60,
             messages: 6,
         };
         assert_eq!(answer(&mut peer, position).unwrap(), 70);
         assert_eq!(peer.sent, position.encode());
-        let mut cut_short = Peer {
-            sent: Vec::new(),
-            answer: io::Cursor::new(vec![0, 0, 1]),
-        };
+        let mut cut_short = Peer::answering(vec![0, 0, 1]);
         let err = answer(&mut cut_short, position).unwrap_err();
         assert!(err.to_string().contains("inside START"), "{err}");
     }

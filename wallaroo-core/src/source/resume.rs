@@ -120,6 +120,7 @@ pub(crate) fn resume(next: u64) -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Peer;
 
     #[test]
     fn a_hello_is_recognised_and_a_plain_stream_is_not_held_back() {
@@ -142,28 +143,7 @@ mod tests {
 
     #[test]
     fn connect_reads_the_resume_answer() {
-        struct Peer {
-            sent: Vec<u8>,
-            answer: io::Cursor<Vec<u8>>,
-        }
-        impl Read for Peer {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.answer.read(buf)
-            }
-        }
-        impl Write for Peer {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.sent.extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut peer = Peer {
-            sent: Vec::new(),
-            answer: io::Cursor::new(resume(42).to_vec()),
-        };
+        let mut peer = Peer::answering(resume(42).to_vec());
         assert_eq!(connect(&mut peer, "votes").unwrap(), 42);
         assert_eq!(peer.sent, hello("votes"));
     }
