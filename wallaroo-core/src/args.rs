@@ -86,6 +86,8 @@ pub struct Args {
     on_error: OnError,
     dead_letter: Option<DeadLetter>,
     tcp: TcpLimits,
+    /// `--http HOST:PORT`: where the metrics, topology and state queries are served.
+    http: Option<String>,
 }
 
 /// What a TCP source allows its connections: `--max-connections` and `--idle-timeout`.
@@ -153,6 +155,8 @@ impl KafkaArgs {
 pub struct UsageError(pub String);
 
 /// What parsing the command line asks for.
+// Why not boxed: it is made once per process, and a box would change every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// Run (or print the topology) with these arguments.
@@ -282,6 +286,12 @@ fn base_command(name: &str, version: &str) -> Command {
                 .help("Log lines on stderr as text (coloured on a terminal, not with NO_COLOR) or json, one object a line [default: text]; RUST_LOG sets the level, e.g. RUST_LOG=debug or RUST_LOG=warn,wallaroo_core=info"),
         )
         .arg(
+            Arg::new("http")
+                .long("http")
+                .value_name("HOST:PORT")
+                .help("Serve GET /metrics (Prometheus text), /topology (JSON) and /state/STATE?key=JSON over HTTP on HOST:PORT, from a thread of its own"),
+        )
+        .arg(
             Arg::new("topology")
                 .long("topology")
                 .value_name("FORMAT")
@@ -402,6 +412,7 @@ impl Args {
             },
             on_error,
             dead_letter,
+            http: matches.get_one::<String>("http").cloned(),
         }))
     }
 
@@ -423,7 +434,25 @@ impl Args {
             log_format: LogFormat::Text,
             on_error: OnError::Stop,
             dead_letter: None,
+            http: None,
         }
+    }
+
+    /// Serves the HTTP endpoint on `addr` (as `--http` would; port 0 picks a free port,
+    /// see `Running::http_addr`).
+    ///
+    /// ```
+    /// let args = wallaroo_core::Args::new().with_http("127.0.0.1:0");
+    /// assert_eq!(args.http(), Some("127.0.0.1:0"));
+    /// ```
+    pub fn with_http(mut self, addr: impl Into<String>) -> Args {
+        self.http = Some(addr.into());
+        self
+    }
+
+    /// Where `--http` serves the metrics, topology and state queries, if it was given.
+    pub fn http(&self) -> Option<&str> {
+        self.http.as_deref()
     }
 
     /// Sets what a panic in a step does (as `--on-error` would).

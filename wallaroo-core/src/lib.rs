@@ -23,10 +23,13 @@ mod context;
 pub mod endpoint;
 mod gather;
 mod guard;
+mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod latency;
 mod link;
 pub mod main_entry;
+mod metrics;
 #[doc(hidden)]
 pub mod misuse;
 mod poison;

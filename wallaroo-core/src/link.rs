@@ -7,6 +7,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
@@ -166,6 +167,10 @@ pub(crate) struct SinkLink<E, T, const KEYED: bool> {
     /// Where each message of `buf` ends, for a sink that takes them one at a time; sent
     /// after them as the chunk's trailer ([`crate::sink::connector`]).
     ends: Vec<u32>,
+    /// Messages in `buf`, counted into the sink's stats when it is handed off.
+    count: u64,
+    /// When the first message of `buf` was read, if its source said.
+    first_read: Option<Instant>,
     _t: PhantomData<fn(T)>,
 }
 
@@ -209,6 +214,8 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
             tx,
             hold,
             ends: Vec::new(),
+            count: 0,
+            first_read: None,
             _t: PhantomData,
         }
     }
@@ -224,6 +231,11 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
             self.ends.clear();
         }
         let chunk = std::mem::replace(&mut self.buf, spare);
+        self.tx.stats.chunk(self.count, chunk.len());
+        if let Some(read) = self.first_read.take() {
+            self.tx.stats.latency.observe_since(read, self.count);
+        }
+        self.count = 0;
         // The sink thread only goes away when the application stops; what is left then is
         // reported by the sink itself.
         if self.tx.tx.send(chunk).is_err() {
@@ -252,6 +264,15 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
 }
 
 impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
+    /// Counts `n` messages about to be encoded; the first of a chunk notes when it was read.
+    #[inline(always)]
+    fn count_in(&mut self, n: u64) {
+        if self.count == 0 {
+            self.first_read = crate::latency::read_at();
+        }
+        self.count += n;
+    }
+
     /// Writes the key of the message about to be encoded, and where it ends
     /// ([`crate::sink::connector::NO_KEY`] for a message without one).
     #[cold]
@@ -272,12 +293,14 @@ impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
 impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for SinkLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
+        self.count_in(1);
         self.encode(&msg);
     }
 }
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for SinkLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        self.count_in(msgs.len() as u64);
         for msg in msgs.drain(..) {
             self.encode(&msg);
         }
@@ -309,6 +332,7 @@ impl<E: Encoder<T>, T, const KEYED: bool> TeeLink<E, T, KEYED> {
 impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
+        self.sink.count_in(1);
         self.sink.encode(&msg);
         self.next.emit(msg);
     }
@@ -316,6 +340,7 @@ impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for TeeLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        self.sink.count_in(msgs.len() as u64);
         for msg in msgs.iter() {
             self.sink.encode(msg);
         }

@@ -42,6 +42,8 @@ pub(crate) struct Batch<C, T> {
     /// Where each message came from, in step with `msgs`; empty when none of them came
     /// from a source that can replay.
     pub(crate) origins: Vec<Origin>,
+    /// When its first message was read, if its source said (for the latency histogram).
+    pub(crate) read_at: Option<std::time::Instant>,
 }
 
 impl<C, T> Batch<C, T> {
@@ -49,6 +51,7 @@ impl<C, T> Batch<C, T> {
         Batch {
             msgs: Vec::with_capacity(capacity),
             origins: Vec::new(),
+            read_at: None,
         }
     }
 
@@ -350,6 +353,9 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     fn route(&mut self, msg: In, origin: Origin) {
         let (worker, keyed) = self.keyed(msg);
         let buffer = &mut self.buffers[worker];
+        if buffer.msgs.is_empty() {
+            buffer.read_at = crate::latency::read_at();
+        }
         buffer.push(keyed, origin);
         if buffer.msgs.len() >= BATCH {
             self.send(worker);
@@ -364,9 +370,12 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     #[inline(always)]
     fn route_plain(&mut self, msg: In) {
         let (worker, keyed) = self.keyed(msg);
-        let msgs = &mut self.buffers[worker].msgs;
-        let len = msgs.len();
-        msgs.push(keyed);
+        let buffer = &mut self.buffers[worker];
+        let len = buffer.msgs.len();
+        if len == 0 {
+            buffer.read_at = crate::latency::read_at();
+        }
+        buffer.msgs.push(keyed);
         if len + 1 >= BATCH {
             self.send(worker);
         }
