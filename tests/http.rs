@@ -150,6 +150,15 @@ fn metrics_count_exactly_what_a_known_input_did() {
         })
         .sum();
     assert_eq!(taken, 100.0);
+    let busy: f64 = (0..2)
+        .map(|w| {
+            sample(
+                &body,
+                &format!("wallaroo_worker_busy_seconds_total{{state=\"running vote totals\",worker=\"{w}\"}}"),
+            )
+        })
+        .sum();
+    assert!(busy > 0.0 && busy < 10.0, "busy {busy} s");
     for w in 0..2 {
         assert_eq!(
             sample(

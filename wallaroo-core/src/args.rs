@@ -451,6 +451,13 @@ impl Args {
     }
 
     /// Where `--http` serves the metrics, topology and state queries, if it was given.
+    ///
+    /// ```
+    /// use wallaroo_core::args::{Args, Parsed};
+    /// let argv = ["app", "--http", "127.0.0.1:9100"];
+    /// let Parsed::Args(args) = Args::parse_from("app", "1.0", argv).unwrap() else { panic!() };
+    /// assert_eq!(args.http(), Some("127.0.0.1:9100"));
+    /// ```
     pub fn http(&self) -> Option<&str> {
         self.http.as_deref()
     }

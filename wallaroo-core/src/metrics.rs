@@ -214,6 +214,26 @@ impl Metrics {
         }
         family(
             &mut out,
+            "wallaroo_worker_busy_seconds_total",
+            "counter",
+            "Time a worker spent on its rounds of batches (waits on a full sink channel included), not waiting for a batch.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let nanos = worker
+                    .stats
+                    .busy_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_busy_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
+                    label(&state.name),
+                    nanos as f64 / 1e9
+                );
+            }
+        }
+        family(
+            &mut out,
             "wallaroo_worker_queue_depth",
             "gauge",
             "Batches waiting in a worker's channel.",

@@ -62,6 +62,9 @@ pub(crate) struct WorkerStats {
     pub(crate) keys: AtomicU64,
     /// Messages of the batches this worker took (before any is skipped as a replay).
     pub(crate) messages: AtomicU64,
+    /// Nanoseconds spent on rounds of batches (running, committing, handing on; waiting
+    /// on a full sink channel included), not waiting for a batch.
+    pub(crate) busy_nanos: AtomicU64,
 }
 
 /// Turns a key given as JSON into the partition's key type, and names the worker that owns
@@ -1162,7 +1165,10 @@ fn run_worker<K: Key, S: State>(
             (None, false)
         })
     };
+    let mut busy = std::time::Duration::ZERO;
     while let Ok(first) = rx.recv() {
+        // Two clock reads a round of up to `DRAIN_LIMIT` batches, not per message.
+        let round = std::time::Instant::now();
         if failed {
             // The state can no longer be made durable, or a step panicked: nothing more is
             // applied.
@@ -1230,6 +1236,11 @@ fn run_worker<K: Key, S: State>(
         if let Some(shard_control) = shard_control {
             store.control(*shard_control);
         }
+        busy += round.elapsed();
+        place
+            .stats
+            .busy_nanos
+            .store(busy.as_nanos() as u64, Ordering::Relaxed);
     }
     if closing {
         for entry in &mut entries {
