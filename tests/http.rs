@@ -170,6 +170,17 @@ fn metrics_count_exactly_what_a_known_input_did() {
             0.0
         );
     }
+    assert_eq!(
+        sample(&body, &format!("wallaroo_sink_connections_total{p}")),
+        1.0
+    );
+    assert!(sample(&body, &format!("wallaroo_sink_blocked_seconds_total{p}")) >= 0.0);
+    for w in 0..2 {
+        let series = format!(
+            "wallaroo_worker_blocked_seconds_total{{state=\"running vote totals\",worker=\"{w}\"}}"
+        );
+        assert!(sample(&body, &series) >= 0.0);
+    }
     // Every output was observed once, in the histogram's last bucket at least.
     assert_eq!(
         sample(&body, &format!("wallaroo_latency_seconds_count{p}")),

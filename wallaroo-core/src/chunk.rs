@@ -34,6 +34,10 @@ pub(crate) struct SinkStats {
     pub(crate) bytes: AtomicU64,
     /// How long they took from their read to their hand-off, observed per chunk.
     pub(crate) latency: Histogram,
+    /// Nanoseconds producers waited for room in the sink's full channel.
+    pub(crate) blocked_nanos: AtomicU64,
+    /// Connections the sink made to its receiver (a TCP sink; the first one included).
+    pub(crate) connections: AtomicU64,
 }
 
 impl SinkStats {
@@ -42,12 +46,19 @@ impl SinkStats {
         self.messages.fetch_add(messages, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
+
+    /// Counts a wait of `nanos` for room in the channel.
+    pub(crate) fn blocked(&self, nanos: u64) {
+        self.blocked_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
 }
 
 /// The sink thread's end.
 pub(crate) struct ChunkReceiver {
     pub(crate) rx: flume::Receiver<Vec<u8>>,
     spare: Pool<Vec<u8>>,
+    /// The producers' counters, which the sink adds its own to.
+    pub(crate) stats: Arc<SinkStats>,
 }
 
 impl ChunkReceiver {
@@ -67,14 +78,15 @@ pub(crate) fn chunk_channel(
 ) -> (ChunkSender, ChunkReceiver) {
     let (tx, rx) = flume::bounded(queue);
     let spare = Pool::new(SPARE_CHUNKS);
+    let stats: Arc<SinkStats> = Arc::default();
     (
         ChunkSender {
             tx,
             spare: spare.clone(),
             framed,
             keyed: framed && keyed,
-            stats: Arc::default(),
+            stats: Arc::clone(&stats),
         },
-        ChunkReceiver { rx, spare },
+        ChunkReceiver { rx, spare, stats },
     )
 }

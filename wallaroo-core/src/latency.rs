@@ -15,6 +15,18 @@ use std::time::Instant;
 thread_local! {
     /// When the messages this thread handles now were read.
     static READ_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Nanoseconds this thread has waited for room in a full channel to a sink.
+    static BLOCKED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Adds `nanos` to the time this thread waited on a full channel.
+pub(crate) fn add_blocked(nanos: u64) {
+    BLOCKED.with(|b| b.set(b.get().saturating_add(nanos)));
+}
+
+/// The time this thread has waited on full channels, in nanoseconds.
+pub(crate) fn blocked() -> u64 {
+    BLOCKED.with(Cell::get)
 }
 
 /// Notes that the messages this thread handles from now on were read at `at`.

@@ -51,6 +51,19 @@ pub(crate) struct Metrics {
     pub(crate) states: Vec<StateMetrics>,
 }
 
+/// The counters of a pipeline's sinks, added up.
+#[derive(Default)]
+struct SinkSums {
+    messages: u64,
+    bytes: u64,
+    blocked_nanos: u64,
+    connections: u64,
+    latency: HistogramSnapshot,
+}
+
+/// Writes one of a pipeline's sink sums.
+type SumOf = fn(&SinkSums) -> String;
+
 /// Reads one counter of a source's counts.
 type CountOf = fn(&crate::source::SourceCounts) -> u64;
 
@@ -139,42 +152,50 @@ impl Metrics {
             .pipelines
             .iter()
             .map(|p| {
-                let (mut messages, mut bytes) = (0, 0);
-                let mut latency = HistogramSnapshot::default();
-                latency.merge(&HistogramSnapshot::default());
+                let mut sums = SinkSums::default();
+                // Zero buckets for a pipeline without sinks, too.
+                sums.latency.merge(&HistogramSnapshot::default());
                 for sink in &p.sinks {
-                    messages += sink.messages.load(std::sync::atomic::Ordering::Relaxed);
-                    bytes += sink.bytes.load(std::sync::atomic::Ordering::Relaxed);
-                    latency.merge(&sink.latency.snapshot());
+                    let read = |counter: &std::sync::atomic::AtomicU64| {
+                        counter.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    sums.messages += read(&sink.messages);
+                    sums.bytes += read(&sink.bytes);
+                    sums.blocked_nanos += read(&sink.blocked_nanos);
+                    sums.connections += read(&sink.connections);
+                    sums.latency.merge(&sink.latency.snapshot());
                 }
-                (label(&p.name), messages, bytes, latency)
+                (label(&p.name), sums)
             })
             .collect();
-        family(
-            &mut out,
-            "wallaroo_sink_messages_total",
-            "counter",
-            "Messages encoded and handed to the pipeline's sinks.",
-        );
-        for (pipeline, messages, _, _) in &sinks {
-            let _ = writeln!(
-                out,
-                "wallaroo_sink_messages_total{{pipeline=\"{pipeline}\"}} {messages}"
-            );
+        let sink_counters: [(&str, &str, SumOf); 4] = [
+            (
+                "wallaroo_sink_messages_total",
+                "Messages encoded and handed to the pipeline's sinks.",
+                |s| s.messages.to_string(),
+            ),
+            (
+                "wallaroo_sink_bytes_total",
+                "Bytes encoded and handed to the pipeline's sinks.",
+                |s| s.bytes.to_string(),
+            ),
+            (
+                "wallaroo_sink_blocked_seconds_total",
+                "Time producers waited for room in the channel of a pipeline's sink (backpressure).",
+                |s| (s.blocked_nanos as f64 / 1e9).to_string(),
+            ),
+            (
+                "wallaroo_sink_connections_total",
+                "Connections the pipeline's TCP sinks made to their receivers (the first included: more is a reconnect).",
+                |s| s.connections.to_string(),
+            ),
+        ];
+        for (name, help, value) in sink_counters {
+            family(&mut out, name, "counter", help);
+            for (pipeline, sums) in &sinks {
+                let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", value(sums));
+            }
         }
-        family(
-            &mut out,
-            "wallaroo_sink_bytes_total",
-            "counter",
-            "Bytes encoded and handed to the pipeline's sinks.",
-        );
-        for (pipeline, _, bytes, _) in &sinks {
-            let _ = writeln!(
-                out,
-                "wallaroo_sink_bytes_total{{pipeline=\"{pipeline}\"}} {bytes}"
-            );
-        }
-
         family(
             &mut out,
             "wallaroo_state_keys",
@@ -234,6 +255,26 @@ impl Metrics {
         }
         family(
             &mut out,
+            "wallaroo_worker_blocked_seconds_total",
+            "counter",
+            "Time a worker waited for room in a full sink channel (backpressure), part of its busy time.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let nanos = worker
+                    .stats
+                    .blocked_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_blocked_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
+                    label(&state.name),
+                    nanos as f64 / 1e9
+                );
+            }
+        }
+        family(
+            &mut out,
             "wallaroo_worker_queue_depth",
             "gauge",
             "Batches waiting in a worker's channel.",
@@ -255,7 +296,8 @@ impl Metrics {
             "histogram",
             "From a message's read to its output's hand-off to the sink (per chunk of output, from the read of its first message).",
         );
-        for (pipeline, _, _, latency) in &sinks {
+        for (pipeline, sums) in &sinks {
+            let latency = &sums.latency;
             for (bound, count) in BUCKETS.iter().zip(&latency.cumulative) {
                 let _ = writeln!(
                     out,

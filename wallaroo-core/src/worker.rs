@@ -65,6 +65,9 @@ pub(crate) struct WorkerStats {
     /// Nanoseconds spent on rounds of batches (running, committing, handing on; waiting
     /// on a full sink channel included), not waiting for a batch.
     pub(crate) busy_nanos: AtomicU64,
+    /// Nanoseconds of those rounds spent waiting for room in a full sink channel
+    /// (backpressure).
+    pub(crate) blocked_nanos: AtomicU64,
 }
 
 /// Turns a key given as JSON into the partition's key type, and names the worker that owns
@@ -1241,6 +1244,10 @@ fn run_worker<K: Key, S: State>(
             .stats
             .busy_nanos
             .store(busy.as_nanos() as u64, Ordering::Relaxed);
+        place
+            .stats
+            .blocked_nanos
+            .store(crate::latency::blocked(), Ordering::Relaxed);
     }
     if closing {
         for entry in &mut entries {
