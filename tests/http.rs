@@ -101,6 +101,9 @@ fn metrics_count_exactly_what_a_known_input_did() {
         body.contains("wallaroo_source_messages_total{pipeline=\"Alphabet\"} 100\n")
             && body.contains("wallaroo_source_decode_errors_total{pipeline=\"Alphabet\"} 1\n")
             && body.contains("wallaroo_source_open_connections{pipeline=\"Alphabet\"} 0\n")
+            // A chunk's latency is observed once it is in the sink's channel: the receiver
+            // can see its lines a moment before.
+            && body.contains("wallaroo_latency_seconds_count{pipeline=\"Alphabet\"} 100\n")
     });
     let p = "{pipeline=\"Alphabet\"}";
     assert_eq!(
