@@ -98,6 +98,10 @@ fn usage_errors_exit_2_with_one_line_naming_the_flag() {
             &["--in", "-", "--out", "-", "--dead-letter", "-"][..],
             "--on-error skip",
         ),
+        (
+            &["--in", "-", "--out", "-", "--http", "no-such-host:80:80"][..],
+            "--http",
+        ),
     ] {
         let out = run(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -121,6 +125,7 @@ fn help_lists_every_flag() {
         "--log-format",
         "--on-error",
         "--dead-letter",
+        "--http",
         "RUST_LOG",
         "--help",
         "--version",

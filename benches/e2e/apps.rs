@@ -114,10 +114,15 @@ pub fn start(
     encoding: Encoding,
     output: SocketAddr,
 ) -> Started {
-    let args = Args::new()
+    let mut args = Args::new()
         .with_input("127.0.0.1:0")
         .with_output(output.to_string())
         .with_workers(workers);
+    // `WALLAROO_BENCH_HTTP=127.0.0.1:0` runs wallaroo with `--http` on, to measure what
+    // serving the metrics costs.
+    if let Ok(addr) = std::env::var("WALLAROO_BENCH_HTTP") {
+        args = args.with_http(addr);
+    }
     let app = match (workload, encoding) {
         (Workload::Alphabet, Encoding::PushText) => alphabet::alphabet(&args),
         (Workload::Alphabet, Encoding::Writeln) => alphabet_writeln(&args),

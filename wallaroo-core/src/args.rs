@@ -86,6 +86,8 @@ pub struct Args {
     on_error: OnError,
     dead_letter: Option<DeadLetter>,
     tcp: TcpLimits,
+    /// `--http HOST:PORT`: where the metrics, topology and state queries are served.
+    http: Option<String>,
 }
 
 /// What a TCP source allows its connections: `--max-connections` and `--idle-timeout`.
@@ -153,6 +155,8 @@ impl KafkaArgs {
 pub struct UsageError(pub String);
 
 /// What parsing the command line asks for.
+// Why not boxed: it is made once per process, and a box would change every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// Run (or print the topology) with these arguments.
@@ -281,6 +285,12 @@ fn base_command(name: &str, version: &str) -> Command {
                 .value_name("FORMAT")
                 .value_parser(["text", "json"])
                 .help("Log lines on stderr as text (coloured on a terminal, not with NO_COLOR) or json, one object a line [default: text]; RUST_LOG sets the level, e.g. RUST_LOG=debug or RUST_LOG=warn,wallaroo_core=info"),
+        )
+        .arg(
+            Arg::new("http")
+                .long("http")
+                .value_name("HOST:PORT")
+                .help("Serve GET /metrics (Prometheus text), /topology (JSON) and /state/STATE?key=JSON over HTTP on HOST:PORT, from a thread of its own"),
         )
         .arg(
             Arg::new("topology")
@@ -425,6 +435,7 @@ impl Args {
             },
             on_error,
             dead_letter,
+            http: matches.get_one::<String>("http").cloned(),
         })
     }
 
@@ -446,7 +457,32 @@ impl Args {
             log_format: LogFormat::Text,
             on_error: OnError::Stop,
             dead_letter: None,
+            http: None,
         }
+    }
+
+    /// Serves the HTTP endpoint on `addr` (as `--http` would; port 0 picks a free port,
+    /// see `Running::http_addr`).
+    ///
+    /// ```
+    /// let args = wallaroo_core::Args::new().with_http("127.0.0.1:0");
+    /// assert_eq!(args.http(), Some("127.0.0.1:0"));
+    /// ```
+    pub fn with_http(mut self, addr: impl Into<String>) -> Args {
+        self.http = Some(addr.into());
+        self
+    }
+
+    /// Where `--http` serves the metrics, topology and state queries, if it was given.
+    ///
+    /// ```
+    /// use wallaroo_core::args::{Args, Parsed};
+    /// let argv = ["app", "--http", "127.0.0.1:9100"];
+    /// let Parsed::Args(args) = Args::parse_from("app", "1.0", argv).unwrap() else { panic!() };
+    /// assert_eq!(args.http(), Some("127.0.0.1:9100"));
+    /// ```
+    pub fn http(&self) -> Option<&str> {
+        self.http.as_deref()
     }
 
     /// Sets what a panic in a step does (as `--on-error` would).

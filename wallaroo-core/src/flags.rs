@@ -53,6 +53,8 @@ impl clap::Args for NoFlags {
 }
 
 /// What parsing a command line with an application's flags asks for.
+// Made once, at start: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CommandLine<F> {
     /// Run (or print the topology) with wallaroo's arguments and the application's flags.

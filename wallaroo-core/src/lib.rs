@@ -24,10 +24,13 @@ pub mod endpoint;
 pub mod flags;
 mod gather;
 mod guard;
+mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod latency;
 mod link;
 pub mod main_entry;
+mod metrics;
 #[doc(hidden)]
 pub mod misuse;
 mod poison;

@@ -7,6 +7,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
@@ -166,6 +167,10 @@ pub(crate) struct SinkLink<E, T, const KEYED: bool> {
     /// Where each message of `buf` ends, for a sink that takes them one at a time; sent
     /// after them as the chunk's trailer ([`crate::sink::connector`]).
     ends: Vec<u32>,
+    /// Messages in `buf`, counted into the sink's stats when it is handed off.
+    count: u64,
+    /// When the first message of `buf` was read, if its source said.
+    first_read: Option<Instant>,
     _t: PhantomData<fn(T)>,
 }
 
@@ -209,6 +214,8 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
             tx,
             hold,
             ends: Vec::new(),
+            count: 0,
+            first_read: None,
             _t: PhantomData,
         }
     }
@@ -224,9 +231,28 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
             self.ends.clear();
         }
         let chunk = std::mem::replace(&mut self.buf, spare);
+        self.tx.stats.chunk(self.count, chunk.len());
+        // Why tried first: a wait is timed only when there is one, so a channel with room
+        // costs no clock read.
+        let sent = match self.tx.tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Full(chunk)) => {
+                let began = Instant::now();
+                let sent = self.tx.tx.send(chunk).map_err(drop);
+                let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                crate::latency::add_blocked(nanos);
+                self.tx.stats.blocked(nanos);
+                sent
+            }
+            Err(flume::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if let Some(read) = self.first_read.take() {
+            self.tx.stats.latency.observe_since(read, self.count);
+        }
+        self.count = 0;
         // The sink thread only goes away when the application stops; what is left then is
         // reported by the sink itself.
-        if self.tx.tx.send(chunk).is_err() {
+        if sent.is_err() {
             tracing::error!("sink stopped; output dropped");
         }
     }
@@ -252,6 +278,15 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
 }
 
 impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
+    /// Counts `n` messages about to be encoded; the first of a chunk notes when it was read.
+    #[inline(always)]
+    fn count_in(&mut self, n: u64) {
+        if self.count == 0 {
+            self.first_read = crate::latency::read_at();
+        }
+        self.count += n;
+    }
+
     /// Writes the key of the message about to be encoded, and where it ends
     /// ([`crate::sink::connector::NO_KEY`] for a message without one).
     #[cold]
@@ -272,12 +307,14 @@ impl<E, T, const KEYED: bool> SinkLink<E, T, KEYED> {
 impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for SinkLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
+        self.count_in(1);
         self.encode(&msg);
     }
 }
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for SinkLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        self.count_in(msgs.len() as u64);
         for msg in msgs.drain(..) {
             self.encode(&msg);
         }
@@ -309,6 +346,7 @@ impl<E: Encoder<T>, T, const KEYED: bool> TeeLink<E, T, KEYED> {
 impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
     #[inline]
     fn emit(&mut self, msg: T) {
+        self.sink.count_in(1);
         self.sink.encode(&msg);
         self.next.emit(msg);
     }
@@ -316,6 +354,7 @@ impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for TeeLink<E, T, KEYED> {
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
+        self.sink.count_in(msgs.len() as u64);
         for msg in msgs.iter() {
             self.sink.encode(msg);
         }
@@ -342,6 +381,53 @@ mod tests {
             let k = k.borrow();
             k.set.then(|| String::from_utf8(k.text.clone()).unwrap())
         })
+    }
+
+    struct Bytes;
+
+    impl Encoder<u8> for Bytes {
+        fn info(&self) -> &'static crate::component::ComponentInfo {
+            unimplemented!("not used by these tests")
+        }
+        fn encode(&self, msg: &u8, out: &mut Vec<u8>) {
+            out.push(*msg);
+        }
+    }
+
+    #[test]
+    fn a_sink_link_counts_per_chunk_and_times_only_a_wait_for_room() {
+        let (tx, rx) = crate::sink::chunk_channel(1, false, false);
+        let stats = Arc::clone(&tx.stats);
+        let mut link = sink_link(Arc::new(Bytes), tx, false);
+        crate::latency::set_read_at(Some(Instant::now()));
+        link.emit_all(&mut vec![1, 2, 3]);
+        link.flush();
+        // The channel had room: no wait.
+        assert_eq!(
+            stats
+                .blocked_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let first = rx.rx.recv().unwrap();
+            let second = rx.rx.recv().unwrap();
+            (first, second)
+        });
+        link.emit(4);
+        link.flush();
+        let (first, second) = taker.join().unwrap();
+        assert_eq!((first, second), (vec![1, 2, 3], vec![4]));
+        let blocked = stats
+            .blocked_nanos
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(blocked >= 10_000_000, "waited {blocked} ns");
+        assert_eq!(crate::latency::blocked(), blocked, "the thread's own count");
+        let ordering = std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(stats.messages.load(ordering), 4);
+        assert_eq!(stats.bytes.load(ordering), 4);
+        assert_eq!(stats.latency.snapshot().count(), 4);
     }
 
     #[test]

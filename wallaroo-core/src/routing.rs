@@ -42,6 +42,8 @@ pub(crate) struct Batch<C, T> {
     /// Where each message came from, in step with `msgs`; empty when none of them came
     /// from a source that can replay.
     pub(crate) origins: Vec<Origin>,
+    /// When its first message was read, if its source said (for the latency histogram).
+    pub(crate) read_at: Option<std::time::Instant>,
 }
 
 impl<C, T> Batch<C, T> {
@@ -49,6 +51,7 @@ impl<C, T> Batch<C, T> {
         Batch {
             msgs: Vec::with_capacity(capacity),
             origins: Vec::new(),
+            read_at: None,
         }
     }
 
@@ -315,12 +318,26 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         }
     }
 
+    /// Gives each empty batch the read time of the messages at hand: the first message it
+    /// takes next is one of them. Once per run of messages, not per message.
+    fn stamp_empty(&mut self) {
+        let read_at = crate::latency::read_at();
+        for buffer in &mut self.buffers {
+            if buffer.msgs.is_empty() {
+                buffer.read_at = read_at;
+            }
+        }
+    }
+
     fn send(&mut self, worker: usize) {
         let spare = self
             .spares
             .take()
             .unwrap_or_else(|| Box::new(Batch::with_capacity(BATCH)));
         let batch = std::mem::replace(&mut self.buffers[worker], spare);
+        // The next messages for this worker come from the read at hand (a run of
+        // messages re-stamps the batches it finds empty, see `stamp_empty`).
+        self.buffers[worker].read_at = crate::latency::read_at();
         // A send blocks while the worker's channel is full: that is the backpressure that
         // slows the source down to what the workers can take.
         if self.senders[worker].send((self.entry, batch)).is_err() {
@@ -350,6 +367,9 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
     fn route(&mut self, msg: In, origin: Origin) {
         let (worker, keyed) = self.keyed(msg);
         let buffer = &mut self.buffers[worker];
+        if buffer.msgs.is_empty() {
+            buffer.read_at = crate::latency::read_at();
+        }
         buffer.push(keyed, origin);
         if buffer.msgs.len() >= BATCH {
             self.send(worker);
@@ -460,6 +480,7 @@ impl<P: Partition<In>, In> Router<P, In> {
 
 impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
+        self.stamp_empty();
         if CURRENT_ORIGIN.with(Cell::get).is_some() {
             for msg in msgs.drain(..) {
                 self.emit(msg);

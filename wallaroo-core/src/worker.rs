@@ -3,6 +3,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -37,6 +38,56 @@ const DRAIN_LIMIT: usize = 64;
 // their cache misses overlap instead of waiting between two encodings; why only 256:
 // the gathered outputs stay in the L1 cache.
 const OUTPUTS_AT_ONCE: usize = 256;
+
+/// The entry index of a [`StateQuery`] on a worker's channel.
+pub(crate) const QUERY: usize = usize::MAX - 2;
+
+/// What a worker answers a [`StateQuery`] with: the key's state as JSON, `None` for a key
+/// without state, or why the state could not be written as JSON.
+pub(crate) type QueryAnswer = Result<Option<serde_json::Value>, String>;
+
+/// A question for the worker that owns a key: its state, asked beside the batches on the
+/// worker's own channel, so that the states take no lock.
+pub(crate) struct StateQuery {
+    /// The key, of the partition's key type.
+    pub(crate) key: Box<dyn Any + Send>,
+    /// Where the answer goes.
+    pub(crate) reply: flume::Sender<QueryAnswer>,
+}
+
+/// Counters a worker publishes once per round of batches, for the metrics.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStats {
+    /// Keys with a state on this worker.
+    pub(crate) keys: AtomicU64,
+    /// Messages of the batches this worker took (before any is skipped as a replay).
+    pub(crate) messages: AtomicU64,
+    /// Nanoseconds spent on rounds of batches (running, committing, handing on; waiting
+    /// on a full sink channel included), not waiting for a batch.
+    pub(crate) busy_nanos: AtomicU64,
+    /// Nanoseconds of those rounds spent waiting for room in a full sink channel
+    /// (backpressure).
+    pub(crate) blocked_nanos: AtomicU64,
+}
+
+/// Turns a key given as JSON into the partition's key type, and names the worker that owns
+/// it: what a [`StateQuery`] is made of.
+pub(crate) trait KeyParser: Send + Sync {
+    /// The key of `json` and its worker out of `workers`, or why `json` is not such a key.
+    fn parse(&self, json: &str, workers: usize) -> Result<(usize, Box<dyn Any + Send>), String>;
+}
+
+/// The [`KeyParser`] of keys of type `K`.
+struct JsonKeys<K>(std::marker::PhantomData<fn() -> K>);
+
+impl<K: Key> KeyParser for JsonKeys<K> {
+    fn parse(&self, json: &str, workers: usize) -> Result<(usize, Box<dyn Any + Send>), String> {
+        let key: K = serde_json::from_str(json)
+            .map_err(|e| format!("the key is not a JSON {}: {e}", std::any::type_name::<K>()))?;
+        let worker = worker_of(key_hash(&key_hasher(), &key), workers.max(1));
+        Ok((worker, Box::new(key)))
+    }
+}
 
 /// One key's state, and the replayed messages it has already applied.
 pub(crate) struct Slot<K, S> {
@@ -73,6 +124,8 @@ pub(crate) struct StateStore<K, S> {
     /// The hash [`StateStore::apply`] was last given: after a panic, it finds the key of
     /// the message that failed.
     applying: u64,
+    /// Messages of the batches taken, published to the worker's stats once per round.
+    taken: u64,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -92,6 +145,7 @@ impl<K: Key, S: State> StateStore<K, S> {
             workers: 1,
             name: String::new(),
             applying: 0,
+            taken: 0,
         }
     }
 
@@ -233,6 +287,21 @@ impl<K: Key, S: State> StateStore<K, S> {
             log.rotate(bytes)?;
         }
         Ok(self.pending.drain(..))
+    }
+
+    /// Answers `query` with the state of its key.
+    #[cold]
+    fn answer(&self, query: StateQuery) {
+        let answer = match query.key.downcast::<K>() {
+            Ok(key) => self
+                .table
+                .find(key_table_hash(&self.hasher, &*key), |slot| slot.key == *key)
+                .map(|slot| serde_json::to_value(&slot.state).map_err(|e| e.to_string()))
+                .transpose(),
+            Err(_) => Err("the key is not of the state partition's key type".into()),
+        };
+        // The asker may have given up waiting.
+        let _ = query.reply.send(answer);
     }
 
     /// How many keys have a state here.
@@ -664,12 +733,15 @@ where
             // The router and the entry are built from the same typed builder call.
             Err(_) => unreachable!("a batch reached a partition entry of another type"),
         };
+        store.taken += batch.msgs.len() as u64;
+        // What this batch's outputs carry to the sinks' latency histograms.
+        crate::latency::set_read_at(batch.read_at);
         if self.keyed {
             return self.run_keyed(batch, store, panics);
         }
         let (step, out, down) = (&self.step, &mut self.out, &mut self.next);
         let partition = &*self.partition;
-        let Batch { msgs, origins } = &mut *batch;
+        let Batch { msgs, origins, .. } = &mut *batch;
         let count = msgs.len();
         // Why taken outside the catch: after a panic, what is left says which message
         // failed, and holds the rest of the batch for a skip to go on with. A panic is
@@ -774,7 +846,7 @@ where
     ) -> bool {
         let (step, partition) = (&self.step, &*self.partition);
         let (out, next) = (&mut self.out, &mut self.next);
-        let Batch { msgs, origins } = &mut *batch;
+        let Batch { msgs, origins, .. } = &mut *batch;
         let count = msgs.len();
         // Taken outside the catch, as in `run`.
         let mut todo = msgs.drain(..);
@@ -867,13 +939,16 @@ pub(crate) trait AnyPartition: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Keys declared up front.
     fn initial_key_count(&self) -> usize;
+    /// Reads keys of the partition's type from JSON, for state queries.
+    fn key_parser(&self) -> Arc<dyn KeyParser>;
     /// Recovers the partition's states (with a resilience directory), builds the states of
-    /// the declared keys, and starts one worker thread per receiver.
+    /// the declared keys, and starts one worker thread per receiver, which publishes its
+    /// counters in the stats beside it.
     fn spawn(
         &self,
         index: usize,
         ctx: &Ctx,
-        receivers: Vec<flume::Receiver<WorkerMsg>>,
+        receivers: Vec<(flume::Receiver<WorkerMsg>, Arc<WorkerStats>)>,
         resilience: Option<&Resilience>,
         control: &Arc<Control>,
         policy: &Arc<ErrorPolicy>,
@@ -897,11 +972,15 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         self.initial_keys.len()
     }
 
+    fn key_parser(&self) -> Arc<dyn KeyParser> {
+        Arc::new(JsonKeys::<K>(std::marker::PhantomData))
+    }
+
     fn spawn(
         &self,
         partition_index: usize,
         ctx: &Ctx,
-        receivers: Vec<flume::Receiver<WorkerMsg>>,
+        receivers: Vec<(flume::Receiver<WorkerMsg>, Arc<WorkerStats>)>,
         resilience: Option<&Resilience>,
         control: &Arc<Control>,
         policy: &Arc<ErrorPolicy>,
@@ -975,7 +1054,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
             .into_iter()
             .zip(stores)
             .enumerate()
-            .map(|(index, (rx, store))| {
+            .map(|(index, ((rx, stats), store))| {
                 // Built here, on the starting thread, so that the worker holds only the
                 // channel ends its chains use and not the whole context.
                 let entries: Vec<Box<dyn EntryRunner<K, S>>> =
@@ -990,6 +1069,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                     partition_index,
                     worker: index,
                     progress,
+                    stats,
                 };
                 std::thread::Builder::new()
                     .name(name)
@@ -1006,6 +1086,8 @@ struct Place {
     partition_index: usize,
     worker: usize,
     progress: Arc<StreamProgress>,
+    /// What the metrics read.
+    stats: Arc<WorkerStats>,
 }
 
 /// A worker's loop: take a batch, drain what else is ready, commit the state log, flush;
@@ -1020,6 +1102,10 @@ fn run_worker<K: Key, S: State>(
 ) {
     let (partition, worker) = (place.partition.as_str(), place.worker);
     tracing::debug!(partition, worker, keys = store.len(), "worker started");
+    place
+        .stats
+        .keys
+        .store(store.len() as u64, Ordering::Relaxed);
     if policy.skips() {
         quiet_panics_here();
     }
@@ -1048,6 +1134,10 @@ fn run_worker<K: Key, S: State>(
             }
         } else if entry == CONTROL {
             return (batch.downcast::<ShardControl>().ok(), true);
+        } else if entry == QUERY {
+            if let Ok(query) = batch.downcast::<StateQuery>() {
+                store.answer(*query);
+            }
         } else {
             return (None, entries[entry].run(batch, store, panics));
         }
@@ -1078,7 +1168,10 @@ fn run_worker<K: Key, S: State>(
             (None, false)
         })
     };
+    let mut busy = std::time::Duration::ZERO;
     while let Ok(first) = rx.recv() {
+        // Two clock reads a round of up to `DRAIN_LIMIT` batches, not per message.
+        let round = std::time::Instant::now();
         if failed {
             // The state can no longer be made durable, or a step panicked: nothing more is
             // applied.
@@ -1101,6 +1194,13 @@ fn run_worker<K: Key, S: State>(
                 break;
             }
         }
+        // Once per round of batches, not per message; before the round's outputs leave, so
+        // that the counts never lag behind what a sink has seen.
+        place
+            .stats
+            .keys
+            .store(store.len() as u64, Ordering::Relaxed);
+        place.stats.messages.store(store.taken, Ordering::Relaxed);
         let stop = panics.stop.take();
         if let Some((_, false)) = &stop {
             // A panic after the state computation: what this round applied is neither
@@ -1139,6 +1239,15 @@ fn run_worker<K: Key, S: State>(
         if let Some(shard_control) = shard_control {
             store.control(*shard_control);
         }
+        busy += round.elapsed();
+        place
+            .stats
+            .busy_nanos
+            .store(busy.as_nanos() as u64, Ordering::Relaxed);
+        place
+            .stats
+            .blocked_nanos
+            .store(crate::latency::blocked(), Ordering::Relaxed);
     }
     if closing {
         for entry in &mut entries {

@@ -14,10 +14,13 @@ use crate::app::Application;
 use crate::args::Args;
 pub use crate::context::RunError;
 pub(crate) use crate::context::{Control, Ctx, Event, KafkaSettings};
+use crate::http::{HttpServer, Served};
+use crate::metrics::{Metrics, PipelineMetrics, StateMetrics, WorkerHandle};
 use crate::poison::ErrorPolicy;
 use crate::resilience::{DirLock, Resilience, SyncPolicy};
 use crate::sink::SinkThread;
 use crate::source::{SourceCounts, SourceHandle, SourceStats};
+use crate::worker::WorkerStats;
 
 /// Batches a worker's channel holds before senders wait (backpressure): with batches of
 /// [`crate::routing::BATCH`] messages, 16 Ki messages per worker.
@@ -46,6 +49,8 @@ pub struct Running {
     sinks: Vec<SinkThread>,
     stats: Vec<Arc<SourceStats>>,
     policy: Arc<ErrorPolicy>,
+    /// The `--http` server, stopped first.
+    http: Option<HttpServer>,
     _lock: Option<DirLock>,
 }
 
@@ -67,6 +72,14 @@ impl Application {
             }
         }
         let workers = args.workers().max(1);
+        // Bound first: an address that cannot be served is a usage error, before anything
+        // starts.
+        let http_listener = match args.http() {
+            Some(addr) => Some(crate::http::bind(addr).map_err(|e| {
+                RunError::Usage(format!("error: --http {addr}: cannot listen there: {e}"))
+            })?),
+            None => None,
+        };
         let (events_tx, events) = flume::unbounded();
         let control = Arc::new(Control::new(events_tx));
         let resilience = args.resilience();
@@ -83,7 +96,7 @@ impl Application {
             source,
         })?);
 
-        let mut sink_senders = Vec::new();
+        let mut sink_senders: Vec<crate::sink::ChunkSender> = Vec::new();
         let mut sinks = Vec::new();
         let kafka = KafkaSettings {
             args: args.kafka().clone(),
@@ -130,6 +143,20 @@ impl Application {
                 })
             ),
         });
+        let mut states = Vec::new();
+        for (partition, senders) in wiring.partitions.iter().zip(&ctx.partitions) {
+            states.push(StateMetrics {
+                name: partition.name().to_string(),
+                workers: senders
+                    .iter()
+                    .map(|tx| WorkerHandle {
+                        stats: Arc::new(WorkerStats::default()),
+                        tx: tx.downgrade(),
+                    })
+                    .collect(),
+                keys: partition.key_parser(),
+            });
+        }
         let mut worker_threads = Vec::new();
         for (index, (partition, receivers)) in wiring
             .partitions
@@ -137,6 +164,10 @@ impl Application {
             .zip(partition_receivers)
             .enumerate()
         {
+            let receivers = receivers
+                .into_iter()
+                .zip(states[index].workers.iter().map(|w| Arc::clone(&w.stats)))
+                .collect();
             match partition.spawn(
                 index,
                 &ctx,
@@ -169,8 +200,45 @@ impl Application {
                 }
             }
         }
+        let sink_stats: Vec<_> = ctx.sinks.iter().map(|s| Arc::clone(&s.stats)).collect();
         drop(ctx);
-        let stats = sources.iter().map(|s| Arc::clone(&s.stats)).collect();
+        let stats: Vec<Arc<SourceStats>> = sources.iter().map(|s| Arc::clone(&s.stats)).collect();
+        let mut http = None;
+        if let (Some(listener), None) = (http_listener, &running_error) {
+            // Sinks are numbered as the pipelines declare them.
+            let mut next_sink = 0;
+            let pipelines = self
+                .topology
+                .pipelines
+                .iter()
+                .zip(&stats)
+                .map(|(pipeline, source)| {
+                    let sinks = sink_stats
+                        .iter()
+                        .skip(next_sink)
+                        .take(pipeline.sinks.len())
+                        .cloned()
+                        .collect();
+                    next_sink += pipeline.sinks.len();
+                    PipelineMetrics {
+                        name: pipeline.name.clone(),
+                        source: Arc::clone(source),
+                        sinks,
+                    }
+                })
+                .collect();
+            let served = Served {
+                topology: self.topology.to_json(),
+                metrics: Metrics { pipelines, states },
+            };
+            match HttpServer::start(listener, served) {
+                Ok(server) => http = Some(server),
+                Err(e) => {
+                    running_error =
+                        Some(RunError::Usage(format!("error: --http: cannot serve: {e}")))
+                }
+            }
+        }
         let running = Running {
             control,
             events,
@@ -179,6 +247,7 @@ impl Application {
             sinks,
             stats,
             policy,
+            http,
             _lock: lock,
         };
         if let Some(e) = running_error {
@@ -256,6 +325,11 @@ impl Running {
         self.sources.get(source).and_then(|s| s.local_addr)
     }
 
+    /// The address the `--http` server listens on (useful with port 0), if it was asked for.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::addr)
+    }
+
     /// Counters of a source, by index in pipeline order.
     pub fn source_counts(&self, source: usize) -> Option<SourceCounts> {
         self.stats.get(source).map(|s| s.snapshot())
@@ -287,8 +361,10 @@ impl Running {
 
     /// Stops now: sources stop reading, what is in flight is processed, sinks are flushed,
     /// and every thread is joined.
-    pub fn stop(self) -> Result<(), RunError> {
+    pub fn stop(mut self) -> Result<(), RunError> {
         self.control.stop();
+        // Its weak senders keep no worker alive, but a query in flight would wait.
+        drop(self.http.take());
         let mut first_error = None;
         let mut note = |e: RunError| {
             tracing::error!("{e}");

@@ -15,7 +15,7 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub(crate) use crate::chunk::{chunk_channel, ChunkReceiver, ChunkSender};
+pub(crate) use crate::chunk::{chunk_channel, ChunkReceiver, ChunkSender, SinkStats};
 use crate::context::{Control, KafkaSettings, RunError};
 use crate::endpoint::Output;
 

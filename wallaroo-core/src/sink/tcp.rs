@@ -135,6 +135,9 @@ pub(super) fn run(
         if sink.conn.is_none() && !sink.window.is_empty() {
             match sink.connect() {
                 Ok(()) => {
+                    rx.stats
+                        .connections
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     backoff = FIRST_BACKOFF;
                     warned = false;
                 }

@@ -477,6 +477,8 @@ impl SourceInput {
                     spare: crate::pool::Pool::new(1),
                     framed: sink.framed,
                     keyed: sink.keyed,
+                    // A probe's outputs are not the sink's: counted apart, and dropped.
+                    stats: Arc::default(),
                 }
             })
             .collect();

@@ -44,6 +44,10 @@ pub struct SourceStats {
     pub connections: AtomicU64,
     /// Connections closed as they were accepted, over `--max-connections`.
     pub refused: AtomicU64,
+    /// Connections accepted and closed since (open ones are `connections - closed`).
+    pub closed: AtomicU64,
+    /// Bytes read from framed streams (counted per read, not per frame).
+    pub bytes: AtomicU64,
 }
 
 /// A snapshot of [`SourceStats`].
@@ -59,6 +63,10 @@ pub struct SourceCounts {
     pub connections: u64,
     /// Connections refused, over `--max-connections`.
     pub refused: u64,
+    /// Connections accepted and closed since.
+    pub closed: u64,
+    /// Bytes read from framed streams.
+    pub bytes: u64,
 }
 
 impl SourceStats {
@@ -70,6 +78,8 @@ impl SourceStats {
             framing_errors: self.framing_errors.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -297,6 +307,9 @@ impl<D: Decoder> Reader<D> {
         let mut frames =
             FrameReader::new(self.framing, self.max_frame).with_budget(Arc::clone(&self.budget));
         frames.preload(start);
+        self.stats
+            .bytes
+            .fetch_add(start.len() as u64, Ordering::Relaxed);
         Framed {
             frames,
             decode_errors: 0,
@@ -346,6 +359,8 @@ impl<D: Decoder> Reader<D> {
         let mut drained = false;
         let mut reads = 0;
         let pumped = loop {
+            // One clock read per read: when the frames decoded now arrived.
+            crate::latency::set_read_at(Some(std::time::Instant::now()));
             let mut decoded = 0u64;
             let cut = frames.for_each_frame(|payload, at| match self.decoder.decode(payload) {
                 Ok(msg) => {
@@ -403,7 +418,11 @@ impl<D: Decoder> Reader<D> {
             match frames.fill(stream) {
                 // A read that left room took all there was: on a socket read when ready,
                 // reading again would only find it empty.
-                Ok(Fill::Data(_)) => drained = evented && frames.spare() > 0,
+                Ok(Fill::Data(n)) => {
+                    // One count per read, not per frame.
+                    self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    drained = evented && frames.spare() > 0;
+                }
                 Ok(Fill::End) => {
                     break Pumped::End(self.end_of_stream(&mut frames, chain, origin, replay))
                 }

@@ -580,6 +580,7 @@ impl EventLoop {
             );
             self.free.push(index);
             self.common.open.fetch_sub(1, Ordering::Relaxed);
+            self.input.stats().closed.fetch_add(1, Ordering::Relaxed);
             return;
         }
         tracing::debug!("pipeline \"{}\", {name}: connected", self.common.pipeline);
@@ -757,6 +758,7 @@ impl EventLoop {
         self.free.push(index);
         self.load.fetch_sub(1, Ordering::Relaxed);
         self.common.open.fetch_sub(1, Ordering::Relaxed);
+        self.input.stats().closed.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             "pipeline \"{}\", {}: closed",
             self.common.pipeline,

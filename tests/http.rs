@@ -1,0 +1,326 @@
+//! `--http`: the metrics, the topology and the states of a running application, read over
+//! HTTP with a plain HTTP/1.1 client while it runs.
+
+#[allow(dead_code)]
+#[path = "../examples/alphabet.rs"]
+mod alphabet;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::{connect, send_votes, Receiver};
+use wallaroo::{Args, Running};
+
+/// The Alphabet application on loopback with 2 workers and `--http 127.0.0.1:0`.
+fn start() -> (Receiver, Running, SocketAddr) {
+    let (receiver, running, http, _) = start_with_args();
+    (receiver, running, http)
+}
+
+/// [`start`], and the arguments it was started with.
+fn start_with_args() -> (Receiver, Running, SocketAddr, Args) {
+    let receiver = Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string().as_str())
+        .with_workers(2)
+        .with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+    (receiver, running, http, args)
+}
+
+/// Sends `request` (a whole HTTP request) and returns the status and the body.
+fn exchange(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_string())
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    exchange(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text body.
+fn sample(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{body}"))
+        .parse()
+        .unwrap()
+}
+
+/// GETs /metrics until `ready` holds of it (or 10 s pass).
+fn metrics_when(addr: SocketAddr, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = get(addr, "/metrics");
+        assert_eq!(status, 200);
+        if ready(&body) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+const STATE: &str = "/state/running%20vote%20totals";
+
+#[test]
+fn metrics_count_exactly_what_a_known_input_did() {
+    let (receiver, running, http) = start();
+    let addr = running.local_addr(0).unwrap();
+    // 60 votes of 1 for `a`, 40 of 2 for `b`, one frame the decoder refuses, on one
+    // connection.
+    let mut votes = vec![(b'a', 1); 60];
+    votes.extend(vec![(b'b', 2); 40]);
+    send_votes(addr, &votes, 7);
+    let mut stream = connect(addr);
+    stream.write_all(&[0, 0, 0, 3, b'a', 0, 0]).unwrap();
+    drop(stream);
+    let lines = receiver.wait_for(100);
+    assert_eq!(lines.len(), 100);
+    let body = metrics_when(http, |body| {
+        body.contains("wallaroo_source_messages_total{pipeline=\"Alphabet\"} 100\n")
+            && body.contains("wallaroo_source_decode_errors_total{pipeline=\"Alphabet\"} 1\n")
+            && body.contains("wallaroo_source_open_connections{pipeline=\"Alphabet\"} 0\n")
+            // A chunk's latency is observed once it is in the sink's channel: the receiver
+            // can see its lines a moment before.
+            && body.contains("wallaroo_latency_seconds_count{pipeline=\"Alphabet\"} 100\n")
+    });
+    let p = "{pipeline=\"Alphabet\"}";
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_messages_total{p}")),
+        100.0
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_decode_errors_total{p}")),
+        1.0
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_framing_errors_total{p}")),
+        0.0
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_bytes_total{p}")),
+        (100 * 9 + 7) as f64
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_connections_total{p}")),
+        2.0
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_source_open_connections{p}")),
+        0.0
+    );
+    assert_eq!(
+        sample(&body, &format!("wallaroo_sink_messages_total{p}")),
+        100.0
+    );
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    assert_eq!(
+        sample(&body, &format!("wallaroo_sink_bytes_total{p}")),
+        bytes as f64
+    );
+    // `a`..`z` and `!` are declared; `a` and `b` are among them.
+    assert_eq!(
+        sample(&body, "wallaroo_state_keys{state=\"running vote totals\"}"),
+        27.0
+    );
+    let taken: f64 = (0..2)
+        .map(|w| {
+            sample(
+                &body,
+                &format!("wallaroo_worker_messages_total{{state=\"running vote totals\",worker=\"{w}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(taken, 100.0);
+    let busy: f64 = (0..2)
+        .map(|w| {
+            sample(
+                &body,
+                &format!("wallaroo_worker_busy_seconds_total{{state=\"running vote totals\",worker=\"{w}\"}}"),
+            )
+        })
+        .sum();
+    assert!(busy > 0.0 && busy < 10.0, "busy {busy} s");
+    for w in 0..2 {
+        assert_eq!(
+            sample(
+                &body,
+                &format!(
+                    "wallaroo_worker_queue_depth{{state=\"running vote totals\",worker=\"{w}\"}}"
+                )
+            ),
+            0.0
+        );
+    }
+    assert_eq!(
+        sample(&body, &format!("wallaroo_sink_connections_total{p}")),
+        1.0
+    );
+    assert!(sample(&body, &format!("wallaroo_sink_blocked_seconds_total{p}")) >= 0.0);
+    for w in 0..2 {
+        let series = format!(
+            "wallaroo_worker_blocked_seconds_total{{state=\"running vote totals\",worker=\"{w}\"}}"
+        );
+        assert!(sample(&body, &series) >= 0.0);
+    }
+    // Every output was observed once, in the histogram's last bucket at least.
+    assert_eq!(
+        sample(&body, &format!("wallaroo_latency_seconds_count{p}")),
+        100.0
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "wallaroo_latency_seconds_bucket{pipeline=\"Alphabet\",le=\"+Inf\"}"
+        ),
+        100.0
+    );
+    assert!(sample(&body, &format!("wallaroo_latency_seconds_sum{p}")) > 0.0);
+    assert!(body.contains("# TYPE wallaroo_latency_seconds histogram\n"));
+    running.stop().unwrap();
+}
+
+#[test]
+fn the_state_of_a_key_is_its_workers_answer() {
+    let (receiver, running, http) = start();
+    let addr = running.local_addr(0).unwrap();
+    let mut votes = vec![(b'a', 1); 60];
+    votes.extend(vec![(b'b', 2); 40]);
+    send_votes(addr, &votes, 5);
+    receiver.wait_for(100);
+
+    assert_eq!(
+        get(http, &format!("{STATE}?key=97")),
+        (200, "{\"votes\":60}".into())
+    );
+    assert_eq!(
+        get(http, &format!("{STATE}?key=98")),
+        (200, "{\"votes\":80}".into())
+    );
+    // Declared, never voted for.
+    assert_eq!(
+        get(http, &format!("{STATE}?key=120")),
+        (200, "{\"votes\":0}".into())
+    );
+
+    // A `u8` never seen: no state.
+    let (status, body) = get(http, &format!("{STATE}?key=200"));
+    assert_eq!(status, 404, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("no state"),
+        "{body}"
+    );
+
+    // Not a `u8`: a string, a number out of range, not JSON, or no key at all.
+    for key in ["%22a%22", "300", "nope", "-1"] {
+        let (status, body) = get(http, &format!("{STATE}?key={key}"));
+        assert_eq!(status, 400, "key {key}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains("malformed key"),
+            "{body}"
+        );
+    }
+    assert_eq!(get(http, STATE).0, 400);
+
+    let (status, body) = get(http, "/state/no%20such%20state?key=97");
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("running vote totals"),
+        "names the states there are: {body}"
+    );
+    running.stop().unwrap();
+}
+
+#[test]
+fn the_topology_is_the_json_the_flag_prints_and_other_requests_are_refused() {
+    let (_receiver, running, http, args) = start_with_args();
+    let expected = alphabet::alphabet(&args).topology().to_json();
+    assert_eq!(get(http, "/topology"), (200, expected));
+
+    let (status, body) = get(http, "/nowhere");
+    assert_eq!(status, 404);
+    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["error"].is_string());
+    let (status, body) = exchange(
+        http,
+        "POST /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 405, "{body}");
+    running.stop().unwrap();
+}
+
+#[test]
+fn silent_and_malformed_clients_hold_up_neither_the_server_nor_the_pipeline() {
+    let (receiver, running, http) = start();
+    let addr = running.local_addr(0).unwrap();
+    // Clients that connect and send nothing, and one that sends garbage.
+    let silent: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(http).unwrap()).collect();
+    let mut garbage = TcpStream::connect(http).unwrap();
+    garbage
+        .write_all(b"\x00\x01 not http at all\r\n\r\n")
+        .unwrap();
+    // The pipeline goes on, and the server answers.
+    send_votes(addr, &[(b'c', 3); 10], 10);
+    assert_eq!(receiver.wait_for(10).len(), 10);
+    let body = metrics_when(http, |body| {
+        body.contains("wallaroo_source_messages_total{pipeline=\"Alphabet\"} 10\n")
+    });
+    assert_eq!(
+        sample(&body, "wallaroo_sink_messages_total{pipeline=\"Alphabet\"}"),
+        10.0
+    );
+    assert_eq!(
+        get(http, &format!("{STATE}?key=99")),
+        (200, "{\"votes\":30}".into())
+    );
+    drop(silent);
+    drop(garbage);
+    running.stop().unwrap();
+}
+
+#[test]
+fn an_address_that_cannot_be_served_is_a_usage_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output("-")
+        .with_http(taken.local_addr().unwrap().to_string());
+    let err = match alphabet::alphabet(&args).start(&args) {
+        Ok(_) => panic!("started on a port that is taken"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--http"), "{err}");
+    // Without --http there is no server.
+    let (_r, running) = {
+        let receiver = Receiver::start();
+        let args = Args::new()
+            .with_input("127.0.0.1:0")
+            .with_output(receiver.addr.to_string().as_str());
+        let running = alphabet::alphabet(&args).start(&args).unwrap();
+        (receiver, running)
+    };
+    assert_eq!(running.http_addr(), None);
+    running.stop().unwrap();
+}

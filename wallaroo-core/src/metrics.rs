@@ -1,0 +1,360 @@
+//! The metrics of a running application, written in the Prometheus text format (version
+//! 0.0.4) when scraped.
+//!
+//! Nothing here is on the hot path: the components count into atomics of their own once per
+//! read, batch, round or chunk ([`SourceStats`], [`WorkerStats`], [`SinkStats`]), and a
+//! scrape reads them. A worker's queue depth is read from its channel, through a weak
+//! sender that does not keep the worker alive.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::context::WorkerMsg;
+use crate::latency::{HistogramSnapshot, BUCKETS};
+use crate::sink::SinkStats;
+use crate::source::SourceStats;
+use crate::worker::{KeyParser, WorkerStats};
+
+/// What a pipeline counts: its source and its sinks.
+pub(crate) struct PipelineMetrics {
+    /// The pipeline's name.
+    pub(crate) name: String,
+    /// Its source's counters.
+    pub(crate) source: Arc<SourceStats>,
+    /// Its sinks' counters.
+    pub(crate) sinks: Vec<Arc<SinkStats>>,
+}
+
+/// One worker of a state partition, as the metrics and state queries see it.
+pub(crate) struct WorkerHandle {
+    /// What the worker publishes.
+    pub(crate) stats: Arc<WorkerStats>,
+    /// Its channel, without keeping it open.
+    pub(crate) tx: flume::WeakSender<WorkerMsg>,
+}
+
+/// A state partition: its workers, and how to read its keys.
+pub(crate) struct StateMetrics {
+    /// The state partition's name.
+    pub(crate) name: String,
+    /// Its workers, by index.
+    pub(crate) workers: Vec<WorkerHandle>,
+    /// Reads a key of the partition's type from JSON.
+    pub(crate) keys: Arc<dyn KeyParser>,
+}
+
+/// Every counter of a running application.
+pub(crate) struct Metrics {
+    /// Per pipeline, in declaration order.
+    pub(crate) pipelines: Vec<PipelineMetrics>,
+    /// Per state partition, in declaration order.
+    pub(crate) states: Vec<StateMetrics>,
+}
+
+/// The counters of a pipeline's sinks, added up.
+#[derive(Default)]
+struct SinkSums {
+    messages: u64,
+    bytes: u64,
+    blocked_nanos: u64,
+    connections: u64,
+    latency: HistogramSnapshot,
+}
+
+/// Writes one of a pipeline's sink sums.
+type SumOf = fn(&SinkSums) -> String;
+
+/// Reads one counter of a source's counts.
+type CountOf = fn(&crate::source::SourceCounts) -> u64;
+
+/// A label value, escaped as the text format wants (`\\`, `\"`, `\n`).
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes the `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+impl Metrics {
+    /// The metrics now, in the Prometheus text format.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let sources: Vec<_> = self
+            .pipelines
+            .iter()
+            .map(|p| (label(&p.name), p.source.snapshot()))
+            .collect();
+        let source_counters: [(&str, &str, CountOf); 6] = [
+            (
+                "wallaroo_source_messages_total",
+                "Messages decoded by the pipeline's source.",
+                |c| c.messages,
+            ),
+            (
+                "wallaroo_source_decode_errors_total",
+                "Frames or payloads the decoder refused (skipped).",
+                |c| c.decode_errors,
+            ),
+            (
+                "wallaroo_source_framing_errors_total",
+                "Streams closed on a framing error (an oversized frame, a stream ending inside a frame).",
+                |c| c.framing_errors,
+            ),
+            (
+                "wallaroo_source_bytes_total",
+                "Bytes read from framed streams.",
+                |c| c.bytes,
+            ),
+            (
+                "wallaroo_source_connections_total",
+                "Connections accepted.",
+                |c| c.connections,
+            ),
+            (
+                "wallaroo_source_refused_connections_total",
+                "Connections closed as they were accepted, over --max-connections.",
+                |c| c.refused,
+            ),
+        ];
+        for (name, help, value) in source_counters {
+            family(&mut out, name, "counter", help);
+            for (pipeline, counts) in &sources {
+                let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", value(counts));
+            }
+        }
+        family(
+            &mut out,
+            "wallaroo_source_open_connections",
+            "gauge",
+            "Connections open now.",
+        );
+        for (pipeline, counts) in &sources {
+            let open = counts.connections.saturating_sub(counts.closed);
+            let _ = writeln!(
+                out,
+                "wallaroo_source_open_connections{{pipeline=\"{pipeline}\"}} {open}"
+            );
+        }
+
+        let sinks: Vec<_> = self
+            .pipelines
+            .iter()
+            .map(|p| {
+                let mut sums = SinkSums::default();
+                // Zero buckets for a pipeline without sinks, too.
+                sums.latency.merge(&HistogramSnapshot::default());
+                for sink in &p.sinks {
+                    let read = |counter: &std::sync::atomic::AtomicU64| {
+                        counter.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    sums.messages += read(&sink.messages);
+                    sums.bytes += read(&sink.bytes);
+                    sums.blocked_nanos += read(&sink.blocked_nanos);
+                    sums.connections += read(&sink.connections);
+                    sums.latency.merge(&sink.latency.snapshot());
+                }
+                (label(&p.name), sums)
+            })
+            .collect();
+        let sink_counters: [(&str, &str, SumOf); 4] = [
+            (
+                "wallaroo_sink_messages_total",
+                "Messages encoded and handed to the pipeline's sinks.",
+                |s| s.messages.to_string(),
+            ),
+            (
+                "wallaroo_sink_bytes_total",
+                "Bytes encoded and handed to the pipeline's sinks.",
+                |s| s.bytes.to_string(),
+            ),
+            (
+                "wallaroo_sink_blocked_seconds_total",
+                "Time producers waited for room in the channel of a pipeline's sink (backpressure).",
+                |s| (s.blocked_nanos as f64 / 1e9).to_string(),
+            ),
+            (
+                "wallaroo_sink_connections_total",
+                "Connections the pipeline's TCP sinks made to their receivers (the first included: more is a reconnect).",
+                |s| s.connections.to_string(),
+            ),
+        ];
+        for (name, help, value) in sink_counters {
+            family(&mut out, name, "counter", help);
+            for (pipeline, sums) in &sinks {
+                let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", value(sums));
+            }
+        }
+        family(
+            &mut out,
+            "wallaroo_state_keys",
+            "gauge",
+            "Keys with a state in the state partition.",
+        );
+        for state in &self.states {
+            let keys: u64 = state
+                .workers
+                .iter()
+                .map(|w| w.stats.keys.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            let _ = writeln!(
+                out,
+                "wallaroo_state_keys{{state=\"{}\"}} {keys}",
+                label(&state.name)
+            );
+        }
+        family(
+            &mut out,
+            "wallaroo_worker_messages_total",
+            "counter",
+            "Messages of the batches a worker took.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_messages_total{{state=\"{}\",worker=\"{index}\"}} {}",
+                    label(&state.name),
+                    worker
+                        .stats
+                        .messages
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                );
+            }
+        }
+        family(
+            &mut out,
+            "wallaroo_worker_busy_seconds_total",
+            "counter",
+            "Time a worker spent on its rounds of batches (waits on a full sink channel included), not waiting for a batch.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let nanos = worker
+                    .stats
+                    .busy_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_busy_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
+                    label(&state.name),
+                    nanos as f64 / 1e9
+                );
+            }
+        }
+        family(
+            &mut out,
+            "wallaroo_worker_blocked_seconds_total",
+            "counter",
+            "Time a worker waited for room in a full sink channel (backpressure), part of its busy time.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let nanos = worker
+                    .stats
+                    .blocked_nanos
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_blocked_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
+                    label(&state.name),
+                    nanos as f64 / 1e9
+                );
+            }
+        }
+        family(
+            &mut out,
+            "wallaroo_worker_queue_depth",
+            "gauge",
+            "Batches waiting in a worker's channel.",
+        );
+        for state in &self.states {
+            for (index, worker) in state.workers.iter().enumerate() {
+                let depth = worker.tx.upgrade().map_or(0, |tx| tx.len());
+                let _ = writeln!(
+                    out,
+                    "wallaroo_worker_queue_depth{{state=\"{}\",worker=\"{index}\"}} {depth}",
+                    label(&state.name)
+                );
+            }
+        }
+
+        family(
+            &mut out,
+            "wallaroo_latency_seconds",
+            "histogram",
+            "From a message's read to its output's hand-off to the sink (per chunk of output, from the read of its first message).",
+        );
+        for (pipeline, sums) in &sinks {
+            let latency = &sums.latency;
+            for (bound, count) in BUCKETS.iter().zip(&latency.cumulative) {
+                let _ = writeln!(
+                    out,
+                    "wallaroo_latency_seconds_bucket{{pipeline=\"{pipeline}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "wallaroo_latency_seconds_bucket{{pipeline=\"{pipeline}\",le=\"+Inf\"}} {}",
+                latency.count()
+            );
+            let _ = writeln!(
+                out,
+                "wallaroo_latency_seconds_sum{{pipeline=\"{pipeline}\"}} {}",
+                latency.sum
+            );
+            let _ = writeln!(
+                out,
+                "wallaroo_latency_seconds_count{{pipeline=\"{pipeline}\"}} {}",
+                latency.count()
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn counters_are_written_with_their_labels_escaped() {
+        let source = Arc::new(SourceStats::default());
+        source.messages.store(7, Ordering::Relaxed);
+        source.connections.store(3, Ordering::Relaxed);
+        source.closed.store(1, Ordering::Relaxed);
+        let sink = Arc::new(SinkStats::default());
+        sink.chunk(5, 40);
+        sink.latency.observe(30_000, 5);
+        let metrics = Metrics {
+            pipelines: vec![PipelineMetrics {
+                name: "say \"hi\"".into(),
+                source,
+                sinks: vec![sink],
+            }],
+            states: Vec::new(),
+        };
+        let text = metrics.render();
+        assert!(text.contains("wallaroo_source_messages_total{pipeline=\"say \\\"hi\\\"\"} 7\n"));
+        assert!(text.contains("wallaroo_source_open_connections{pipeline=\"say \\\"hi\\\"\"} 2\n"));
+        assert!(text.contains("wallaroo_sink_messages_total{pipeline=\"say \\\"hi\\\"\"} 5\n"));
+        assert!(text.contains("wallaroo_sink_bytes_total{pipeline=\"say \\\"hi\\\"\"} 40\n"));
+        assert!(text.contains(
+            "wallaroo_latency_seconds_bucket{pipeline=\"say \\\"hi\\\"\",le=\"0.00005\"} 5\n"
+        ));
+        assert!(text.contains("wallaroo_latency_seconds_count{pipeline=\"say \\\"hi\\\"\"} 5\n"));
+        assert!(text.contains("# TYPE wallaroo_latency_seconds histogram\n"));
+    }
+}
