@@ -5,100 +5,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use support::app::App;
 use support::{parse_line, vote_frame, Receiver};
-
-/// The Alphabet application as a process of its own, its log lines collected.
-struct App {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl App {
-    fn start(receiver: &Receiver, extra: &[&str]) -> App {
-        let port = support::free_port();
-        let input = format!("127.0.0.1:{port}");
-        let mut child = Command::new(support::example_bin("alphabet"))
-            .args(["--in", &input, "--out", &receiver.addr.to_string()])
-            .args(["--workers", "2"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, log) = mpsc::channel();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut app = App {
-            child,
-            addr: input.parse().unwrap(),
-            log,
-            seen: Vec::new(),
-        };
-        app.wait_log(&["listening on", &input]);
-        app
-    }
-
-    /// Waits (up to 20 s) for a log line that has every one of `parts`.
-    fn wait_log(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(line) = self
-                .seen
-                .iter()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!(
-                    "no log line with {parts:?}; seen:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// A number from the process's `/proc/PID/status`.
-    fn status(&self, field: &str) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .unwrap_or_else(|| panic!("no {field} in the status"))
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    /// The process's open file descriptors.
-    fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .unwrap()
-            .count()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// True when the application closed the connection (a read gives end of stream or a
 /// reset) within `within`.

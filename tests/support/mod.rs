@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod app;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 

@@ -88,6 +88,7 @@ pub struct Args {
     tcp: TcpLimits,
     /// `--http HOST:PORT`: where the metrics, topology and state queries are served.
     http: Option<String>,
+    stats_interval: Option<Duration>,
 }
 
 /// What a TCP source allows its connections: `--max-connections` and `--idle-timeout`.
@@ -293,6 +294,13 @@ fn base_command(name: &str, version: &str) -> Command {
                 .help("Serve GET /metrics (Prometheus text), /topology (JSON) and /state/STATE?key=JSON over HTTP on HOST:PORT, from a thread of its own"),
         )
         .arg(
+            Arg::new("stats-interval")
+                .long("stats-interval")
+                .value_name("SECS")
+                .value_parser(clap::value_parser!(u64).range(1..))
+                .help("Log a one-line summary every SECS seconds: messages in and out, their rates, and the p99 latency [default: off]"),
+        )
+        .arg(
             Arg::new("topology")
                 .long("topology")
                 .value_name("FORMAT")
@@ -436,6 +444,9 @@ impl Args {
             on_error,
             dead_letter,
             http: matches.get_one::<String>("http").cloned(),
+            stats_interval: matches
+                .get_one::<u64>("stats-interval")
+                .map(|secs| Duration::from_secs(*secs)),
         })
     }
 
@@ -458,6 +469,7 @@ impl Args {
             on_error: OnError::Stop,
             dead_letter: None,
             http: None,
+            stats_interval: None,
         }
     }
 
@@ -483,6 +495,23 @@ impl Args {
     /// ```
     pub fn http(&self) -> Option<&str> {
         self.http.as_deref()
+    }
+
+    /// Logs a one-line summary every `interval` (as `--stats-interval` would).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let args = wallaroo_core::Args::new().with_stats_interval(Duration::from_secs(10));
+    /// assert_eq!(args.stats_interval(), Some(Duration::from_secs(10)));
+    /// ```
+    pub fn with_stats_interval(mut self, interval: Duration) -> Args {
+        self.stats_interval = Some(interval);
+        self
+    }
+
+    /// How often the one-line summary is logged (`--stats-interval`), if it is.
+    pub fn stats_interval(&self) -> Option<Duration> {
+        self.stats_interval
     }
 
     /// Sets what a panic in a step does (as `--on-error` would).

@@ -43,6 +43,7 @@ pub mod sink;
 pub mod source;
 pub mod state;
 pub mod step;
+mod summary;
 #[cfg(test)]
 mod testing;
 pub mod topology;

@@ -20,6 +20,7 @@ use crate::poison::ErrorPolicy;
 use crate::resilience::{DirLock, Resilience, SyncPolicy};
 use crate::sink::SinkThread;
 use crate::source::{SourceCounts, SourceHandle, SourceStats};
+use crate::summary::Summary;
 use crate::worker::WorkerStats;
 
 /// Batches a worker's channel holds before senders wait (backpressure): with batches of
@@ -51,6 +52,8 @@ pub struct Running {
     policy: Arc<ErrorPolicy>,
     /// The `--http` server, stopped first.
     http: Option<HttpServer>,
+    /// The `--stats-interval` thread, stopped with it.
+    summary: Option<Summary>,
     _lock: Option<DirLock>,
 }
 
@@ -203,12 +206,10 @@ impl Application {
         let sink_stats: Vec<_> = ctx.sinks.iter().map(|s| Arc::clone(&s.stats)).collect();
         drop(ctx);
         let stats: Vec<Arc<SourceStats>> = sources.iter().map(|s| Arc::clone(&s.stats)).collect();
-        let mut http = None;
-        if let (Some(listener), None) = (http_listener, &running_error) {
-            // Sinks are numbered as the pipelines declare them.
+        // Sinks are numbered as the pipelines declare them.
+        let pipeline_metrics = || {
             let mut next_sink = 0;
-            let pipelines = self
-                .topology
+            self.topology
                 .pipelines
                 .iter()
                 .zip(&stats)
@@ -226,10 +227,20 @@ impl Application {
                         sinks,
                     }
                 })
-                .collect();
+                .collect::<Vec<_>>()
+        };
+        let summary = args
+            .stats_interval()
+            .filter(|_| running_error.is_none())
+            .map(|interval| Summary::start(interval, pipeline_metrics()));
+        let mut http = None;
+        if let (Some(listener), None) = (http_listener, &running_error) {
             let served = Served {
                 topology: self.topology.to_json(),
-                metrics: Metrics { pipelines, states },
+                metrics: Metrics {
+                    pipelines: pipeline_metrics(),
+                    states,
+                },
             };
             match HttpServer::start(listener, served) {
                 Ok(server) => http = Some(server),
@@ -248,6 +259,7 @@ impl Application {
             stats,
             policy,
             http,
+            summary,
             _lock: lock,
         };
         if let Some(e) = running_error {
@@ -365,6 +377,7 @@ impl Running {
         self.control.stop();
         // Its weak senders keep no worker alive, but a query in flight would wait.
         drop(self.http.take());
+        drop(self.summary.take());
         let mut first_error = None;
         let mut note = |e: RunError| {
             tracing::error!("{e}");
