@@ -90,8 +90,11 @@ impl Browser {
         let browser = Browser { child, dir };
         // Chromium writes the port it chose into the profile directory.
         let port = browser.wait("Chromium's DevTools port", Duration::from_secs(60), || {
+            // The port, then the browser's path: both lines, or the file is still being written.
             let text = std::fs::read_to_string(browser.dir.join("DevToolsActivePort")).ok()?;
-            text.lines().next()?.trim().parse().ok()
+            let mut lines = text.lines();
+            let port = lines.next()?.trim().parse().ok()?;
+            lines.next()?.starts_with("/devtools/").then_some(port)
         });
         (browser, port)
     }
