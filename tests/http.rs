@@ -272,6 +272,33 @@ fn the_topology_is_the_json_the_flag_prints_and_other_requests_are_refused() {
 }
 
 #[test]
+fn the_live_page_is_one_html_file_that_loads_nothing_from_elsewhere() {
+    let (_receiver, running, http) = start();
+    let mut stream = TcpStream::connect(http).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.lines()
+            .any(|h| h.eq_ignore_ascii_case("content-type: text/html; charset=utf-8")),
+        "{head}"
+    );
+    assert!(body.starts_with("<!doctype html>"));
+    // Its script and style are inline; it reads the application's own paths.
+    for outside in ["http://", "https://", "src=", "<link", "@import"] {
+        assert!(!body.contains(outside), "the page refers to {outside:?}");
+    }
+    // `url(...)` only for the markers of its own SVG.
+    assert!(body.split("url(").skip(1).all(|rest| rest.starts_with('#')));
+    assert!(body.contains("fetch(\"/topology\"") && body.contains("fetch(\"/metrics\""));
+    running.stop().unwrap();
+}
+
+#[test]
 fn silent_and_malformed_clients_hold_up_neither_the_server_nor_the_pipeline() {
     let (receiver, running, http) = start();
     let addr = running.local_addr(0).unwrap();

@@ -86,7 +86,7 @@ pub struct Args {
     on_error: OnError,
     dead_letter: Option<DeadLetter>,
     tcp: TcpLimits,
-    /// `--http HOST:PORT`: where the metrics, topology and state queries are served.
+    /// `--http HOST:PORT`: where the live page, metrics, topology and states are served.
     http: Option<String>,
     stats_interval: Option<Duration>,
 }
@@ -291,7 +291,7 @@ fn base_command(name: &str, version: &str) -> Command {
             Arg::new("http")
                 .long("http")
                 .value_name("HOST:PORT")
-                .help("Serve GET /metrics (Prometheus text), /topology (JSON) and /state/STATE?key=JSON over HTTP on HOST:PORT, from a thread of its own"),
+                .help("Serve a live page (GET /), /metrics (Prometheus text), /topology (JSON) and /state/STATE?key=JSON over HTTP on HOST:PORT, from a thread of its own"),
         )
         .arg(
             Arg::new("stats-interval")

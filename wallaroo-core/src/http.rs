@@ -3,6 +3,7 @@
 //!
 //! | path | answer |
 //! | --- | --- |
+//! | `GET /` | the live page (`http/page.html`, one file with its CSS and JavaScript): the topology drawn, each component's rate, latency and queue depth, read from `/topology` once and `/metrics` every second |
 //! | `GET /metrics` | the Prometheus text format ([`crate::metrics`]) |
 //! | `GET /topology` | the topology JSON, as `--topology json` prints it |
 //! | `GET /state/STATE?key=JSON` | the state of one key as JSON; 404 for a key without state or an unknown state, 400 for a key that is not JSON of the key type |
@@ -71,7 +72,7 @@ impl HttpServer {
                     let _ = request.respond(response);
                 }
             })?;
-        tracing::info!("serving /metrics, /topology and /state on http://{addr}");
+        tracing::info!("serving the live page, /metrics, /topology and /state on http://{addr}");
         Ok(HttpServer {
             server,
             thread: Some(thread),
@@ -101,6 +102,9 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
 
 const JSON: &str = "application/json";
 
+/// The live page: one HTML file that needs nothing from outside the process.
+const PAGE: &str = include_str!("http/page.html");
+
 /// `{"error": message}`.
 fn error(status: u16, message: &str) -> (u16, &'static str, String) {
     (
@@ -121,6 +125,7 @@ fn answer(served: &Served, request: &tiny_http::Request) -> (u16, &'static str, 
         );
     }
     match path {
+        "/" => (200, "text/html; charset=utf-8", PAGE.to_string()),
         "/metrics" => (
             200,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -131,7 +136,9 @@ fn answer(served: &Served, request: &tiny_http::Request) -> (u16, &'static str, 
             Some(state) => state_of(served, &percent_decode(state), query),
             None => error(
                 404,
-                &format!("no such path: {path} (try /metrics, /topology or /state/STATE?key=JSON)"),
+                &format!(
+                    "no such path: {path} (try /, /metrics, /topology or /state/STATE?key=JSON)"
+                ),
             ),
         },
     }
