@@ -3,9 +3,9 @@
 //!
 //! Chromium is driven over the DevTools protocol (a WebSocket; the few lines of client are
 //! below), so the page runs in real time, with its own refresh every second. A screenshot
-//! is written to `target/live-page.png`. Chromium must be installed (`apt-get install
-//! chromium` on Debian; `.ci/run` installs it where it is missing), or named by
-//! `WALLAROO_CHROMIUM`: without it the test fails, saying so.
+//! is written to `target/live-page.png`. Where no Chromium is on the `PATH` (nor named by
+//! `WALLAROO_CHROMIUM`), the test installs Debian's `chromium` with apt-get; where it
+//! cannot, it fails, saying so.
 
 #[allow(dead_code)]
 #[path = "../examples/alphabet.rs"]
@@ -25,25 +25,55 @@ use support::{vote_frame, Receiver};
 use wallaroo::Args;
 
 /// The Chromium to run: `WALLAROO_CHROMIUM`, or `chromium` (Debian) or `chromium-browser`
-/// on the `PATH`.
+/// on the `PATH`; where there is none, Debian's `chromium` is installed with apt-get (as
+/// root, or with sudo), as the Kafka tests install their broker.
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("WALLAROO_CHROMIUM") {
         return PathBuf::from(path);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate;
-            }
-        }
+    if let Some(found) = on_path() {
+        return found;
     }
-    panic!(
-        "tests/live_page.rs opens the live page in headless Chromium, and there is no \
-         `chromium` or `chromium-browser` on the PATH: install it (Debian: `sudo apt-get \
-         install -y chromium`; .ci/run does it), or set WALLAROO_CHROMIUM to its path"
-    );
+    eprintln!("no Chromium on the PATH: installing Debian's chromium with apt-get");
+    let sudo = !Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let apt = |args: &[&str]| {
+        let mut command = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let installed = apt(&["update", "-q"])
+        && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]);
+    match on_path() {
+        Some(found) if installed => found,
+        _ => panic!(
+            "tests/live_page.rs opens the live page in headless Chromium, and there is no \
+             `chromium` or `chromium-browser` on the PATH, nor could apt-get install one: \
+             install it (Debian: `sudo apt-get install -y chromium`), or set \
+             WALLAROO_CHROMIUM to its path"
+        ),
+    }
+}
+
+/// `chromium` or `chromium-browser` on the `PATH`.
+fn on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    })
 }
 
 /// A headless Chromium with its own profile directory, killed and removed on drop.
