@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::context::WorkerMsg;
 use crate::latency::{HistogramSnapshot, BUCKETS};
+use crate::resilience::stats::RecoveryStats;
 use crate::sink::SinkStats;
 use crate::source::SourceStats;
 use crate::worker::{KeyParser, WorkerStats};
@@ -41,6 +42,8 @@ pub(crate) struct StateMetrics {
     pub(crate) workers: Vec<WorkerHandle>,
     /// Reads a key of the partition's type from JSON.
     pub(crate) keys: Arc<dyn KeyParser>,
+    /// What recovery at start did (nothing without a resilience directory).
+    pub(crate) recovery: Arc<RecoveryStats>,
 }
 
 /// Every counter of a running application.
@@ -320,7 +323,128 @@ impl Metrics {
                 latency.count()
             );
         }
+        self.render_resilience(&mut out);
         out
+    }
+
+    /// Writes the resilience families: per worker, its log's bytes, syncs and snapshots;
+    /// per state partition, its recovery at start. Only the state partitions kept in a
+    /// resilience directory are written, and without one the families are left out
+    /// altogether (no `# HELP` either): a zero would claim a log that does not exist.
+    fn render_resilience(&self, out: &mut String) {
+        let kept: Vec<_> = self
+            .states
+            .iter()
+            .filter(|s| s.recovery.done.load(std::sync::atomic::Ordering::Acquire))
+            .map(|s| (label(&s.name), s))
+            .collect();
+        if kept.is_empty() {
+            return;
+        }
+        let read = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        type LogOf = fn(&crate::resilience::stats::LogStats) -> String;
+        let log_counters: [(&str, &str, LogOf); 4] = [
+            (
+                "wallaroo_log_bytes_total",
+                "Bytes appended to a worker's state log segments (their headers included).",
+                |l| l.bytes.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+            ),
+            (
+                "wallaroo_snapshots_total",
+                "Worker snapshots written by compacting a worker's state log.",
+                |l| l.snapshots.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+            ),
+            (
+                "wallaroo_snapshot_seconds_total",
+                "Time spent writing a worker's snapshots (and removing the log segments they replace), on the compaction thread.",
+                |l| {
+                    (l.snapshot_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9)
+                        .to_string()
+                },
+            ),
+            (
+                "wallaroo_snapshot_bytes_total",
+                "Bytes of the worker snapshots written.",
+                |l| {
+                    l.snapshot_bytes
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .to_string()
+                },
+            ),
+        ];
+        for (name, help, value) in log_counters {
+            family(out, name, "counter", help);
+            for (state, metrics) in &kept {
+                for (index, worker) in metrics.workers.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{state=\"{state}\",worker=\"{index}\"}} {}",
+                        value(&worker.stats.log)
+                    );
+                }
+            }
+        }
+        family(
+            out,
+            "wallaroo_log_sync_seconds",
+            "histogram",
+            "How long each fdatasync of a worker's state log took.",
+        );
+        for (state, metrics) in &kept {
+            for (index, worker) in metrics.workers.iter().enumerate() {
+                let syncs = worker.stats.log.syncs.snapshot();
+                let series = format!("state=\"{state}\",worker=\"{index}\"");
+                for (bound, count) in BUCKETS.iter().zip(&syncs.cumulative) {
+                    let _ = writeln!(
+                        out,
+                        "wallaroo_log_sync_seconds_bucket{{{series},le=\"{bound}\"}} {count}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "wallaroo_log_sync_seconds_bucket{{{series},le=\"+Inf\"}} {}",
+                    syncs.count()
+                );
+                let _ = writeln!(
+                    out,
+                    "wallaroo_log_sync_seconds_sum{{{series}}} {}",
+                    syncs.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "wallaroo_log_sync_seconds_count{{{series}}} {}",
+                    syncs.count()
+                );
+            }
+        }
+        family(
+            out,
+            "wallaroo_recovery_seconds",
+            "gauge",
+            "How long recovery at start took: reading the last run's files and writing this run's snapshot.",
+        );
+        for (state, metrics) in &kept {
+            let _ = writeln!(
+                out,
+                "wallaroo_recovery_seconds{{state=\"{state}\"}} {}",
+                read(&metrics.recovery.nanos) as f64 / 1e9
+            );
+        }
+        family(
+            out,
+            "wallaroo_recovered_keys",
+            "gauge",
+            "Keys whose states recovery at start read back from the last run.",
+        );
+        for (state, metrics) in &kept {
+            let _ = writeln!(
+                out,
+                "wallaroo_recovered_keys{{state=\"{state}\"}} {}",
+                read(&metrics.recovery.keys)
+            );
+        }
     }
 }
 
@@ -356,5 +480,71 @@ mod tests {
         ));
         assert!(text.contains("wallaroo_latency_seconds_count{pipeline=\"say \\\"hi\\\"\"} 5\n"));
         assert!(text.contains("# TYPE wallaroo_latency_seconds histogram\n"));
+        // No state kept in a resilience directory: no resilience family at all.
+        assert!(!text.contains("wallaroo_log_"), "{text}");
+        assert!(!text.contains("wallaroo_recovery_seconds"), "{text}");
+    }
+
+    /// Keys are never parsed here.
+    struct NoKeys;
+
+    impl KeyParser for NoKeys {
+        fn parse(
+            &self,
+            _json: &str,
+            _workers: usize,
+        ) -> Result<(usize, Box<dyn std::any::Any + Send>), String> {
+            Err("no keys".into())
+        }
+    }
+
+    #[test]
+    fn resilience_is_written_per_worker_and_per_state_once_recovered() {
+        let (tx, _rx) = flume::unbounded::<WorkerMsg>();
+        let stats = Arc::new(WorkerStats::default());
+        stats.log.bytes.store(1234, Ordering::Relaxed);
+        stats.log.syncs.observe(2_000_000, 1);
+        stats
+            .log
+            .snapshot(10, std::time::Duration::from_millis(500));
+        let state = |name: &str| StateMetrics {
+            name: name.into(),
+            workers: vec![WorkerHandle {
+                stats: Arc::clone(&stats),
+                tx: tx.downgrade(),
+            }],
+            keys: Arc::new(NoKeys),
+            recovery: Arc::default(),
+        };
+        let (kept, not_kept) = (state("kept"), state("not kept"));
+        kept.recovery
+            .finished(3, std::time::Duration::from_millis(250));
+        let metrics = Metrics {
+            pipelines: Vec::new(),
+            states: vec![kept, not_kept],
+        };
+        let text = metrics.render();
+        let w = "{state=\"kept\",worker=\"0\"}";
+        assert!(
+            text.contains(&format!("wallaroo_log_bytes_total{w} 1234\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("wallaroo_snapshots_total{w} 1\n")));
+        assert!(text.contains(&format!("wallaroo_snapshot_seconds_total{w} 0.5\n")));
+        assert!(text.contains(&format!("wallaroo_snapshot_bytes_total{w} 10\n")));
+        assert!(text.contains(
+            "wallaroo_log_sync_seconds_bucket{state=\"kept\",worker=\"0\",le=\"0.001\"} 0\n"
+        ));
+        assert!(text.contains(
+            "wallaroo_log_sync_seconds_bucket{state=\"kept\",worker=\"0\",le=\"0.0025\"} 1\n"
+        ));
+        assert!(text.contains(&format!("wallaroo_log_sync_seconds_count{w} 1\n")));
+        assert!(text.contains(&format!("wallaroo_log_sync_seconds_sum{w} 0.002\n")));
+        assert!(text.contains("wallaroo_recovery_seconds{state=\"kept\"} 0.25\n"));
+        assert!(text.contains("wallaroo_recovered_keys{state=\"kept\"} 3\n"));
+        assert!(text.contains("# TYPE wallaroo_log_sync_seconds histogram\n"));
+        // A state without a resilience directory is left out.
+        let resilience = &text[text.find("# HELP wallaroo_log_bytes_total").unwrap()..];
+        assert!(!resilience.contains("not kept"), "{resilience}");
     }
 }

@@ -17,6 +17,7 @@ use crate::resilience::log::WorkerLog;
 use crate::resilience::progress::StreamProgress;
 use crate::resilience::record::{FileKind, Origin};
 use crate::resilience::recovery::{self, encode_snapshot, Progress};
+use crate::resilience::stats::{LogStats, RecoveryStats};
 use crate::resilience::Resilience;
 use crate::routing::{
     key_hash, key_hasher, key_table_hash, short_hash, table_hash, worker_of, Batch, Keyed, Spares,
@@ -68,6 +69,8 @@ pub(crate) struct WorkerStats {
     /// Nanoseconds of those rounds spent waiting for room in a full sink channel
     /// (backpressure).
     pub(crate) blocked_nanos: AtomicU64,
+    /// What the worker's state log counts (zeros without a resilience directory).
+    pub(crate) log: Arc<LogStats>,
 }
 
 /// Turns a key given as JSON into the partition's key type, and names the worker that owns
@@ -943,13 +946,15 @@ pub(crate) trait AnyPartition: Send {
     fn key_parser(&self) -> Arc<dyn KeyParser>;
     /// Recovers the partition's states (with a resilience directory), builds the states of
     /// the declared keys, and starts one worker thread per receiver, which publishes its
-    /// counters in the stats beside it.
+    /// counters in the stats beside it; what recovery did goes to `recovery`.
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         &self,
         index: usize,
         ctx: &Ctx,
         receivers: Vec<(flume::Receiver<WorkerMsg>, Arc<WorkerStats>)>,
         resilience: Option<&Resilience>,
+        recovery: &RecoveryStats,
         control: &Arc<Control>,
         policy: &Arc<ErrorPolicy>,
     ) -> Result<Vec<JoinHandle<()>>, RunError>;
@@ -982,9 +987,12 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         ctx: &Ctx,
         receivers: Vec<(flume::Receiver<WorkerMsg>, Arc<WorkerStats>)>,
         resilience: Option<&Resilience>,
+        recovery: &RecoveryStats,
         control: &Arc<Control>,
         policy: &Arc<ErrorPolicy>,
     ) -> Result<Vec<JoinHandle<()>>, RunError> {
+        let started = std::time::Instant::now();
+        let mut recovered_keys = 0;
         let workers = receivers.len();
         let hasher = key_hasher();
         let mut stores: Vec<StateStore<K, S>> = (0..workers)
@@ -1000,6 +1008,7 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
         if let Some(resilience) = resilience {
             let recovered = recovery::recover::<K, S>(&resilience.dir, &self.name)?;
             let keys = recovered.states.len();
+            recovered_keys = keys as u64;
             for (key, (state, progress)) in recovered.states {
                 let hash = key_hash(&hasher, &key);
                 let slot = stores[worker_of(hash, workers)].slot(table_hash(short_hash(hash)), key);
@@ -1044,9 +1053,11 @@ impl<K: Key, S: State> AnyPartition for PartitionPlan<K, S> {
                     generation,
                     recovery::header::<K, S>(&self.name, FileKind::Log),
                     resilience.sync,
+                    Arc::clone(&receivers[worker].1.log),
                 )?);
                 store.keeps_changes = true;
             }
+            recovery.finished(recovered_keys, started.elapsed());
         }
         ctx.progress
             .recovered(partition_index, workers, &recovered_streams);

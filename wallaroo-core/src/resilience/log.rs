@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::record::{self, FileHeader, Origin};
 use super::recovery::LogRecordRef;
+use super::stats::LogStats;
 use super::{io_error, FileName, ResilienceError, SyncPolicy};
 
 /// A segment is compacted once it is larger than this and than twice the last snapshot.
@@ -50,6 +51,8 @@ pub(crate) struct WorkerLog {
     compactor: Option<(flume::Sender<Compaction>, JoinHandle<()>)>,
     compacting: Arc<AtomicBool>,
     min_segment: u64,
+    /// What the metrics read: bytes written, syncs, snapshots.
+    stats: Arc<LogStats>,
 }
 
 fn segment_path(dir: &Path, worker: usize, generation: u64, seq: u64) -> PathBuf {
@@ -83,9 +86,11 @@ impl WorkerLog {
         generation: u64,
         header: FileHeader,
         policy: SyncPolicy,
+        stats: Arc<LogStats>,
     ) -> Result<WorkerLog, ResilienceError> {
         let path = segment_path(dir, worker, generation, 0);
         let (file, written) = open_segment(&path, &header)?;
+        stats.bytes.fetch_add(written, Ordering::Relaxed);
         let shared = Arc::new(Mutex::new(file.try_clone().map_err(io_error(&path))?));
         let dirty = Arc::new(AtomicBool::new(true));
         let syncer = match policy {
@@ -93,21 +98,27 @@ impl WorkerLog {
                 interval,
                 Arc::clone(&shared),
                 Arc::clone(&dirty),
+                Arc::clone(&stats),
             )),
             SyncPolicy::BeforeOutput => None,
         };
         let compacting = Arc::new(AtomicBool::new(false));
         let (tx, rx) = flume::unbounded::<Compaction>();
         let busy = Arc::clone(&compacting);
+        let counts = Arc::clone(&stats);
         let compactor = std::thread::Builder::new()
             .name("wallaroo-compact".into())
             .spawn(move || {
                 for job in rx {
+                    let start = std::time::Instant::now();
                     match compact(&job) {
-                        Ok(()) => tracing::debug!(
-                            "{}: written; older log segments removed",
-                            job.path.display()
-                        ),
+                        Ok(()) => {
+                            counts.snapshot(job.bytes.len() as u64, start.elapsed());
+                            tracing::debug!(
+                                "{}: written; older log segments removed",
+                                job.path.display()
+                            );
+                        }
                         // The log segments stay; the next compaction tries again.
                         Err(e) => tracing::error!("compaction failed: {e}"),
                     }
@@ -132,6 +143,7 @@ impl WorkerLog {
             compactor: Some((tx, compactor)),
             compacting,
             min_segment: MIN_SEGMENT,
+            stats,
         })
     }
 
@@ -170,9 +182,12 @@ impl WorkerLog {
         let path = self.path();
         self.file.write_all(&self.buf).map_err(io_error(&path))?;
         self.segment_bytes += self.buf.len() as u64;
+        self.stats
+            .bytes
+            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
         self.buf.clear();
         match self.policy {
-            SyncPolicy::BeforeOutput => self.file.sync_data().map_err(io_error(&path))?,
+            SyncPolicy::BeforeOutput => self.stats.sync(&self.file).map_err(io_error(&path))?,
             SyncPolicy::Interval(_) => self.dirty.store(true, Ordering::Release),
         }
         Ok(())
@@ -198,10 +213,11 @@ impl WorkerLog {
     pub(crate) fn rotate(&mut self, snapshot: Vec<u8>) -> Result<(), ResilienceError> {
         let old = self.path();
         // The old segment must be durable before the snapshot replaces it.
-        self.file.sync_data().map_err(io_error(&old))?;
+        self.stats.sync(&self.file).map_err(io_error(&old))?;
         let next = self.seq + 1;
         let path = segment_path(&self.dir, self.worker, self.generation, next);
         let (file, written) = open_segment(&path, &self.header)?;
+        self.stats.bytes.fetch_add(written, Ordering::Relaxed);
         *self.shared.lock().expect("log file lock") = file.try_clone().map_err(io_error(&path))?;
         self.file = file;
         self.seq = next;
@@ -248,7 +264,7 @@ impl WorkerLog {
     pub(crate) fn close(mut self) -> Result<(), ResilienceError> {
         self.commit()?;
         let path = self.path();
-        self.file.sync_data().map_err(io_error(&path))?;
+        self.stats.sync(&self.file).map_err(io_error(&path))?;
         self.finish_threads();
         Ok(())
     }
@@ -272,7 +288,12 @@ impl Drop for WorkerLog {
     }
 }
 
-fn spawn_syncer(interval: Duration, file: Arc<Mutex<File>>, dirty: Arc<AtomicBool>) -> Syncer {
+fn spawn_syncer(
+    interval: Duration,
+    file: Arc<Mutex<File>>,
+    dirty: Arc<AtomicBool>,
+    stats: Arc<LogStats>,
+) -> Syncer {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
@@ -281,7 +302,7 @@ fn spawn_syncer(interval: Duration, file: Arc<Mutex<File>>, dirty: Arc<AtomicBoo
             while !stopping.load(Ordering::Acquire) {
                 std::thread::park_timeout(interval);
                 if dirty.swap(false, Ordering::AcqRel) {
-                    if let Err(e) = file.lock().expect("log file lock").sync_data() {
+                    if let Err(e) = stats.sync(&file.lock().expect("log file lock")) {
                         tracing::error!("cannot sync a state log: {e}");
                     }
                 }
@@ -345,12 +366,20 @@ mod tests {
         )
         .unwrap();
         let header = recovery::header::<u8, Total>("p", FileKind::Log);
-        let mut log = WorkerLog::open(&dir, 0, 1, header, SyncPolicy::BeforeOutput)
-            .unwrap()
-            .with_min_segment(300);
+        let stats = Arc::new(LogStats::default());
+        let mut log = WorkerLog::open(
+            &dir,
+            0,
+            1,
+            header,
+            SyncPolicy::BeforeOutput,
+            Arc::clone(&stats),
+        )
+        .unwrap()
+        .with_min_segment(300);
         let mut table: BTreeMap<u8, Total> = BTreeMap::new();
         let none = Progress::default();
-        let mut rotations = 0;
+        let mut rotations = 0u64;
         for i in 0..2_000u64 {
             let key = (i % 10) as u8;
             let total = table.entry(key).or_default();
@@ -371,6 +400,14 @@ mod tests {
         }
         log.close().unwrap();
         assert!(rotations > 5, "{rotations} rotations");
+        // Every rotation's snapshot was written and counted (close waits for the thread).
+        assert_eq!(stats.snapshots.load(Ordering::Relaxed), rotations);
+        assert!(stats.snapshot_nanos.load(Ordering::Relaxed) > 0);
+        // One sync a commit (the last one's at close), one a rotation, one at close.
+        assert_eq!(
+            stats.syncs.snapshot().count(),
+            2_000 / 25 + 1 + rotations + 1
+        );
         let mut names: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -23,6 +23,7 @@ pub(crate) mod log;
 pub(crate) mod progress;
 pub(crate) mod record;
 pub(crate) mod recovery;
+pub(crate) mod stats;
 
 use std::fs::{self, File};
 use std::io;

@@ -158,6 +158,7 @@ impl Application {
                     })
                     .collect(),
                 keys: partition.key_parser(),
+                recovery: Arc::default(),
             });
         }
         let mut worker_threads = Vec::new();
@@ -176,6 +177,7 @@ impl Application {
                 &ctx,
                 receivers,
                 resilience.as_ref(),
+                &states[index].recovery,
                 &control,
                 &policy,
             ) {
