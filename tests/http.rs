@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use support::{connect, send_votes, Receiver};
+use wallaroo::resilience::SyncPolicy;
 use wallaroo::{Args, Running};
 
 /// The Alphabet application on loopback with 2 workers and `--http 127.0.0.1:0`.
@@ -82,6 +83,108 @@ fn metrics_when(addr: SocketAddr, ready: impl Fn(&str) -> bool) -> String {
 }
 
 const STATE: &str = "/state/running%20vote%20totals";
+
+/// The Alphabet application as [`start`] starts it, its states kept in `dir` and synced
+/// before output.
+fn start_resilient(receiver: &Receiver, dir: &std::path::Path) -> (Running, SocketAddr) {
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string().as_str())
+        .with_workers(2)
+        .with_http("127.0.0.1:0")
+        .with_resilience(dir, SyncPolicy::BeforeOutput);
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+    (running, http)
+}
+
+/// The sizes of the log segments in a partition directory, added up.
+fn log_file_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// A resilience sample of the Alphabet's state partition, added up over its 2 workers.
+fn per_worker_sum(body: &str, name: &str) -> f64 {
+    (0..2)
+        .map(|w| {
+            sample(
+                body,
+                &format!("{name}{{state=\"running vote totals\",worker=\"{w}\"}}"),
+            )
+        })
+        .sum()
+}
+
+#[test]
+fn resilience_metrics_count_the_log_on_disk_and_the_recovery() {
+    let dir = std::env::temp_dir().join(format!("wallaroo-http-resilience-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let partition = dir.join("running_vote_totals");
+    let recovered = "wallaroo_recovered_keys{state=\"running vote totals\"}";
+    let recovery = "wallaroo_recovery_seconds{state=\"running vote totals\"}";
+    let keys = "wallaroo_state_keys{state=\"running vote totals\"}";
+
+    let receiver = Receiver::start();
+    let (running, http) = start_resilient(&receiver, &dir);
+    let mut votes = vec![(b'a', 1); 60];
+    votes.extend(vec![(b'b', 2); 40]);
+    send_votes(running.local_addr(0).unwrap(), &votes, 7);
+    assert_eq!(receiver.wait_for(100).len(), 100);
+    // Outputs leave a worker only once its log is written and synced: every record of the
+    // 100 votes is on disk, and counted, before the receiver has their lines.
+    let body = metrics_when(http, |_| true);
+    let logged = per_worker_sum(&body, "wallaroo_log_bytes_total");
+    assert!(logged > 0.0, "{body}");
+    assert_eq!(logged, log_file_bytes(&partition) as f64, "{body}");
+    assert!(per_worker_sum(&body, "wallaroo_log_sync_seconds_count") >= 1.0);
+    assert!(per_worker_sum(&body, "wallaroo_log_sync_seconds_sum") > 0.0);
+    // Far below the 64 MiB a segment grows to before compaction.
+    assert_eq!(per_worker_sum(&body, "wallaroo_snapshots_total"), 0.0);
+    // A new directory: recovery found nothing, and took some time to say so.
+    assert_eq!(sample(&body, recovered), 0.0);
+    assert!(sample(&body, recovery) > 0.0);
+    assert!(body.contains("# TYPE wallaroo_log_sync_seconds histogram\n"));
+    // The keys declared up front and those the votes made (`a` and `b` among them).
+    let held = sample(&body, keys);
+    assert!(held >= 2.0, "{body}");
+    running.stop().unwrap();
+
+    // Started again on the directory, the application reads back every state it held.
+    let receiver = Receiver::start();
+    let (running, http) = start_resilient(&receiver, &dir);
+    // Each worker publishes its count of keys once its thread runs.
+    let body = metrics_when(http, |body| body.contains(&format!("{keys} {held}\n")));
+    assert_eq!(sample(&body, recovered), held, "{body}");
+    assert!(sample(&body, recovery) > 0.0);
+    assert_eq!(sample(&body, keys), held);
+    // This run's segments hold only their headers so far: the last run's are gone.
+    let logged = per_worker_sum(&body, "wallaroo_log_bytes_total");
+    assert!(logged > 0.0);
+    assert_eq!(logged, log_file_bytes(&partition) as f64, "{body}");
+    running.stop().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_a_resilience_directory_the_resilience_families_are_left_out() {
+    let (_receiver, running, http) = start();
+    let body = metrics_when(http, |_| true);
+    assert!(body.contains("wallaroo_state_keys"), "{body}");
+    for family in [
+        "wallaroo_log_",
+        "wallaroo_snapshot",
+        "wallaroo_recovery_seconds",
+        "wallaroo_recovered_keys",
+    ] {
+        assert!(!body.contains(family), "{family} in:\n{body}");
+    }
+    running.stop().unwrap();
+}
 
 #[test]
 fn metrics_count_exactly_what_a_known_input_did() {
