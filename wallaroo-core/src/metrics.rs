@@ -2,8 +2,9 @@
 //! 0.0.4) when scraped.
 //!
 //! Nothing here is on the hot path: the components count into atomics of their own once per
-//! read, batch, round or chunk ([`SourceStats`], [`WorkerStats`], [`SinkStats`]), and a
-//! scrape reads them. A worker's queue depth is read from its channel, through a weak
+//! read, batch, round or chunk ([`SourceStats`], [`WorkerStats`], [`SinkStats`]; a
+//! worker's state log per commit, sync and snapshot, recovery once at start:
+//! [`RecoveryStats`]), and a scrape reads them. A worker's queue depth is read from its channel, through a weak
 //! sender that does not keep the worker alive.
 
 use std::fmt::Write as _;

@@ -426,4 +426,53 @@ mod tests {
         assert_eq!(states, table);
         fs::remove_dir_all(&root).unwrap();
     }
+
+    #[test]
+    fn bytes_are_counted_as_written_and_the_interval_syncer_times_its_syncs() {
+        let root = std::env::temp_dir().join(format!("wallaroo-logstats-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let dir = recovery::start_generation::<u8, Total>(
+            &root,
+            "p",
+            1,
+            std::iter::empty(),
+            std::iter::empty(),
+        )
+        .unwrap();
+        let header = recovery::header::<u8, Total>("p", FileKind::Log);
+        let stats = Arc::new(LogStats::default());
+        let mut log = WorkerLog::open(
+            &dir,
+            0,
+            1,
+            header,
+            SyncPolicy::Interval(Duration::from_millis(1)),
+            Arc::clone(&stats),
+        )
+        .unwrap();
+        let segment = dir.join(
+            FileName::Log {
+                generation: 1,
+                worker: 0,
+                seq: 0,
+            }
+            .to_name(),
+        );
+        for i in 0..10u8 {
+            log.put(&i, &Total(u64::from(i)), Origin::NONE);
+        }
+        log.commit().unwrap();
+        let written = fs::metadata(&segment).unwrap().len();
+        assert!(written > 0);
+        assert_eq!(stats.bytes.load(Ordering::Relaxed), written);
+        // The commit does not sync: the syncer thread does, within its interval.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stats.syncs.snapshot().count() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(stats.syncs.snapshot().count() >= 1);
+        log.close().unwrap();
+        assert_eq!(stats.bytes.load(Ordering::Relaxed), written);
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
