@@ -5,14 +5,17 @@
 #[path = "../examples/alphabet.rs"]
 mod alphabet;
 mod support;
+#[allow(dead_code)]
+#[path = "../examples/word_count.rs"]
+mod word_count;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{connect, send_votes, Receiver};
+use support::{connect, send_bytes, send_votes, vote_frame, Receiver};
 use wallaroo::resilience::SyncPolicy;
-use wallaroo::{Args, Running};
+use wallaroo::{Args, OnError, Running};
 
 /// The Alphabet application on loopback with 2 workers and `--http 127.0.0.1:0`.
 fn start() -> (Receiver, Running, SocketAddr) {
@@ -281,6 +284,8 @@ fn metrics_count_exactly_what_a_known_input_did() {
         1.0
     );
     assert!(sample(&body, &format!("wallaroo_sink_blocked_seconds_total{p}")) >= 0.0);
+    // Alphabet has no stateless step.
+    assert!(!body.contains("wallaroo_step_messages_in_total{"));
     for w in 0..2 {
         let series = format!(
             "wallaroo_worker_blocked_seconds_total{{state=\"running vote totals\",worker=\"{w}\"}}"
@@ -302,6 +307,114 @@ fn metrics_count_exactly_what_a_known_input_did() {
     assert!(sample(&body, &format!("wallaroo_latency_seconds_sum{p}")) > 0.0);
     assert!(body.contains("# TYPE wallaroo_latency_seconds histogram\n"));
     running.stop().unwrap();
+}
+
+#[test]
+fn a_stateless_step_counts_the_messages_it_takes_and_those_it_passes_on() {
+    // Plain, and guarded against panics (a step link of another kind).
+    for on_error in [OnError::Stop, OnError::Skip] {
+        let receiver = Receiver::start();
+        let args = Args::new()
+            .with_input("127.0.0.1:0")
+            .with_output(receiver.addr.to_string().as_str())
+            .with_workers(2)
+            .with_http("127.0.0.1:0")
+            .with_on_error(on_error);
+        let running = word_count::word_count(&args).start(&args).unwrap();
+        let http = running.http_addr().unwrap();
+        // 4 lines, 7 words: one line fans out into 5, one into none.
+        send_bytes(
+            running.local_addr(0).unwrap(),
+            b"the cat saw the dog\n...\nThe end\n\n",
+        );
+        assert_eq!(receiver.wait_for(7).len(), 7);
+        let series = |what: &str| {
+            format!("wallaroo_step_messages_{what}_total{{pipeline=\"Word Count\",step=\"split into words\"}}")
+        };
+        let body = metrics_when(http, |body| {
+            body.contains(&format!("{} 4\n", series("in")))
+                && body.contains(&format!("{} 7\n", series("out")))
+        });
+        assert_eq!(sample(&body, &series("in")), 4.0);
+        assert_eq!(sample(&body, &series("out")), 7.0);
+        assert_eq!(
+            sample(
+                &body,
+                "wallaroo_sink_messages_total{pipeline=\"Word Count\"}"
+            ),
+            7.0
+        );
+        // A few batches, in a worker channel that has room for them: the source never waited.
+        assert_eq!(
+            sample(
+                &body,
+                "wallaroo_source_blocked_seconds_total{pipeline=\"Word Count\"}"
+            ),
+            0.0
+        );
+        running.stop().unwrap();
+    }
+}
+
+#[test]
+fn a_source_held_back_by_full_worker_channels_counts_its_wait() {
+    // A receiver that accepts the sink's connection and reads nothing until told.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let output = listener.local_addr().unwrap().to_string();
+    let (drain_tx, drain_rx) = std::sync::mpsc::channel::<()>();
+    let stalled = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        drain_rx.recv().unwrap();
+        std::io::copy(&mut stream, &mut std::io::sink()).unwrap();
+    });
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(output.as_str())
+        .with_workers(1)
+        .with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().unwrap();
+    let addr = running.local_addr(0).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut stream = connect(addr);
+            let buf: Vec<u8> = (0..10_000u32)
+                .flat_map(|i| vote_frame(b'a' + (i % 26) as u8, 1))
+                .collect();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                stream.write_all(&buf).unwrap();
+            }
+        })
+    };
+    // The worker's channel full: the source is held back (or about to be, at its next
+    // send), and stays so while the sink's receiver reads nothing.
+    let depth = "wallaroo_worker_queue_depth{state=\"running vote totals\",worker=\"0\"}";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sample(&get(http, "/metrics").1, depth) < 4.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker's channel never filled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let series = "wallaroo_source_blocked_seconds_total{pipeline=\"Alphabet\"}";
+    let before = sample(&get(http, "/metrics").1, series);
+    let held = Duration::from_millis(500);
+    std::thread::sleep(held);
+    // Drained: the send that waits ends, and adds its wait, most of the time held.
+    drain_tx.send(()).unwrap();
+    let body = metrics_when(http, |body| sample(body, series) >= before + 0.3);
+    let after = sample(&body, series);
+    assert!(
+        after >= before + 0.3,
+        "waited {before} s, then {after} s, held back {held:?}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    running.stop().unwrap();
+    stalled.join().unwrap();
 }
 
 #[test]

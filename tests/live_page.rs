@@ -11,6 +11,9 @@
 #[path = "../examples/alphabet.rs"]
 mod alphabet;
 mod support;
+#[allow(dead_code)]
+#[path = "../examples/word_count.rs"]
+mod word_count;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{vote_frame, Receiver};
+use support::{send_bytes, vote_frame, Receiver};
 use wallaroo::Args;
 
 /// The Chromium to run: `WALLAROO_CHROMIUM`, or `chromium` (Debian) or `chromium-browser`
@@ -540,4 +543,60 @@ fn the_live_page_draws_the_topology_and_follows_the_votes() {
         png.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+fn a_stateless_step_shows_its_messages_in_and_out() {
+    let receiver = Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string().as_str())
+        .with_workers(1)
+        .with_http("127.0.0.1:0");
+    let running = word_count::word_count(&args).start(&args).unwrap();
+    let http = running.http_addr().unwrap();
+    // 3 lines, 7 words.
+    send_bytes(
+        running.local_addr(0).unwrap(),
+        b"the cat saw the dog\n\nThe end\n",
+    );
+    assert_eq!(receiver.wait_for(7).len(), 7);
+
+    let (browser, port) = Browser::open(&format!("http://{http}/"));
+    let targets = browser.wait(
+        "the page's DevTools target",
+        Duration::from_secs(30),
+        || {
+            let list: Value = serde_json::from_str(&http_get(port, "/json/list")?).ok()?;
+            list.as_array()?
+                .iter()
+                .find(|t| {
+                    t["type"] == "page"
+                        && t["url"].as_str().is_some_and(|u| u.starts_with("http://"))
+                })
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
+        },
+    );
+    let mut page = Page::connect(port, &targets);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page.number("p0-step0-total") != Some(3.0) {
+        assert!(
+            Instant::now() < deadline,
+            "waited 30 s for the step's total"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        page.eval("document.getElementById('p0-step0-total').textContent"),
+        "3 in · 7 out"
+    );
+    let step = page.eval("document.getElementById('p0-step0').textContent");
+    assert!(
+        step.as_str()
+            .unwrap()
+            .contains("stateless, on the source's thread"),
+        "{step}"
+    );
+    drop(browser);
+    running.stop().unwrap();
 }

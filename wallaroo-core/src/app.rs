@@ -22,7 +22,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
 use crate::endpoint::Output;
 use crate::guard::GuardedStepLink;
-use crate::link::{sink_link, tee_link, Discard, Downstream, StepLink};
+use crate::link::{sink_link, tee_link, Discard, Downstream, FlowCounts, StepCounts, StepLink};
 use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
 use crate::sink::WriteTo;
@@ -173,6 +173,8 @@ pub(crate) struct Wiring {
     pub(crate) sources: Vec<Box<dyn AnySource>>,
     pub(crate) partitions: Vec<Box<dyn AnyPartition>>,
     pub(crate) sinks: Vec<WriteTo>,
+    /// Per pipeline, in declaration order, what it counts of its flow.
+    pub(crate) flows: Vec<FlowCounts>,
 }
 
 /// A stream-processing application: one or more pipelines.
@@ -229,6 +231,7 @@ impl Application {
             attach: Box::new(move |wiring: &mut Wiring, down: Downstream<S::Out>| {
                 wiring.sources.push(source.into_runtime(name, down));
             }),
+            flow: FlowCounts::default(),
         }
     }
 
@@ -336,6 +339,8 @@ pub struct Pipeline<T> {
     app: Application,
     topology: PipelineTopology,
     attach: Attach<T>,
+    /// What the pipeline counts of its flow, for the metrics.
+    flow: FlowCounts,
 }
 
 impl<T: Send + 'static> Pipeline<T> {
@@ -344,6 +349,10 @@ impl<T: Send + 'static> Pipeline<T> {
         self.topology
             .steps
             .push(step_topology::<T, C::Out>(step.info(), None));
+        let counts = Arc::new(StepCounts::default());
+        self.flow
+            .steps
+            .push((step.info().name.to_string(), Arc::clone(&counts)));
         let step = Arc::new(step);
         let prev = self.attach;
         let pipeline: Arc<str> = self.topology.name.as_str().into();
@@ -353,15 +362,23 @@ impl<T: Send + 'static> Pipeline<T> {
             attach: Box::new(move |wiring, down: Downstream<C::Out>| {
                 let here: Downstream<T> = Arc::new(move |ctx| {
                     let step = Arc::clone(&step);
+                    let counts = Arc::clone(&counts);
                     if ctx.policy.skips() {
                         let (policy, pipeline) = (Arc::clone(&ctx.policy), Arc::clone(&pipeline));
-                        Box::new(GuardedStepLink::new(step, down(ctx), policy, pipeline))
+                        Box::new(GuardedStepLink::new(
+                            step,
+                            down(ctx),
+                            policy,
+                            pipeline,
+                            counts,
+                        ))
                     } else {
-                        Box::new(StepLink::new(step, down(ctx)))
+                        Box::new(StepLink::new(step, down(ctx), counts))
                     }
                 });
                 prev(wiring, here);
             }),
+            flow: self.flow,
         }
     }
 
@@ -378,6 +395,14 @@ impl<T: Send + 'static> Pipeline<T> {
         C: StateComputation<T>,
         P: Partition<T>,
     {
+        // The router to the first state partition runs on the source's threads: its waits
+        // are the source's.
+        let source_blocked = self
+            .topology
+            .steps
+            .iter()
+            .all(|s| s.state.is_none())
+            .then(|| Arc::clone(&self.flow.source_blocked_nanos));
         self.topology.steps.push(step_topology::<T, C::Out>(
             step.info(),
             Some((state_name, partition.info().name)),
@@ -424,10 +449,12 @@ impl<T: Send + 'static> Pipeline<T> {
                         take_back.clone(),
                     );
                     router.sharded = ctx.sharded.contains(&index);
+                    router.blocked.clone_from(&source_blocked);
                     Box::new(router)
                 });
                 prev(wiring, here);
             }),
+            flow: self.flow,
         }
     }
 
@@ -450,6 +477,7 @@ impl<T: Send + 'static> Pipeline<T> {
                 });
                 prev(wiring, here);
             }),
+            flow: self.flow,
         }
     }
 
@@ -488,6 +516,7 @@ impl<T: Send + 'static> Pipeline<T> {
     fn finish(self, down: Downstream<T>) -> Application {
         let mut app = self.app;
         (self.attach)(&mut app.wiring, down);
+        app.wiring.flows.push(self.flow);
         app.topology.pipelines.push(self.topology);
         app
     }

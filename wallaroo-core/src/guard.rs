@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::context::panic_message;
-use crate::link::{BoxLink, Link};
+use crate::link::{BoxLink, Link, StepCounts, StepTally};
 use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned, Stop, Within};
 use crate::resilience::record::Origin;
 use crate::routing::current_origin;
@@ -27,6 +27,8 @@ pub(crate) struct GuardedStepLink<C: Computation<In>, In> {
     pipeline: Arc<str>,
     /// Whether this thread's panics are reported by the policy yet, not the panic hook.
     quiet: bool,
+    /// Messages in and out since the last flush.
+    tally: StepTally,
     _in: PhantomData<fn(In)>,
 }
 
@@ -36,6 +38,7 @@ impl<C: Computation<In>, In> GuardedStepLink<C, In> {
         next: BoxLink<C::Out>,
         policy: Arc<ErrorPolicy>,
         pipeline: Arc<str>,
+        counts: Arc<StepCounts>,
     ) -> Self {
         GuardedStepLink {
             step,
@@ -44,6 +47,7 @@ impl<C: Computation<In>, In> GuardedStepLink<C, In> {
             policy,
             pipeline,
             quiet: false,
+            tally: StepTally::new(counts),
             _in: PhantomData,
         }
     }
@@ -98,6 +102,8 @@ impl<C: Computation<In>, In> Emit<In> for GuardedStepLink<C, In> {
             let name = self.step.info().name;
             skip(&self.policy, &self.pipeline, name, panic, current_origin());
         }
+        self.tally.taken += 1;
+        self.tally.given += self.out.len() as u64;
         // One at a time, as the step would have emitted them: a router reads each
         // output's origin as it routes it.
         for output in self.out.drain(..) {
@@ -109,6 +115,7 @@ impl<C: Computation<In>, In> Emit<In> for GuardedStepLink<C, In> {
 impl<C: Computation<In>, In> Link<In> for GuardedStepLink<C, In> {
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
         self.quiet();
+        self.tally.taken += msgs.len() as u64;
         let (step, out) = (&self.step, &mut self.out);
         // Taken outside the catch, so that a skip goes on with the rest of the batch.
         let mut todo = msgs.drain(..);
@@ -128,10 +135,12 @@ impl<C: Computation<In>, In> Link<In> for GuardedStepLink<C, In> {
             );
         }
         drop(todo);
+        self.tally.given += self.out.len() as u64;
         self.next.emit_all(&mut self.out);
     }
 
     fn flush(&mut self) {
+        self.tally.publish();
         self.next.flush();
     }
 

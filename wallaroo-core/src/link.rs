@@ -6,6 +6,7 @@
 //! never shared and the hot path takes no lock.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,21 +39,88 @@ pub(crate) type BoxLink<T> = Box<dyn Link<T>>;
 /// Builds, for one thread, the chain that takes messages of type `T`.
 pub(crate) type Downstream<T> = Arc<dyn Fn(&Ctx) -> BoxLink<T> + Send + Sync>;
 
+/// The messages a stateless step took and passed on, over every thread it runs on: each
+/// thread's link counts into plain fields and adds them here once per flush.
+#[derive(Debug, Default)]
+pub(crate) struct StepCounts {
+    /// Messages the step took.
+    pub(crate) taken: AtomicU64,
+    /// Messages the step passed on (none for a message it filtered out, several for one it
+    /// fanned out).
+    pub(crate) given: AtomicU64,
+}
+
+/// What a pipeline counts besides its source's and sinks' counters: its stateless steps'
+/// messages in and out, and the time its source waited on full worker channels.
+#[derive(Debug, Default)]
+pub(crate) struct FlowCounts {
+    /// Nanoseconds the router on the source's threads (to the pipeline's first state
+    /// partition) waited for room in a full worker channel.
+    pub(crate) source_blocked_nanos: Arc<AtomicU64>,
+    /// The stateless steps, in order: their names and counts.
+    pub(crate) steps: Vec<(String, Arc<StepCounts>)>,
+}
+
+/// A step link's counts not yet added to its [`StepCounts`].
+pub(crate) struct StepTally {
+    counts: Arc<StepCounts>,
+    pub(crate) taken: u64,
+    pub(crate) given: u64,
+}
+
+impl StepTally {
+    pub(crate) fn new(counts: Arc<StepCounts>) -> Self {
+        StepTally {
+            counts,
+            taken: 0,
+            given: 0,
+        }
+    }
+
+    /// Adds what was counted since the last call to the shared counts: once per flush,
+    /// not per message.
+    pub(crate) fn publish(&mut self) {
+        if self.taken != 0 || self.given != 0 {
+            self.counts.taken.fetch_add(self.taken, Ordering::Relaxed);
+            self.counts.given.fetch_add(self.given, Ordering::Relaxed);
+            self.taken = 0;
+            self.given = 0;
+        }
+    }
+}
+
+/// Passes messages on to `next`, counting them into a plain field.
+struct Counting<'a, E: ?Sized> {
+    next: &'a mut E,
+    count: &'a mut u64,
+}
+
+impl<T, E: Emit<T> + ?Sized> Emit<T> for Counting<'_, E> {
+    #[inline]
+    fn emit(&mut self, msg: T) {
+        *self.count += 1;
+        self.next.emit(msg);
+    }
+}
+
 /// A stateless step fused into the chain.
 pub(crate) struct StepLink<C: Computation<In>, In> {
     step: Arc<C>,
     next: BoxLink<C::Out>,
     /// The outputs of one [`Link::emit_all`], passed on together.
     out: Vec<C::Out>,
+    /// Messages in and out since the last flush.
+    tally: StepTally,
     _in: PhantomData<fn(In)>,
 }
 
 impl<C: Computation<In>, In> StepLink<C, In> {
-    pub(crate) fn new(step: Arc<C>, next: BoxLink<C::Out>) -> Self {
+    pub(crate) fn new(step: Arc<C>, next: BoxLink<C::Out>, counts: Arc<StepCounts>) -> Self {
         StepLink {
             step,
             next,
             out: Vec::new(),
+            tally: StepTally::new(counts),
             _in: PhantomData,
         }
     }
@@ -61,19 +129,28 @@ impl<C: Computation<In>, In> StepLink<C, In> {
 impl<C: Computation<In>, In> Emit<In> for StepLink<C, In> {
     #[inline]
     fn emit(&mut self, msg: In) {
-        self.step.compute(msg, &mut self.next);
+        self.tally.taken += 1;
+        let mut next = Counting {
+            next: &mut self.next,
+            count: &mut self.tally.given,
+        };
+        self.step.compute(msg, &mut next);
     }
 }
 
 impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
+        // Counted per run of messages, not per message.
+        self.tally.taken += msgs.len() as u64;
         for msg in msgs.drain(..) {
             self.step.compute(msg, &mut self.out);
         }
+        self.tally.given += self.out.len() as u64;
         self.next.emit_all(&mut self.out);
     }
 
     fn flush(&mut self) {
+        self.tally.publish();
         self.next.flush();
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::context::WorkerMsg;
 use crate::latency::{HistogramSnapshot, BUCKETS};
+use crate::link::FlowCounts;
 use crate::resilience::stats::RecoveryStats;
 use crate::sink::SinkStats;
 use crate::source::SourceStats;
@@ -25,6 +26,8 @@ pub(crate) struct PipelineMetrics {
     pub(crate) source: Arc<SourceStats>,
     /// Its sinks' counters.
     pub(crate) sinks: Vec<Arc<SinkStats>>,
+    /// Its stateless steps' counts and its source's waits on full worker channels.
+    pub(crate) flow: Arc<FlowCounts>,
 }
 
 /// One worker of a state partition, as the metrics and state queries see it.
@@ -151,6 +154,7 @@ impl Metrics {
                 "wallaroo_source_open_connections{{pipeline=\"{pipeline}\"}} {open}"
             );
         }
+        self.render_flow(&mut out);
 
         let sinks: Vec<_> = self
             .pipelines
@@ -449,6 +453,59 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Writes the flow's counters: each source's waits on full worker channels, and each
+    /// stateless step's messages in and out.
+    fn render_flow(&self, out: &mut String) {
+        let read = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        family(
+            out,
+            "wallaroo_source_blocked_seconds_total",
+            "counter",
+            "Time the source waited for room in a full channel to a worker of its first state partition (backpressure).",
+        );
+        for p in &self.pipelines {
+            let _ = writeln!(
+                out,
+                "wallaroo_source_blocked_seconds_total{{pipeline=\"{}\"}} {}",
+                label(&p.name),
+                read(&p.flow.source_blocked_nanos) as f64 / 1e9
+            );
+        }
+        let steps: [(&str, &str, CountOfStep); 2] = [
+            (
+                "wallaroo_step_messages_in_total",
+                "Messages a stateless step took.",
+                |c| &c.taken,
+            ),
+            (
+                "wallaroo_step_messages_out_total",
+                "Messages a stateless step passed on (fewer when it filters, more when it fans out).",
+                |c| &c.given,
+            ),
+        ];
+        for (name, help, value) in steps {
+            family(out, name, "counter", help);
+            for p in &self.pipelines {
+                for (step, counts) in &p.flow.steps {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{pipeline=\"{}\",step=\"{}\"}} {}",
+                        label(&p.name),
+                        label(step),
+                        read(value(counts))
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Reads one counter of a stateless step's counts.
+type CountOfStep = fn(&crate::link::StepCounts) -> &std::sync::atomic::AtomicU64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,11 +520,19 @@ mod tests {
         let sink = Arc::new(SinkStats::default());
         sink.chunk(5, 40);
         sink.latency.observe(30_000, 5);
+        let step = Arc::new(crate::link::StepCounts::default());
+        step.taken.store(4, Ordering::Relaxed);
+        step.given.store(9, Ordering::Relaxed);
+        let flow = FlowCounts {
+            source_blocked_nanos: Arc::new(1_500_000_000.into()),
+            steps: vec![("split \\ it".into(), step)],
+        };
         let metrics = Metrics {
             pipelines: vec![PipelineMetrics {
                 name: "say \"hi\"".into(),
                 source,
                 sinks: vec![sink],
+                flow: Arc::new(flow),
             }],
             states: Vec::new(),
         };
@@ -481,6 +546,15 @@ mod tests {
         ));
         assert!(text.contains("wallaroo_latency_seconds_count{pipeline=\"say \\\"hi\\\"\"} 5\n"));
         assert!(text.contains("# TYPE wallaroo_latency_seconds histogram\n"));
+        assert!(text
+            .contains("wallaroo_source_blocked_seconds_total{pipeline=\"say \\\"hi\\\"\"} 1.5\n"));
+        assert!(text.contains(
+            "wallaroo_step_messages_in_total{pipeline=\"say \\\"hi\\\"\",step=\"split \\\\ it\"} 4\n"
+        ));
+        assert!(text.contains(
+            "wallaroo_step_messages_out_total{pipeline=\"say \\\"hi\\\"\",step=\"split \\\\ it\"} 9\n"
+        ));
+        assert!(text.contains("# TYPE wallaroo_step_messages_out_total counter\n"));
         // No state kept in a resilience directory: no resilience family at all.
         assert!(!text.contains("wallaroo_log_"), "{text}");
         assert!(!text.contains("wallaroo_recovery_seconds"), "{text}");

@@ -285,6 +285,9 @@ pub(crate) struct Router<P: Partition<In>, In> {
     /// Whether this router's partition has its shards shared out by a source of this
     /// thread: only then is the thread's [`ShardMode`] looked at.
     pub(crate) sharded: bool,
+    /// Where to add the time a send waits for room in a full worker channel: the source's
+    /// count, for the router on a source's threads.
+    pub(crate) blocked: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Per stream, the last marker sent; and when one was last sent.
     marked: Vec<(u64, u64)>,
     marked_at: Instant,
@@ -312,6 +315,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             last: Origin::NONE,
             last_record: 0,
             sharded: false,
+            blocked: None,
             marked: Vec::new(),
             marked_at: Instant::now(),
             _in: PhantomData,
@@ -339,10 +343,29 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         // messages re-stamps the batches it finds empty, see `stamp_empty`).
         self.buffers[worker].read_at = crate::latency::read_at();
         // A send blocks while the worker's channel is full: that is the backpressure that
-        // slows the source down to what the workers can take.
-        if self.senders[worker].send((self.entry, batch)).is_err() {
+        // slows the source down to what the workers can take. Why tried first: a wait is
+        // timed only when there is one, so a channel with room costs no clock read.
+        let sent = match self.senders[worker].try_send((self.entry, batch)) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Full(msg)) => self.send_blocking(worker, msg),
+            Err(flume::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
             tracing::error!(worker, "partition worker stopped; batch dropped");
         }
+    }
+
+    /// Sends `msg` to a worker whose channel is full, timing the wait.
+    #[cold]
+    #[inline(never)]
+    fn send_blocking(&mut self, worker: usize, msg: WorkerMsg) -> Result<(), ()> {
+        let began = Instant::now();
+        let sent = self.senders[worker].send(msg).map_err(drop);
+        if let Some(blocked) = &self.blocked {
+            let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            blocked.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        }
+        sent
     }
 }
 

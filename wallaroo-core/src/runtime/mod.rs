@@ -65,6 +65,10 @@ impl Application {
             return Err(RunError::Invalid(self.errors));
         }
         let mut wiring = self.wiring;
+        let flows: Vec<Arc<crate::link::FlowCounts>> = std::mem::take(&mut wiring.flows)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         for source in &wiring.sources {
             if let Some(index) = source.missing_input() {
                 return Err(RunError::Usage(format!(
@@ -215,7 +219,8 @@ impl Application {
                 .pipelines
                 .iter()
                 .zip(&stats)
-                .map(|(pipeline, source)| {
+                .zip(&flows)
+                .map(|((pipeline, source), flow)| {
                     let sinks = sink_stats
                         .iter()
                         .skip(next_sink)
@@ -227,6 +232,7 @@ impl Application {
                         name: pipeline.name.clone(),
                         source: Arc::clone(source),
                         sinks,
+                        flow: Arc::clone(flow),
                     }
                 })
                 .collect::<Vec<_>>()
