@@ -389,21 +389,11 @@ fn screenshot_path() -> PathBuf {
         .join("live-page.png")
 }
 
-#[test]
-fn the_live_page_draws_the_topology_and_follows_the_votes() {
-    let started = Instant::now();
-    let receiver = Receiver::start();
-    let args = Args::new()
-        .with_input("127.0.0.1:0")
-        .with_output(receiver.addr.to_string().as_str())
-        .with_workers(2)
-        .with_http("127.0.0.1:0");
-    let running = alphabet::alphabet(&args).start(&args).unwrap();
-    let http = running.http_addr().unwrap();
-    let input = running.local_addr(0).unwrap();
-
+/// Headless Chromium on the live page of the application serving `--http` at `http`, and
+/// the DevTools connection to that page.
+fn open_page(http: SocketAddr) -> (Browser, Page) {
     let (browser, port) = Browser::open(&format!("http://{http}/"));
-    let targets = browser.wait(
+    let target = browser.wait(
         "the page's DevTools target",
         Duration::from_secs(30),
         || {
@@ -417,7 +407,24 @@ fn the_live_page_draws_the_topology_and_follows_the_votes() {
                 .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
         },
     );
-    let mut page = Page::connect(port, &targets);
+    let page = Page::connect(port, &target);
+    (browser, page)
+}
+
+#[test]
+fn the_live_page_draws_the_topology_and_follows_the_votes() {
+    let started = Instant::now();
+    let receiver = Receiver::start();
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(receiver.addr.to_string().as_str())
+        .with_workers(2)
+        .with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().unwrap();
+    let input = running.local_addr(0).unwrap();
+
+    let (browser, mut page) = open_page(http);
     page.call(
         "Emulation.setDeviceMetricsOverride",
         json!({ "width": 1280, "height": 860, "deviceScaleFactor": 1, "mobile": false }),
@@ -562,22 +569,7 @@ fn a_stateless_step_shows_its_messages_in_and_out() {
     );
     assert_eq!(receiver.wait_for(7).len(), 7);
 
-    let (browser, port) = Browser::open(&format!("http://{http}/"));
-    let targets = browser.wait(
-        "the page's DevTools target",
-        Duration::from_secs(30),
-        || {
-            let list: Value = serde_json::from_str(&http_get(port, "/json/list")?).ok()?;
-            list.as_array()?
-                .iter()
-                .find(|t| {
-                    t["type"] == "page"
-                        && t["url"].as_str().is_some_and(|u| u.starts_with("http://"))
-                })
-                .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(String::from))
-        },
-    );
-    let mut page = Page::connect(port, &targets);
+    let (browser, mut page) = open_page(http);
     let deadline = Instant::now() + Duration::from_secs(30);
     while page.number("p0-step0-total") != Some(3.0) {
         assert!(

@@ -353,9 +353,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn compaction_keeps_the_latest_states_and_drops_older_segments() {
-        let root = std::env::temp_dir().join(format!("wallaroo-compact-{}", std::process::id()));
+    /// A worker log of `Total`s in a new generation under a temporary directory named
+    /// after `name`: the directory, the generation's, the log's counters and the log.
+    fn test_log(name: &str, policy: SyncPolicy) -> (PathBuf, PathBuf, Arc<LogStats>, WorkerLog) {
+        let root = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let dir = recovery::start_generation::<u8, Total>(
             &root,
@@ -367,16 +368,14 @@ mod tests {
         .unwrap();
         let header = recovery::header::<u8, Total>("p", FileKind::Log);
         let stats = Arc::new(LogStats::default());
-        let mut log = WorkerLog::open(
-            &dir,
-            0,
-            1,
-            header,
-            SyncPolicy::BeforeOutput,
-            Arc::clone(&stats),
-        )
-        .unwrap()
-        .with_min_segment(300);
+        let log = WorkerLog::open(&dir, 0, 1, header, policy, Arc::clone(&stats)).unwrap();
+        (root, dir, stats, log)
+    }
+
+    #[test]
+    fn compaction_keeps_the_latest_states_and_drops_older_segments() {
+        let (root, dir, stats, log) = test_log("wallaroo-compact", SyncPolicy::BeforeOutput);
+        let mut log = log.with_min_segment(300);
         let mut table: BTreeMap<u8, Total> = BTreeMap::new();
         let none = Progress::default();
         let mut rotations = 0u64;
@@ -429,27 +428,10 @@ mod tests {
 
     #[test]
     fn bytes_are_counted_as_written_and_the_interval_syncer_times_its_syncs() {
-        let root = std::env::temp_dir().join(format!("wallaroo-logstats-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        let dir = recovery::start_generation::<u8, Total>(
-            &root,
-            "p",
-            1,
-            std::iter::empty(),
-            std::iter::empty(),
-        )
-        .unwrap();
-        let header = recovery::header::<u8, Total>("p", FileKind::Log);
-        let stats = Arc::new(LogStats::default());
-        let mut log = WorkerLog::open(
-            &dir,
-            0,
-            1,
-            header,
+        let (root, dir, stats, mut log) = test_log(
+            "wallaroo-logstats",
             SyncPolicy::Interval(Duration::from_millis(1)),
-            Arc::clone(&stats),
-        )
-        .unwrap();
+        );
         let segment = dir.join(
             FileName::Log {
                 generation: 1,
