@@ -155,6 +155,7 @@ impl Metrics {
             );
         }
         self.render_flow(&mut out);
+        self.render_kafka(&mut out);
 
         let sinks: Vec<_> = self
             .pipelines
@@ -454,6 +455,42 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Writes the lag of each Kafka source's partitions, as its thread last measured it;
+    /// nothing when no pipeline reads Kafka.
+    fn render_kafka(&self, out: &mut String) {
+        let lags: Vec<_> = self
+            .pipelines
+            .iter()
+            .filter_map(|p| {
+                let lag = p
+                    .source
+                    .kafka_lag
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()?;
+                Some((label(&p.name), lag))
+            })
+            .collect();
+        if lags.is_empty() {
+            return;
+        }
+        family(
+            out,
+            "wallaroo_source_kafka_lag",
+            "gauge",
+            "Records between a partition's high watermark and the next offset the source reads, per partition this process holds.",
+        );
+        for (pipeline, mut partitions) in lags {
+            partitions.sort_unstable();
+            for (partition, lag) in partitions {
+                let _ = writeln!(
+                    out,
+                    "wallaroo_source_kafka_lag{{pipeline=\"{pipeline}\",partition=\"{partition}\"}} {lag}"
+                );
+            }
+        }
+    }
+
     /// Writes the flow's counters: each source's waits on full worker channels, and each
     /// stateless step's messages in and out.
     fn render_flow(&self, out: &mut String) {
