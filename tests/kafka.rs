@@ -450,3 +450,72 @@ fn a_co_partitioned_input_is_shared_by_two_processes_without_a_repartition_topic
         "{topics:?}"
     );
 }
+
+/// GETs `path` from the HTTP server at `addr`: the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.to_string()
+}
+
+/// The samples of `wallaroo_source_kafka_lag` in a /metrics body: pipeline, partition, lag.
+fn kafka_lags(body: &str) -> Vec<(String, i32, i64)> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("wallaroo_source_kafka_lag{pipeline=\""))
+        .map(|rest| {
+            let (pipeline, rest) = rest.split_once("\",partition=\"").expect("a partition");
+            let (partition, lag) = rest.split_once("\"} ").expect("a value");
+            (
+                pipeline.to_string(),
+                partition.parse().unwrap(),
+                lag.parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_show_each_held_partitions_lag_down_to_zero_once_read() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 4);
+    broker.create_topic("totals", 2);
+    produce(&broker, "votes", &votes(0, 1000));
+
+    let args = args(&broker).with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+    wait_for_messages(&running, 1000);
+    // Measured once a second after a poll: wait for a measure taken after the last record.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (body, lags) = loop {
+        let body = http_get(http, "/metrics");
+        let lags = kafka_lags(&body);
+        let done = lags.len() == 4 && lags.iter().all(|(_, _, lag)| *lag == 0);
+        if done || Instant::now() > deadline {
+            break (body, lags);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    running.stop().unwrap();
+
+    assert!(
+        body.contains("# TYPE wallaroo_source_kafka_lag gauge"),
+        "{body}"
+    );
+    let mut partitions: Vec<i32> = lags.iter().map(|(_, p, _)| *p).collect();
+    partitions.sort_unstable();
+    assert_eq!(partitions, [0, 1, 2, 3], "{body}");
+    assert!(lags.iter().all(|(p, _, _)| p == "Alphabet"), "{lags:?}");
+    assert_eq!(lags.iter().map(|(_, _, lag)| lag).sum::<i64>(), 0, "{body}");
+}
