@@ -549,6 +549,39 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     #[test]
+    fn kafka_lag_is_written_per_partition_in_order_and_only_for_kafka_sources() {
+        let pipeline = |name: &str, lag: Option<Vec<(i32, i64)>>| {
+            let source = Arc::new(SourceStats::default());
+            *source.kafka_lag.lock().unwrap() = lag;
+            PipelineMetrics {
+                name: name.into(),
+                source,
+                sinks: Vec::new(),
+                flow: Arc::new(FlowCounts::default()),
+            }
+        };
+        let tcp = Metrics {
+            pipelines: vec![pipeline("tcp", None)],
+            states: Vec::new(),
+        };
+        assert!(!tcp.render().contains("wallaroo_source_kafka_lag"));
+        let kafka = Metrics {
+            pipelines: vec![
+                pipeline("tcp", None),
+                pipeline("k", Some(vec![(2, 5), (0, 0)])),
+            ],
+            states: Vec::new(),
+        };
+        let text = kafka.render();
+        assert!(text.contains(
+            "# TYPE wallaroo_source_kafka_lag gauge\n\
+             wallaroo_source_kafka_lag{pipeline=\"k\",partition=\"0\"} 0\n\
+             wallaroo_source_kafka_lag{pipeline=\"k\",partition=\"2\"} 5\n"
+        ));
+        assert!(!text.contains("pipeline=\"tcp\",partition"));
+    }
+
+    #[test]
     fn counters_are_written_with_their_labels_escaped() {
         let source = Arc::new(SourceStats::default());
         source.messages.store(7, Ordering::Relaxed);
