@@ -190,6 +190,15 @@ fn without_a_resilience_directory_the_resilience_families_are_left_out() {
 }
 
 #[test]
+fn without_a_kafka_source_the_lag_family_is_left_out() {
+    let (_receiver, running, http) = start();
+    let body = metrics_when(http, |_| true);
+    assert!(body.contains("wallaroo_source_messages_total"), "{body}");
+    assert!(!body.contains("wallaroo_source_kafka_lag"), "{body}");
+    running.stop().unwrap();
+}
+
+#[test]
 fn metrics_count_exactly_what_a_known_input_did() {
     let (receiver, running, http) = start();
     let addr = running.local_addr(0).unwrap();

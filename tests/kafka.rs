@@ -5,6 +5,9 @@
 #[allow(dead_code)]
 #[path = "../examples/alphabet.rs"]
 mod alphabet;
+#[allow(dead_code)]
+#[path = "../examples/reverse.rs"]
+mod reverse;
 mod support;
 
 use std::collections::HashMap;
@@ -449,4 +452,110 @@ fn a_co_partitioned_input_is_shared_by_two_processes_without_a_repartition_topic
         !topics.iter().any(|t| t.ends_with("-repartition")),
         "{topics:?}"
     );
+}
+
+/// GETs `path` from the HTTP server at `addr`: the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.to_string()
+}
+
+/// The samples of `wallaroo_source_kafka_lag` in a /metrics body: pipeline, partition, lag.
+fn kafka_lags(body: &str) -> Vec<(String, i32, i64)> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("wallaroo_source_kafka_lag{pipeline=\""))
+        .map(|rest| {
+            let (pipeline, rest) = rest.split_once("\",partition=\"").expect("a partition");
+            let (partition, lag) = rest.split_once("\"} ").expect("a value");
+            (
+                pipeline.to_string(),
+                partition.parse().unwrap(),
+                lag.parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Scrapes /metrics at `http` until the lag of `partitions` partitions is listed, all 0
+/// (or 30 s pass): the last body and its lag samples. The lag is measured once a second
+/// after a poll, so this waits for a measure taken after the last record.
+fn drained_lags(
+    http: std::net::SocketAddr,
+    partitions: usize,
+) -> (String, Vec<(String, i32, i64)>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = http_get(http, "/metrics");
+        let lags = kafka_lags(&body);
+        let done = lags.len() == partitions && lags.iter().all(|(_, _, lag)| *lag == 0);
+        if done || Instant::now() > deadline {
+            return (body, lags);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Checks that `lags` list `partitions`, under `pipeline`, all at lag 0.
+fn assert_drained(body: &str, lags: &[(String, i32, i64)], pipeline: &str, partitions: i32) {
+    assert!(
+        body.contains("# TYPE wallaroo_source_kafka_lag gauge"),
+        "{body}"
+    );
+    let mut held: Vec<i32> = lags.iter().map(|(_, p, _)| *p).collect();
+    held.sort_unstable();
+    assert_eq!(held, (0..partitions).collect::<Vec<_>>(), "{body}");
+    assert!(lags.iter().all(|(p, _, _)| p == pipeline), "{lags:?}");
+    assert_eq!(lags.iter().map(|(_, _, lag)| lag).sum::<i64>(), 0, "{body}");
+}
+
+#[test]
+fn metrics_show_each_held_partitions_lag_down_to_zero_once_read() {
+    let broker = Broker::start();
+    broker.create_topic("votes", 4);
+    broker.create_topic("totals", 2);
+    produce(&broker, "votes", &votes(0, 1000));
+
+    // The state's source: hop 1 reads the input topic and measures its lag.
+    let args = args(&broker).with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+    wait_for_messages(&running, 1000);
+    let (body, lags) = drained_lags(http, 4);
+    running.stop().unwrap();
+    assert_drained(&body, &lags, "Alphabet", 4);
+}
+
+#[test]
+fn a_stateless_pipelines_kafka_source_shows_its_lag_too() {
+    let broker = Broker::start();
+    broker.create_topic("words", 3);
+    broker.create_topic("reversed", 1);
+    let words: Vec<Vec<u8>> = (0..300).map(|i| format!("word{i}").into_bytes()).collect();
+    produce(&broker, "words", &words);
+
+    let args = Args::new()
+        .with_input("kafka:words")
+        .with_output("kafka:reversed")
+        .with_brokers(&broker.address())
+        .with_kafka_option("session.timeout.ms", "6000")
+        .with_kafka_option("socket.timeout.ms", "10000")
+        .with_http("127.0.0.1:0");
+    let running = reverse::reverse_word(&args).start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+    wait_for_messages(&running, 300);
+    let (body, lags) = drained_lags(http, 3);
+    running.stop().unwrap();
+    assert_drained(&body, &lags, "Reverse Word", 3);
 }

@@ -36,6 +36,74 @@ mod local;
 mod sink;
 mod source;
 
+/// How often a source measures its consumer's lag.
+pub(crate) const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// Measures the lag of `consumer`'s partitions of `topic` into `lag` (a source's
+/// `kafka_lag`), for `/metrics`:
+/// per partition assigned, the high watermark less the next offset the application reads
+/// (`kafka-consumer-groups`' lag, but from the position read rather than the committed
+/// one). Nothing here asks the brokers: the assignment and positions are the consumer's
+/// own, and the watermarks are those librdkafka caches from each fetch
+/// response (`fetch_watermarks` would be a round trip per partition; the statistics
+/// callback would add a JSON document to parse every interval for one number per
+/// partition). A partition whose watermark is not known yet (nothing fetched) is left
+/// out; one not read from yet counts from its low watermark.
+pub(crate) fn measure_lag<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    lag: &Mutex<Option<Vec<(i32, i64)>>>,
+) {
+    let measured = consumer
+        .position()
+        .map(|positions| {
+            positions
+                .elements_for_topic(topic)
+                .iter()
+                .filter_map(|element| {
+                    let partition = element.partition();
+                    let (low, high) = cached_watermarks(consumer, topic, partition)?;
+                    if high < 0 {
+                        return None;
+                    }
+                    let next = match element.offset() {
+                        rdkafka::Offset::Offset(next) => next,
+                        _ => low.max(0),
+                    };
+                    Some((partition, high.saturating_sub(next).max(0)))
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    *lag.lock().unwrap_or_else(|e| e.into_inner()) = Some(measured);
+}
+
+/// The low and high watermarks of `topic`'s `partition` as librdkafka last saw them in a
+/// fetch response (`rd_kafka_get_watermark_offsets`, which rdkafka 0.39 does not wrap): no
+/// request to the brokers. `None` if the topic's name has a NUL or the call fails.
+fn cached_watermarks<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    let name = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is the consumer's, alive while it is borrowed; the name is
+    // a NUL-terminated string alive for the call; the outputs are two valid i64s.
+    // librdkafka only reads its own cache under its own lock.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            name.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (error == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR)
+        .then_some((low, high))
+}
+
 /// The stream name of a partition: the same in every run and every process.
 pub(crate) fn stream_name(topic: &str, partition: i32) -> String {
     format!("kafka:{topic}/{partition}")

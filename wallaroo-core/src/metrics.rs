@@ -155,6 +155,7 @@ impl Metrics {
             );
         }
         self.render_flow(&mut out);
+        self.render_kafka(&mut out);
 
         let sinks: Vec<_> = self
             .pipelines
@@ -454,6 +455,42 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Writes the lag of each Kafka source's partitions, as its thread last measured it;
+    /// nothing when no pipeline reads Kafka.
+    fn render_kafka(&self, out: &mut String) {
+        let lags: Vec<_> = self
+            .pipelines
+            .iter()
+            .filter_map(|p| {
+                let lag = p
+                    .source
+                    .kafka_lag
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()?;
+                Some((label(&p.name), lag))
+            })
+            .collect();
+        if lags.is_empty() {
+            return;
+        }
+        family(
+            out,
+            "wallaroo_source_kafka_lag",
+            "gauge",
+            "Records between a partition's high watermark and the next offset the source reads, per partition this process holds.",
+        );
+        for (pipeline, mut partitions) in lags {
+            partitions.sort_unstable();
+            for (partition, lag) in partitions {
+                let _ = writeln!(
+                    out,
+                    "wallaroo_source_kafka_lag{{pipeline=\"{pipeline}\",partition=\"{partition}\"}} {lag}"
+                );
+            }
+        }
+    }
+
     /// Writes the flow's counters: each source's waits on full worker channels, and each
     /// stateless step's messages in and out.
     fn render_flow(&self, out: &mut String) {
@@ -510,6 +547,39 @@ type CountOfStep = fn(&crate::link::StepCounts) -> &std::sync::atomic::AtomicU64
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
+
+    #[test]
+    fn kafka_lag_is_written_per_partition_in_order_and_only_for_kafka_sources() {
+        let pipeline = |name: &str, lag: Option<Vec<(i32, i64)>>| {
+            let source = Arc::new(SourceStats::default());
+            *source.kafka_lag.lock().unwrap() = lag;
+            PipelineMetrics {
+                name: name.into(),
+                source,
+                sinks: Vec::new(),
+                flow: Arc::new(FlowCounts::default()),
+            }
+        };
+        let tcp = Metrics {
+            pipelines: vec![pipeline("tcp", None)],
+            states: Vec::new(),
+        };
+        assert!(!tcp.render().contains("wallaroo_source_kafka_lag"));
+        let kafka = Metrics {
+            pipelines: vec![
+                pipeline("tcp", None),
+                pipeline("k", Some(vec![(2, 5), (0, 0)])),
+            ],
+            states: Vec::new(),
+        };
+        let text = kafka.render();
+        assert!(text.contains(
+            "# TYPE wallaroo_source_kafka_lag gauge\n\
+             wallaroo_source_kafka_lag{pipeline=\"k\",partition=\"0\"} 0\n\
+             wallaroo_source_kafka_lag{pipeline=\"k\",partition=\"2\"} 5\n"
+        ));
+        assert!(!text.contains("pipeline=\"tcp\",partition"));
+    }
 
     #[test]
     fn counters_are_written_with_their_labels_escaped() {

@@ -223,6 +223,7 @@ fn forward(
     let mut reached = Vec::new();
     let mut value = Vec::new();
     let mut last_commit = Instant::now();
+    let mut last_lag = Instant::now();
     set_shard_mode(ShardMode::probe(shards));
     while !probe.input.stopping() && !quit.load(Ordering::Acquire) {
         if let Some(polled) = consumer.poll(POLL) {
@@ -265,6 +266,11 @@ fn forward(
                 .commit(&consumer, None, CommitMode::Async)
                 .map_err(failed)?;
             last_commit = Instant::now();
+        }
+        // Hop 1 reads the input topic: its lag is the source's.
+        if last_lag.elapsed() >= super::LAG_EVERY {
+            super::measure_lag(&consumer, topic, &probe.input.stats().kafka_lag);
+            last_lag = Instant::now();
         }
     }
     context
@@ -419,6 +425,7 @@ impl Apply<'_> {
         let mut records = 0u64;
         let mut unflushed = 0;
         let mut last_commit = Instant::now();
+        let mut last_lag = Instant::now();
         let result = loop {
             if input.stopping() {
                 break Ok(());
@@ -493,6 +500,11 @@ impl Apply<'_> {
                 self.ask(|done| ShardControl::Sync { done })?;
                 commit(&consumer, &group.applied, &mut held.read, CommitMode::Async);
                 last_commit = Instant::now();
+            }
+            // A co-partitioned input is read here (otherwise hop 1 measures it).
+            if group.co_partitioned && last_lag.elapsed() >= super::LAG_EVERY {
+                super::measure_lag(&consumer, &group.topic, &input.stats().kafka_lag);
+                last_lag = Instant::now();
             }
         };
         // Every partition held is released as a revocation would, so that the process

@@ -139,6 +139,7 @@ impl SourceConnector for KafkaSource {
         let mut streams: HashMap<i32, StreamId> = HashMap::new();
         let mut committed: HashMap<i32, u64> = HashMap::new();
         let mut last_commit = Instant::now();
+        let mut last_lag = Instant::now();
         let mut unflushed = 0;
         let mut errors = 0u64;
         while !input.stopping() {
@@ -179,6 +180,10 @@ impl SourceConnector for KafkaSource {
                     CommitMode::Async,
                 );
                 last_commit = Instant::now();
+            }
+            if last_lag.elapsed() >= super::LAG_EVERY {
+                super::measure_lag(&consumer, &self.topic, &input.stats().kafka_lag);
+                last_lag = Instant::now();
             }
         }
         input.flush();

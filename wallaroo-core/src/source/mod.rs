@@ -48,6 +48,10 @@ pub struct SourceStats {
     pub closed: AtomicU64,
     /// Bytes read from framed streams (counted per read, not per frame).
     pub bytes: AtomicU64,
+    /// A Kafka source's lag: per partition it holds, the records between the partition's
+    /// high watermark and the next offset it reads. `None` for other sources; replaced
+    /// whole by the source's thread at most once a second, read at a scrape.
+    pub(crate) kafka_lag: std::sync::Mutex<Option<Vec<(i32, i64)>>>,
 }
 
 /// A snapshot of [`SourceStats`].
