@@ -19,6 +19,28 @@ thread_local! {
     static BLOCKED: Cell<u64> = const { Cell::new(0) };
 }
 
+/// Sends `msg` on `tx`, blocking while the channel is full: whether it was taken, and the
+/// nanoseconds it waited for room (0 when there was room). Tried first without blocking, so
+/// that a channel with room costs no clock read.
+#[inline]
+pub(crate) fn send_timed<T>(tx: &flume::Sender<T>, msg: T) -> (bool, u64) {
+    match tx.try_send(msg) {
+        Ok(()) => (true, 0),
+        Err(flume::TrySendError::Full(msg)) => send_waiting(tx, msg),
+        Err(flume::TrySendError::Disconnected(_)) => (false, 0),
+    }
+}
+
+/// [`send_timed`] to a full channel.
+#[cold]
+#[inline(never)]
+fn send_waiting<T>(tx: &flume::Sender<T>, msg: T) -> (bool, u64) {
+    let began = Instant::now();
+    let sent = tx.send(msg).is_ok();
+    let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    (sent, nanos.max(1))
+}
+
 /// Adds `nanos` to the time this thread waited on a full channel.
 pub(crate) fn add_blocked(nanos: u64) {
     BLOCKED.with(|b| b.set(b.get().saturating_add(nanos)));

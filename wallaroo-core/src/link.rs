@@ -309,27 +309,18 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
         }
         let chunk = std::mem::replace(&mut self.buf, spare);
         self.tx.stats.chunk(self.count, chunk.len());
-        // Why tried first: a wait is timed only when there is one, so a channel with room
-        // costs no clock read.
-        let sent = match self.tx.tx.try_send(chunk) {
-            Ok(()) => Ok(()),
-            Err(flume::TrySendError::Full(chunk)) => {
-                let began = Instant::now();
-                let sent = self.tx.tx.send(chunk).map_err(drop);
-                let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                crate::latency::add_blocked(nanos);
-                self.tx.stats.blocked(nanos);
-                sent
-            }
-            Err(flume::TrySendError::Disconnected(_)) => Err(()),
-        };
+        let (sent, waited) = crate::latency::send_timed(&self.tx.tx, chunk);
+        if waited > 0 {
+            crate::latency::add_blocked(waited);
+            self.tx.stats.blocked(waited);
+        }
         if let Some(read) = self.first_read.take() {
             self.tx.stats.latency.observe_since(read, self.count);
         }
         self.count = 0;
         // The sink thread only goes away when the application stops; what is left then is
         // reported by the sink itself.
-        if sent.is_err() {
+        if !sent {
             tracing::error!("sink stopped; output dropped");
         }
     }

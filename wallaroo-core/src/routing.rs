@@ -343,29 +343,16 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         // messages re-stamps the batches it finds empty, see `stamp_empty`).
         self.buffers[worker].read_at = crate::latency::read_at();
         // A send blocks while the worker's channel is full: that is the backpressure that
-        // slows the source down to what the workers can take. Why tried first: a wait is
-        // timed only when there is one, so a channel with room costs no clock read.
-        let sent = match self.senders[worker].try_send((self.entry, batch)) {
-            Ok(()) => Ok(()),
-            Err(flume::TrySendError::Full(msg)) => self.send_blocking(worker, msg),
-            Err(flume::TrySendError::Disconnected(_)) => Err(()),
-        };
-        if sent.is_err() {
+        // slows the source down to what the workers can take.
+        let (sent, waited) = crate::latency::send_timed(&self.senders[worker], (self.entry, batch));
+        if waited > 0 {
+            if let Some(blocked) = &self.blocked {
+                blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        if !sent {
             tracing::error!(worker, "partition worker stopped; batch dropped");
         }
-    }
-
-    /// Sends `msg` to a worker whose channel is full, timing the wait.
-    #[cold]
-    #[inline(never)]
-    fn send_blocking(&mut self, worker: usize, msg: WorkerMsg) -> Result<(), ()> {
-        let began = Instant::now();
-        let sent = self.senders[worker].send(msg).map_err(drop);
-        if let Some(blocked) = &self.blocked {
-            let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            blocked.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
-        }
-        sent
     }
 }
 
