@@ -97,17 +97,18 @@ pub mod clap {
 pub use wallaroo_core::__private::serde;
 pub use wallaroo_core::*;
 pub use wallaroo_macros::{
-    computation, data, decoder, encoder, main, partition, state, state_computation,
+    aggregation, computation, data, decoder, encoder, main, partition, state, state_computation,
 };
 
 /// Everything an application needs: `use wallaroo::prelude::*;`.
 pub mod prelude {
+    pub use wallaroo_core::time::{Aggregation, Fired, Late, Watermarks, Window, Windows};
     pub use wallaroo_core::{
         Application, Args, DecodeError, Emit, Framing, Generator, Input, Output, Pipeline,
         PushText, Sink, Source,
     };
     pub use wallaroo_macros::{
-        computation, data, decoder, encoder, partition, state, state_computation,
+        aggregation, computation, data, decoder, encoder, partition, state, state_computation,
     };
 }
 

@@ -32,8 +32,12 @@ pub use crate::source::Source;
 use crate::source::{AnySource, ReadFrom, SourceRuntime};
 use crate::state::{Partition, State};
 use crate::step::{Computation, StateComputation};
+use crate::time::runner::{Spec, WindowEntry};
+use crate::time::stamp::{StampLink, StampedPartition, Timestamp, TimestampFn};
+use crate::time::{Aggregation, CountWindows, Fired, Kind, Late, Millis, TimeWindows, Watermarks};
 use crate::topology::{
     PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
+    WindowTopology,
 };
 use crate::worker::{AnyPartition, Entry, EntryFactory, PartitionPlan};
 
@@ -327,6 +331,7 @@ fn step_topology<In, Out>(info: &ComponentInfo, state: Option<(&str, &str)>) -> 
         state: state.map(|(name, _)| name.to_string()),
         partition: state.map(|(_, partition)| partition.to_string()),
         location: info.location(),
+        window: None,
     }
 }
 
@@ -458,6 +463,174 @@ impl<T: Send + 'static> Pipeline<T> {
         }
     }
 
+    /// Gives the pipeline's messages an event time, for the windows of the next step:
+    /// `timestamp` reads a message's time in milliseconds, and `watermarks` says how far
+    /// behind the latest time a message may come ([`Watermarks::bounded`]).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use wallaroo::prelude::*;
+    /// # use wallaroo::time::{Watermarks, Windows};
+    /// # #[derive(Clone)] pub struct Reading { sensor: String, time: i64, value: f64 }
+    /// # #[decoder(lines)] fn decode(l: &[u8]) -> Result<Reading, DecodeError> { unimplemented!() }
+    /// # #[encoder] fn encode(w: &wallaroo::time::Fired<String, u64>, out: &mut Vec<u8>) {}
+    /// # #[partition] fn by_sensor(r: &Reading) -> &str { &r.sensor }
+    /// # #[aggregation] #[derive(Clone, Default)] pub struct Count { n: u64 }
+    /// # impl Aggregation<Reading> for Count {
+    /// #     type Out = u64;
+    /// #     fn update(&mut self, _: &Reading) { self.n += 1 }
+    /// #     fn combine(&mut self, o: &Self) { self.n += o.n }
+    /// #     fn output(&self) -> u64 { self.n }
+    /// # }
+    /// fn event_time(r: &Reading) -> i64 { r.time }
+    ///
+    /// # fn app(args: &Args) -> Application {
+    /// Application::new("Readings")
+    ///     .pipeline("Readings", Source::new(args.input(0), decode))
+    ///     .event_time(event_time, Watermarks::bounded(Duration::from_secs(2)))
+    ///     .to_window(Windows::tumbling(Duration::from_secs(10)), Count::default(), "counts", by_sensor)
+    ///     .to_sink(Sink::new(args.output(0), encode))
+    /// # }
+    /// ```
+    pub fn event_time<F>(self, timestamp: F, watermarks: Watermarks) -> Timed<T>
+    where
+        F: Fn(&T) -> Millis + Send + Sync + 'static,
+    {
+        Timed {
+            pipeline: self,
+            timestamp: Arc::new(timestamp),
+            timestamp_name: crate::component::type_name_of::<F>(),
+            watermarks,
+            late_sink: None,
+        }
+    }
+
+    /// Aggregates the messages of each key over count windows (`Windows::count(n)`): every
+    /// `n` messages of a key, in arrival order, fire one [`Fired`]; at the end of the input,
+    /// a window not yet full fires with what it has. `initial` is the aggregation's empty
+    /// accumulator, cloned for each window. Windows of time need event time first
+    /// ([`Pipeline::event_time`]).
+    pub fn to_window<W, A, P>(
+        self,
+        windows: W,
+        initial: A,
+        state_name: &str,
+        partition: P,
+    ) -> Pipeline<Fired<P::Key, A::Out>>
+    where
+        W: UntimedWindows,
+        A: Aggregation<T>,
+        P: Partition<T>,
+    {
+        let windows = windows.count_windows();
+        let spec = Spec {
+            kind: Kind::Count { size: windows.size },
+            lateness: 0,
+            late: Late::Drop,
+            side_output: false,
+            idle: None,
+        };
+        self.window_step(spec, None, None, initial, state_name, partition)
+    }
+
+    /// The window step of [`Pipeline::to_window`] and [`Timed::to_window`].
+    #[allow(clippy::too_many_arguments)]
+    fn window_step<A, P>(
+        mut self,
+        spec: Spec,
+        timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+        late_sink: Option<(usize, Downstream<T>)>,
+        initial: A,
+        state_name: &str,
+        partition: P,
+    ) -> Pipeline<Fired<P::Key, A::Out>>
+    where
+        A: Aggregation<T>,
+        P: Partition<T>,
+    {
+        let source_blocked = self
+            .topology
+            .steps
+            .iter()
+            .all(|s| s.state.is_none())
+            .then(|| Arc::clone(&self.flow.source_blocked_nanos));
+        let mut step = step_topology::<T, Fired<P::Key, A::Out>>(
+            A::info(),
+            Some((state_name, partition.info().name)),
+        );
+        step.kind = "window".to_string();
+        let bound = timestamp.as_ref().map_or(0, |(_, _, w)| w.bound);
+        step.window = Some(WindowTopology::of(
+            &spec,
+            timestamp.as_ref().map(|(_, name, w)| (name.as_str(), *w)),
+        ));
+        self.topology.steps.push(step);
+        if let Some((sink, _)) = &late_sink {
+            // The late messages leave the window step.
+            self.topology.sinks[*sink].after = Some(self.topology.steps.len() - 1);
+        }
+        let index = self
+            .app
+            .partition::<P::Key, crate::time::Panes<A>>(state_name, &self.topology.name);
+        if let Some(index) = index {
+            if self.app.topology.states[index].pipelines.len() > 1 {
+                self.app.errors.push(format!(
+                    "window state \"{state_name}\" is used by two pipelines; a window keeps the time of one pipeline: give each its own state name"
+                ));
+            }
+        }
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.flow
+            .windows
+            .push((state_name.to_string(), Arc::clone(&dropped)));
+        let timestamp: Timestamp<T> = timestamp.map(|(stamp, _, _)| stamp);
+        let initial = Arc::new(initial);
+        let partition = Arc::new(partition);
+        let prev = self.attach;
+        Pipeline {
+            app: self.app,
+            topology: self.topology,
+            attach: Box::new(move |wiring, down: Downstream<Fired<P::Key, A::Out>>| {
+                let Some(index) = index else {
+                    // Already reported as a build error; the application will not start.
+                    prev(wiring, Arc::new(|_| Box::new(Discard)));
+                    return;
+                };
+                let spares = routing::spares::<P::Carried, crate::time::stamp::Stamped<T>>();
+                let take_back = spares.clone();
+                let to_entry = Arc::clone(&partition);
+                let late = late_sink.map(|(_, late)| late);
+                let make_entry: EntryFactory<P::Key, crate::time::Panes<A>> =
+                    Arc::new(move |ctx| {
+                        Box::new(WindowEntry::<A, P, T>::new(
+                            spec,
+                            Arc::clone(&initial),
+                            Arc::clone(&to_entry),
+                            down(ctx),
+                            late.as_ref().map(|late| late(ctx)),
+                            spares.clone(),
+                            Arc::clone(&dropped),
+                        ))
+                    });
+                let entry = Application::plan::<P::Key, crate::time::Panes<A>>(wiring, index)
+                    .add_entry(make_entry);
+                let here: Downstream<T> = Arc::new(move |ctx| {
+                    let mut router = Router::new(
+                        Arc::new(StampedPartition(Arc::clone(&partition))),
+                        entry,
+                        ctx.partitions[index].clone(),
+                        take_back.clone(),
+                    );
+                    router.sharded = ctx.sharded.contains(&index);
+                    router.blocked.clone_from(&source_blocked);
+                    Box::new(StampLink::new(timestamp.clone(), bound, router))
+                });
+                prev(wiring, here);
+            }),
+            flow: self.flow,
+        }
+    }
+
     /// Sends what the last step produces to `sink` too, and goes on: a pipeline can write to
     /// several sinks. The message is encoded by reference, not cloned.
     pub fn also_to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Pipeline<T> {
@@ -519,5 +692,112 @@ impl<T: Send + 'static> Pipeline<T> {
         app.wiring.flows.push(self.flow);
         app.topology.pipelines.push(self.topology);
         app
+    }
+}
+
+/// A pipeline whose messages have an event time ([`Pipeline::event_time`]): what it can do
+/// next is keep windows of that time.
+#[must_use = "a pipeline with event time goes on with `.to_window(…)`"]
+pub struct Timed<T> {
+    pipeline: Pipeline<T>,
+    timestamp: TimestampFn<T>,
+    timestamp_name: String,
+    watermarks: Watermarks,
+    /// The sink of late messages: its index, and its chain.
+    late_sink: Option<(usize, Downstream<T>)>,
+}
+
+impl<T: Send + 'static> Timed<T> {
+    /// Sends the messages that come too late for every window they belong to (after
+    /// their allowed lateness) to `sink`, instead of the windows' [`Late`] policy: the side
+    /// output of late data.
+    pub fn late_to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Timed<T> {
+        let (index, encoder) = self.pipeline.add_sink(sink);
+        self.late_sink = Some((
+            index,
+            Arc::new(move |ctx| {
+                sink_link(
+                    Arc::clone(&encoder),
+                    ctx.sinks[index].clone(),
+                    ctx.hold_output,
+                )
+            }),
+        ));
+        self
+    }
+
+    /// Aggregates each key's messages over `windows` of event time ([`Windows`](crate::time::Windows)):
+    /// `initial` is the aggregation's empty accumulator, cloned for each window; the
+    /// partition function gives each message its key; each window that the watermark
+    /// closes sends one [`Fired`] on, per key in order of the windows' start. At the end of
+    /// the input every open window fires.
+    pub fn to_window<W, A, P>(
+        self,
+        windows: W,
+        initial: A,
+        state_name: &str,
+        partition: P,
+    ) -> Pipeline<Fired<P::Key, A::Out>>
+    where
+        W: AnyWindows,
+        A: Aggregation<T>,
+        P: Partition<T>,
+    {
+        let windows = windows.windows();
+        let spec = Spec {
+            kind: windows.kind,
+            lateness: windows.lateness,
+            late: windows.late,
+            side_output: self.late_sink.is_some(),
+            idle: self.watermarks.idle,
+        };
+        let timestamp = Some((self.timestamp, self.timestamp_name, self.watermarks));
+        self.pipeline.window_step(
+            spec,
+            timestamp,
+            self.late_sink,
+            initial,
+            state_name,
+            partition,
+        )
+    }
+}
+
+/// Windows that need no event time: count windows.
+#[diagnostic::on_unimplemented(
+    message = "windows of time need event time",
+    label = "call `.event_time(timestamp, Watermarks::bounded(…))` on the pipeline before `.to_window(…)`",
+    note = "only count windows (`Windows::count(n)`) work without event time"
+)]
+pub trait UntimedWindows {
+    #[doc(hidden)]
+    fn count_windows(self) -> CountWindows;
+}
+
+impl UntimedWindows for CountWindows {
+    fn count_windows(self) -> CountWindows {
+        self
+    }
+}
+
+/// Any windows: of time ([`TimeWindows`]) or of a count ([`CountWindows`]).
+pub trait AnyWindows {
+    #[doc(hidden)]
+    fn windows(self) -> TimeWindows;
+}
+
+impl AnyWindows for CountWindows {
+    fn windows(self) -> TimeWindows {
+        TimeWindows {
+            kind: Kind::Count { size: self.size },
+            lateness: 0,
+            late: Late::Drop,
+        }
+    }
+}
+
+impl AnyWindows for TimeWindows {
+    fn windows(self) -> TimeWindows {
+        self
     }
 }

@@ -25,6 +25,8 @@ pub enum ComponentKind {
     State,
     /// `#[partition]`: a partition function, message to key.
     Partition,
+    /// `#[aggregation]`: an accumulator over the messages of a window or a key.
+    Aggregation,
 }
 
 impl ComponentKind {
@@ -37,6 +39,7 @@ impl ComponentKind {
             ComponentKind::StateComputation => "state_computation",
             ComponentKind::State => "state",
             ComponentKind::Partition => "partition",
+            ComponentKind::Aggregation => "aggregation",
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod step;
 mod summary;
 #[cfg(test)]
 mod testing;
+pub mod time;
 pub mod topology;
 mod worker;
 
@@ -60,7 +61,7 @@ pub mod connector {
     pub use crate::source::messages::{MessageConnector, MessageInput, MessageSource};
 }
 
-pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source};
+pub use app::{Application, Generator, Pipeline, PipelineSource, Sink, Source, Timed};
 pub use args::{Args, DeadLetter, OnError, TcpLimits, UsageError};
 pub use codec::{DecodeError, Decoder, Encoder, Framing, PushText};
 pub use endpoint::{Input, Output};

@@ -59,6 +59,8 @@ pub(crate) struct FlowCounts {
     pub(crate) source_blocked_nanos: Arc<AtomicU64>,
     /// The stateless steps, in order: their names and counts.
     pub(crate) steps: Vec<(String, Arc<StepCounts>)>,
+    /// The window states, in order: their names and the late messages they dropped.
+    pub(crate) windows: Vec<(String, Arc<AtomicU64>)>,
 }
 
 /// A step link's counts not yet added to its [`StepCounts`].

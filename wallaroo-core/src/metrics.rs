@@ -537,6 +537,25 @@ impl Metrics {
                 }
             }
         }
+        if self.pipelines.iter().any(|p| !p.flow.windows.is_empty()) {
+            family(
+                out,
+                "wallaroo_window_late_total",
+                "counter",
+                "Messages that came after every window they belong to had closed, dropped (or placed in no window).",
+            );
+            for p in &self.pipelines {
+                for (state, dropped) in &p.flow.windows {
+                    let _ = writeln!(
+                        out,
+                        "wallaroo_window_late_total{{pipeline=\"{}\",state=\"{}\"}} {}",
+                        label(&p.name),
+                        label(state),
+                        read(dropped)
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -596,6 +615,7 @@ mod tests {
         let flow = FlowCounts {
             source_blocked_nanos: Arc::new(1_500_000_000.into()),
             steps: vec![("split \\ it".into(), step)],
+            windows: vec![("sensor windows".into(), Arc::new(3.into()))],
         };
         let metrics = Metrics {
             pipelines: vec![PipelineMetrics {
@@ -625,6 +645,9 @@ mod tests {
             "wallaroo_step_messages_out_total{pipeline=\"say \\\"hi\\\"\",step=\"split \\\\ it\"} 9\n"
         ));
         assert!(text.contains("# TYPE wallaroo_step_messages_out_total counter\n"));
+        assert!(text.contains(
+            "wallaroo_window_late_total{pipeline=\"say \\\"hi\\\"\",state=\"sensor windows\"} 3\n"
+        ));
         // No state kept in a resilience directory: no resilience family at all.
         assert!(!text.contains("wallaroo_log_"), "{text}");
         assert!(!text.contains("wallaroo_recovery_seconds"), "{text}");

@@ -488,6 +488,24 @@ impl<P: Partition<In>, In> Router<P, In> {
     }
 }
 
+impl<P: Partition<In>, In> Router<P, In> {
+    /// Sends `make()` to every worker of the partition, on this router's entry, behind
+    /// what was sent to each before: for what concerns every worker (how far event time
+    /// has come on this input). Call after [`Link::flush`], so that nothing buffered is
+    /// overtaken.
+    pub(crate) fn broadcast<X: Send + 'static>(&mut self, make: impl Fn() -> X) {
+        for sender in &self.senders {
+            let msg: Box<dyn std::any::Any + Send> = Box::new(make());
+            let (_, waited) = crate::latency::send_timed(sender, (self.entry, msg));
+            if waited > 0 {
+                if let Some(blocked) = &self.blocked {
+                    blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
 impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
         self.stamp_empty();

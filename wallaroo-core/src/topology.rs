@@ -63,7 +63,7 @@ pub struct SourceTopology {
 pub struct StepTopology {
     /// The step's name (`name = "…"`, or the function's name).
     pub name: String,
-    /// `computation` or `state_computation`.
+    /// `computation`, `state_computation` or `window`.
     pub kind: String,
     /// The message type it takes.
     pub input: String,
@@ -75,8 +75,92 @@ pub struct StepTopology {
     /// The partition function's name, for a state computation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
-    /// Where the step is defined (`file:line`).
+    /// Where the step is defined (`file:line`; for a window, its aggregation's).
     pub location: String,
+    /// For a step of kind `window`: its windows and its time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowTopology>,
+}
+
+/// The windows of a `window` step, and where their time comes from.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct WindowTopology {
+    /// `tumbling`, `sliding`, `session` or `count`.
+    pub kind: String,
+    /// A time window's size in milliseconds, or a count window's in messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// A sliding window's slide, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slide_ms: Option<i64>,
+    /// A session window's gap, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap_ms: Option<i64>,
+    /// How long a window takes late messages after it fired, in milliseconds.
+    pub allowed_lateness_ms: i64,
+    /// What becomes of a message too late for its windows: `drop`, `fire_per_message`,
+    /// `place_in_oldest_window` or `side_output`.
+    pub late: String,
+    /// The timestamp function's name, for windows of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// How far behind the largest event time seen the watermark trails, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_of_orderness_ms: Option<i64>,
+    /// After how long without a message an input no longer holds the watermark back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl WindowTopology {
+    pub(crate) fn of(
+        spec: &crate::time::runner::Spec,
+        time: Option<(&str, crate::time::Watermarks)>,
+    ) -> Self {
+        use crate::time::Kind;
+        let (kind, size, slide_ms, gap_ms) = match spec.kind {
+            Kind::Tumbling { size } => ("tumbling", Some(size), None, None),
+            Kind::Sliding { size, slide } => ("sliding", Some(size), Some(slide), None),
+            Kind::Session { gap } => ("session", None, None, Some(gap)),
+            Kind::Count { size } => ("count", i64::try_from(size).ok(), None, None),
+        };
+        WindowTopology {
+            kind: kind.to_string(),
+            size,
+            slide_ms,
+            gap_ms,
+            allowed_lateness_ms: spec.lateness,
+            late: if spec.side_output {
+                "side_output".to_string()
+            } else {
+                spec.late.as_str().to_string()
+            },
+            timestamp: time.map(|(name, _)| name.to_string()),
+            out_of_orderness_ms: time.map(|(_, w)| w.bound),
+            idle_timeout_ms: time
+                .and_then(|(_, w)| w.idle)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// One line for a drawing: `tumbling 10000 ms, event_time - 2000 ms`.
+    fn describe(&self) -> String {
+        let mut text = match (self.kind.as_str(), self.size, self.slide_ms, self.gap_ms) {
+            ("count", Some(n), _, _) => format!("count {n}"),
+            ("sliding", Some(size), Some(slide), _) => {
+                format!("sliding {size} ms every {slide} ms")
+            }
+            ("session", _, _, Some(gap)) => format!("session gap {gap} ms"),
+            (kind, size, _, _) => format!("{kind} {} ms", size.unwrap_or(0)),
+        };
+        if let (Some(ts), Some(bound)) = (&self.timestamp, self.out_of_orderness_ms) {
+            let _ = write!(text, ", {ts} - {bound} ms");
+        }
+        if self.allowed_lateness_ms > 0 {
+            let _ = write!(text, ", lateness {} ms", self.allowed_lateness_ms);
+        }
+        text
+    }
 }
 
 /// A sink.
@@ -155,11 +239,11 @@ impl Topology {
             for (i, step) in pipeline.steps.iter().enumerate() {
                 let node = format!("p{p}_step{i}");
                 let shape = if step.state.is_some() { "box3d" } else { "box" };
-                let _ = writeln!(
-                    dot,
-                    "    {node} [shape={shape}, label={}];",
-                    quote(&format!("{}\n{} -> {}", step.name, step.input, step.output))
-                );
+                let mut label = format!("{}\n{} -> {}", step.name, step.input, step.output);
+                if let Some(window) = &step.window {
+                    let _ = write!(label, "\n{}", window.describe());
+                }
+                let _ = writeln!(dot, "    {node} [shape={shape}, label={}];", quote(&label));
                 let _ = writeln!(
                     dot,
                     "    {previous} -> {node} [label={}];",
@@ -205,10 +289,12 @@ impl Topology {
         registered()
             .into_iter()
             .filter(|c| match c.kind {
-                Computation | StateComputation => !self.pipelines.iter().any(|p| {
-                    p.steps
-                        .iter()
-                        .any(|s| s.name == c.name && s.kind == c.kind.as_str())
+                Computation | StateComputation | Aggregation => !self.pipelines.iter().any(|p| {
+                    p.steps.iter().any(|s| {
+                        s.name == c.name
+                            && (s.kind == c.kind.as_str()
+                                || (c.kind == Aggregation && s.window.is_some()))
+                    })
                 }),
                 Decoder => !self
                     .pipelines

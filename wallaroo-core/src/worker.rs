@@ -128,7 +128,7 @@ pub(crate) struct StateStore<K, S> {
     /// the message that failed.
     applying: u64,
     /// Messages of the batches taken, published to the worker's stats once per round.
-    taken: u64,
+    pub(crate) taken: u64,
 }
 
 impl<K: Key, S: State> StateStore<K, S> {
@@ -183,6 +183,22 @@ impl<K: Key, S: State> StateStore<K, S> {
         origin: Origin,
         compute: impl FnOnce(M, &mut S) -> bool,
     ) {
+        self.apply_keyed(hash, msg, is_key, new_key, origin, |msg, _, state| {
+            compute(msg, state)
+        });
+    }
+
+    /// [`StateStore::apply`] for a computation that is given the key too.
+    #[inline(always)]
+    pub(crate) fn apply_keyed<M>(
+        &mut self,
+        hash: u64,
+        msg: M,
+        is_key: impl Fn(&M, &K) -> bool,
+        new_key: impl FnOnce(&M) -> K,
+        origin: Origin,
+        compute: impl FnOnce(M, &K, &mut S) -> bool,
+    ) {
         // A plain store, read only after a panic: the one cost of naming the key then.
         self.applying = hash;
         let slot = slot_in(
@@ -200,13 +216,37 @@ impl<K: Key, S: State> StateStore<K, S> {
         }
         // Why one flag for both: a changed state is checked for once, as before there was
         // a changelog (2.1 instructions a message fewer, callgrind, Alphabet, 1 M frames).
-        if compute(msg, &mut slot.state) && self.keeps_changes {
+        if compute(msg, &slot.key, &mut slot.state) && self.keeps_changes {
             if let Some(log) = &mut self.log {
                 log.put(&slot.key, &slot.state, origin);
             }
             if self.changelog.is_some() {
                 self.dirty.mark(&slot.key, origin, &self.name);
             }
+        }
+    }
+
+    /// Runs `change` on the state of `key`, if it has one, without a message (a window that
+    /// time closes); logs the state when `change` says it changed.
+    pub(crate) fn update(&mut self, key: &K, change: impl FnOnce(&K, &mut S) -> bool) {
+        let hash = key_table_hash(&self.hasher, key);
+        let Some(slot) = self.table.find_mut(hash, |slot| slot.key == *key) else {
+            return;
+        };
+        if change(&slot.key, &mut slot.state) && self.keeps_changes {
+            if let Some(log) = &mut self.log {
+                log.put(&slot.key, &slot.state, Origin::NONE);
+            }
+            if self.changelog.is_some() {
+                self.dirty.mark(&slot.key, Origin::NONE, &self.name);
+            }
+        }
+    }
+
+    /// Calls `each` with every key and its state.
+    pub(crate) fn each(&self, mut each: impl FnMut(&K, &S)) {
+        for slot in &self.table {
+            each(&slot.key, &slot.state);
         }
     }
 
@@ -648,7 +688,7 @@ impl Panics<'_> {
     /// to skip the message and go on.
     #[cold]
     #[inline(never)]
-    fn on_panic<K: Key, S: State>(
+    pub(crate) fn on_panic<K: Key, S: State>(
         &mut self,
         panic: Box<dyn Any + Send>,
         step: &'static str,

@@ -12,6 +12,7 @@ pub(crate) use crate::entry::expand as main;
 pub(crate) use crate::entry::fallback as main_fallback;
 pub(crate) use crate::partition::expand as partition;
 pub(crate) use crate::state::expand as state;
+pub(crate) use crate::state::expand_aggregation as aggregation;
 pub(crate) use crate::state_computation::expand as state_computation;
 
 /// The macro's output: the expansion, or on error the `fallback` (the item as written, or a

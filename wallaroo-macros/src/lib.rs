@@ -99,6 +99,40 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
     .into()
 }
 
+/// Makes a struct the accumulator of an aggregation over windows (see
+/// `wallaroo::time::Aggregation`).
+///
+/// Does what `#[state]` does (serializable through wallaroo's serde, so that window contents
+/// are saved with a resilience directory; `version = N` and `upgrade = path` as for a state),
+/// and names the struct in the topology as an aggregation. Implement
+/// `Aggregation<In>` for it (`update`, `combine`, `output`); the initial accumulator is the
+/// value given to `.to_window(…)`, so derive `Clone` and usually `Default`.
+///
+/// ```
+/// use wallaroo::prelude::*;
+///
+/// /// How many messages a window held.
+/// #[aggregation]
+/// #[derive(Clone, Default)]
+/// pub struct Count { n: u64 }
+///
+/// impl<In> Aggregation<In> for Count {
+///     type Out = u64;
+///     fn update(&mut self, _: &In) { self.n += 1 }
+///     fn combine(&mut self, other: &Self) { self.n += other.n }
+///     fn output(&self) -> u64 { self.n }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn aggregation(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::finish(
+        "#[aggregation]",
+        expand::aggregation(args.into(), item.clone().into()),
+        || dummy::state(item.into()),
+    )
+    .into()
+}
+
 /// Makes a struct or an enum serializable through wallaroo's serde, so that a state can keep
 /// it in a field (and the application needs no serde dependency of its own).
 ///

@@ -25,41 +25,83 @@ struct State {
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    expand_as(Role::State, args, item)
+}
+
+/// `#[aggregation]`: a state of its own kind, the accumulator of a window.
+pub(crate) fn expand_aggregation(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    expand_as(Role::Aggregation, args, item)
+}
+
+/// What the struct is to the application.
+#[derive(Clone, Copy)]
+enum Role {
+    State,
+    Aggregation,
+}
+
+impl Role {
+    fn attr(self) -> &'static str {
+        match self {
+            Role::State => "#[state]",
+            Role::Aggregation => "#[aggregation]",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Role::State => "State",
+            Role::Aggregation => "Aggregation",
+        }
+    }
+}
+
+fn expand_as(role: Role, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let args = StateArgs::parse(args, &mut errors);
     let model = errors
-        .ok(parse_struct(item))
-        .and_then(|item| State::new(item, args, &mut errors));
+        .ok(parse_struct(role, item))
+        .and_then(|item| State::new(role, item, args, &mut errors));
     Ok(generate(&errors.finish_with(model)?))
 }
 
 /// Parses the annotated item, which must be a struct.
-fn parse_struct(item: TokenStream) -> syn::Result<ItemStruct> {
-    let message = match syn::parse2::<Item>(item)? {
-        Item::Struct(s) => return Ok(s),
-        item @ Item::Enum(_) => (item, "#[state] applies to a struct, not an enum: wrap the enum in a struct, `#[state] struct MyState { inner: MyEnum }`"),
-        item @ Item::Fn(_) => (item, "#[state] applies to a struct; a function that updates state is a `#[state_computation] fn step(msg: In, state: &mut S) -> (Out, bool)`"),
-        item => (item, "#[state] applies to a struct: `#[state] #[derive(Default)] struct Total { count: u64 }`"),
+fn parse_struct(role: Role, item: TokenStream) -> syn::Result<ItemStruct> {
+    let item = syn::parse2::<Item>(item)?;
+    let message = match (role, &item) {
+        (_, Item::Struct(_)) => {
+            let Item::Struct(s) = item else { unreachable!() };
+            return Ok(s);
+        }
+        (Role::State, Item::Enum(_)) => "#[state] applies to a struct, not an enum: wrap the enum in a struct, `#[state] struct MyState { inner: MyEnum }`",
+        (Role::State, Item::Fn(_)) => "#[state] applies to a struct; a function that updates state is a `#[state_computation] fn step(msg: In, state: &mut S) -> (Out, bool)`",
+        (Role::State, _) => "#[state] applies to a struct: `#[state] #[derive(Default)] struct Total { count: u64 }`",
+        (Role::Aggregation, Item::Impl(_)) => "#[aggregation] applies to the accumulator struct, not to its `impl Aggregation<In>`: move it to `#[aggregation] #[derive(Clone, Default)] struct Stats { … }`",
+        (Role::Aggregation, _) => "#[aggregation] applies to a struct, the accumulator: `#[aggregation] #[derive(Clone, Default)] struct Stats { count: u64 }` with `impl Aggregation<In> for Stats`",
     };
-    Err(syn::Error::new_spanned(item_head(&message.0), message.1))
+    Err(syn::Error::new_spanned(item_head(&item), message))
 }
 
 impl State {
-    fn new(item: ItemStruct, args: StateArgs, errors: &mut Errors) -> Option<State> {
+    fn new(role: Role, item: ItemStruct, args: StateArgs, errors: &mut Errors) -> Option<State> {
+        let attr = role.attr();
         if !item.generics.params.is_empty() {
             errors.spanned(
                 &item.generics,
-                "#[state] cannot be generic: the state of a partition is one concrete type; remove the generic parameters",
+                format!("{attr} cannot be generic: the state of a partition is one concrete type; remove the generic parameters"),
             );
         } else if let Some(clause) = &item.generics.where_clause {
-            errors.spanned(clause, "#[state] cannot have a `where` clause: remove it");
+            errors.spanned(
+                clause,
+                format!("{attr} cannot have a `where` clause: remove it"),
+            );
         }
         let mut item = item;
         let serial = Serial::of(&item.attrs);
         // Before `check_fields`, whose attributes change nothing that is saved.
         let layout = serial::layout(&item.fields);
         serial.check_fields(&mut item.fields);
-        let mut info = Info::new("State", &item.ident);
+        let mut info = Info::new(role.kind(), &item.ident);
         let ident = &item.ident;
         info.state = Some(quote!(#ident));
         Some(State {

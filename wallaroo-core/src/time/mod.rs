@@ -1,0 +1,300 @@
+//! Event time: timestamps, watermarks, windows and aggregations.
+//!
+//! A pipeline says what time a message is of with [`Pipeline::event_time`](crate::Pipeline::event_time)
+//! (a timestamp function and a [`Watermarks`] policy) and aggregates it per key over
+//! [`Windows`] with `.to_window(windows, initial, "state name", partition)`, where `initial`
+//! is the empty accumulator of an [`Aggregation`]. Each window that closes sends a
+//! [`Fired`] down the pipeline: the key, the [`Window`] and the aggregation's output.
+//!
+//! How time moves, apart from the data path that carries it:
+//!
+//! - On the source's thread, the link before the router stamps each message with its event
+//!   time and the watermark of its input at that message: the largest event time seen so
+//!   far on the input, minus the bound of out-of-orderness. The stamp travels with the
+//!   message in its batch entry (`Stamped`), so each worker sees the watermark move in the
+//!   input's order, message by message: the results do not depend on thread timing. When
+//!   the input runs dry the link tells every worker how far its watermark came; when it
+//!   ends, that it ended.
+//! - On a worker, a [`clock`] keeps the watermark of each input and the partition's: the
+//!   smallest over the inputs that are neither ended nor idle (no message for the idle
+//!   timeout, when one is set), and never going back. The windows whose end it reaches
+//!   fire, per key in order of their start; when every input has ended, every open window
+//!   fires.
+//! - Per key, the open windows and their accumulators are the key's state ([`Panes`]): they
+//!   are logged and recovered with a resilience directory as any state is.
+
+pub(crate) mod clock;
+pub(crate) mod runner;
+pub(crate) mod stamp;
+mod window;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::State;
+
+pub use window::Panes;
+
+/// An aggregation over the messages of a window (or of a key): the accumulator type itself.
+///
+/// Its shape is Wallaroo's: the initial value is the accumulator the pipeline is given
+/// (cloned for each new window), [`update`](Aggregation::update) adds a message,
+/// [`combine`](Aggregation::combine) merges two partial results (session windows merge
+/// with it when a message bridges two sessions), and [`output`](Aggregation::output) is
+/// what a fired window sends on. Annotate the struct with `#[aggregation]`, which makes it
+/// serializable (window contents are saved with a resilience directory) and names it in the
+/// topology.
+///
+/// ```
+/// use wallaroo::prelude::*;
+///
+/// # pub struct Reading { pub value: f64 }
+/// /// Count, sum and largest value of a window's readings.
+/// #[aggregation]
+/// #[derive(Clone, Default)]
+/// pub struct Stats { count: u64, sum: f64, max: f64 }
+///
+/// impl Aggregation<Reading> for Stats {
+///     type Out = (u64, f64);
+///     fn update(&mut self, r: &Reading) {
+///         self.max = if self.count == 0 { r.value } else { self.max.max(r.value) };
+///         self.count += 1;
+///         self.sum += r.value;
+///     }
+///     fn combine(&mut self, other: &Self) {
+///         if other.count > 0 {
+///             self.max = if self.count == 0 { other.max } else { self.max.max(other.max) };
+///         }
+///         self.count += other.count;
+///         self.sum += other.sum;
+///     }
+///     fn output(&self) -> (u64, f64) {
+///         (self.count, self.sum / self.count as f64)
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregation of `{In}`",
+    label = "the window takes `{In}`, which `{Self}` does not aggregate",
+    note = "an aggregation is a `#[aggregation] #[derive(Clone, Default)] struct` with `impl Aggregation<{In}> for …` (update, combine, output)"
+)]
+pub trait Aggregation<In>: State + Clone + Sync {
+    /// What a fired window sends on.
+    type Out: Send + 'static;
+    /// Adds one message.
+    fn update(&mut self, msg: &In);
+    /// Adds what another accumulator of the same key holds.
+    fn combine(&mut self, other: &Self);
+    /// The window's result.
+    fn output(&self) -> Self::Out;
+}
+
+/// An event time, in milliseconds (since the Unix epoch, or any origin the input uses).
+pub type Millis = i64;
+
+/// How far event time has come on an input: its watermark.
+///
+/// A watermark `w` says that no message earlier than `w` is expected any more; a window
+/// `[start, end)` closes once the watermark reaches `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watermarks {
+    /// How much later than the latest event time seen a message may come.
+    pub(crate) bound: Millis,
+    /// After how long without a message an input no longer holds the watermark back.
+    pub(crate) idle: Option<Duration>,
+}
+
+impl Watermarks {
+    /// A watermark that trails the largest event time seen on the input by `bound`
+    /// (bounded out-of-orderness): a message up to `bound` older than the latest is in time.
+    pub fn bounded(bound: Duration) -> Watermarks {
+        Watermarks {
+            bound: millis(bound),
+            idle: None,
+        }
+    }
+
+    /// Leaves an input that sent nothing for `timeout` (of wall-clock time) out of the
+    /// partition's watermark, so that a quiet input does not hold every window open; it
+    /// counts again with its next message. Without it, an input holds the watermark back
+    /// until it sends or ends.
+    pub fn idle_after(mut self, timeout: Duration) -> Watermarks {
+        self.idle = Some(timeout);
+        self
+    }
+}
+
+/// Windows of event time, per key: tumbling, sliding or session (see [`Windows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindows {
+    pub(crate) kind: Kind,
+    pub(crate) lateness: Millis,
+    pub(crate) late: Late,
+}
+
+/// Windows of a count of messages, per key (see [`Windows::count`]); they need no event
+/// time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountWindows {
+    pub(crate) size: u64,
+}
+
+/// The kinds of windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `[k * size, (k + 1) * size)`.
+    Tumbling { size: Millis },
+    /// `[k * slide, k * slide + size)`: every window that holds the time.
+    Sliding { size: Millis, slide: Millis },
+    /// Messages less than `gap` apart, in one window `[first, last + gap)`.
+    Session { gap: Millis },
+    /// `size` messages in arrival order.
+    Count { size: u64 },
+}
+
+/// What becomes of a message that comes after every window it belongs to has closed (and
+/// its allowed lateness passed). To send such messages to a sink of their own instead,
+/// see [`Timed::late_to_sink`](crate::app::Timed::late_to_sink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Late {
+    /// It is counted (`wallaroo_window_late_total`) and dropped.
+    #[default]
+    Drop,
+    /// It fires a window of its own, holding only it ([`Fired::late`] set).
+    FirePerMessage,
+    /// It is added to the oldest window of its key still open, which fires with it (again,
+    /// if it fired already); with none open, it is dropped and counted.
+    PlaceInOldest,
+}
+
+impl Late {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Late::Drop => "drop",
+            Late::FirePerMessage => "fire_per_message",
+            Late::PlaceInOldest => "place_in_oldest_window",
+        }
+    }
+}
+
+/// The windows a pipeline's `.to_window(…)` can keep.
+///
+/// ```
+/// use std::time::Duration;
+/// use wallaroo::time::{Late, Windows};
+///
+/// let minute = Windows::tumbling(Duration::from_secs(60));
+/// let sliding = Windows::sliding(Duration::from_secs(60), Duration::from_secs(10))
+///     .allowed_lateness(Duration::from_secs(5))
+///     .late(Late::FirePerMessage);
+/// let sessions = Windows::session(Duration::from_secs(30 * 60));
+/// let hundreds = Windows::count(100);
+/// # let _ = (minute, sliding, sessions, hundreds);
+/// ```
+pub struct Windows;
+
+impl Windows {
+    /// Back-to-back windows of `size`, aligned to time 0: `[0, size)`, `[size, 2 size)`, …
+    ///
+    /// # Panics
+    /// If `size` is zero.
+    pub fn tumbling(size: Duration) -> TimeWindows {
+        let size = positive(size, "a tumbling window's size");
+        TimeWindows::of(Kind::Tumbling { size })
+    }
+
+    /// Windows of `size` starting every `slide`, aligned to time 0: a message belongs to
+    /// every window that holds its time (`size / slide` of them when `slide` divides
+    /// `size`).
+    ///
+    /// # Panics
+    /// If `size` or `slide` is zero, or `slide` is larger than `size`.
+    pub fn sliding(size: Duration, slide: Duration) -> TimeWindows {
+        let size = positive(size, "a sliding window's size");
+        let slide = positive(slide, "a sliding window's slide");
+        assert!(
+            slide <= size,
+            "a sliding window's slide ({slide} ms) is larger than its size ({size} ms): some messages would be in no window"
+        );
+        TimeWindows::of(Kind::Sliding { size, slide })
+    }
+
+    /// One window per burst of a key's messages: messages less than `gap` apart in event
+    /// time share a window `[first, last + gap)`; a message that bridges two merges them.
+    ///
+    /// # Panics
+    /// If `gap` is zero.
+    pub fn session(gap: Duration) -> TimeWindows {
+        let gap = positive(gap, "a session window's gap");
+        TimeWindows::of(Kind::Session { gap })
+    }
+
+    /// Windows of `size` messages of a key, in the order they arrive; at the end of the
+    /// input a window not yet full fires with what it has.
+    ///
+    /// # Panics
+    /// If `size` is zero.
+    pub fn count(size: u64) -> CountWindows {
+        assert!(size > 0, "a count window's size must be at least 1");
+        CountWindows { size }
+    }
+}
+
+impl TimeWindows {
+    fn of(kind: Kind) -> TimeWindows {
+        TimeWindows {
+            kind,
+            lateness: 0,
+            late: Late::Drop,
+        }
+    }
+
+    /// Keeps each window for `lateness` after it fired: a message that comes in that time
+    /// is added, and the window fires again with it.
+    pub fn allowed_lateness(mut self, lateness: Duration) -> TimeWindows {
+        self.lateness = millis(lateness);
+        self
+    }
+
+    /// What becomes of a message that comes too late for all its windows (see [`Late`];
+    /// [`Late::Drop`] unless said).
+    pub fn late(mut self, policy: Late) -> TimeWindows {
+        self.late = policy;
+        self
+    }
+}
+
+/// One window: event times `start <= t < end` (for count windows, the message numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Window {
+    /// The first time in the window.
+    pub start: Millis,
+    /// The first time after it.
+    pub end: Millis,
+}
+
+/// What a window sends on when it fires: the key, the window and the aggregation's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fired<K, O> {
+    /// The key whose window fired.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+    /// The aggregation's output.
+    pub value: O,
+    /// Whether the window is a late message's own ([`Late::FirePerMessage`]), or fired again
+    /// for a message within its allowed lateness.
+    pub late: bool,
+}
+
+/// Whole milliseconds of `d`, saturating.
+fn millis(d: Duration) -> Millis {
+    Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+}
+
+fn positive(d: Duration, what: &str) -> Millis {
+    let ms = millis(d);
+    assert!(ms > 0, "{what} must be at least 1 ms");
+    ms
+}
