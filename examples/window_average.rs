@@ -143,7 +143,7 @@ pub fn demo_reading(i: u64) -> Option<Reading> {
     if i >= 60 {
         return None;
     }
-    let (sensor, base) = if i % 2 == 0 {
+    let (sensor, base) = if i.is_multiple_of(2) {
         ("boiler", 70.0)
     } else {
         ("chiller", 6.0)

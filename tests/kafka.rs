@@ -454,24 +454,6 @@ fn a_co_partitioned_input_is_shared_by_two_processes_without_a_repartition_topic
     );
 }
 
-/// GETs `path` from the HTTP server at `addr`: the body.
-fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    body.to_string()
-}
-
 /// The samples of `wallaroo_source_kafka_lag` in a /metrics body: pipeline, partition, lag.
 fn kafka_lags(body: &str) -> Vec<(String, i32, i64)> {
     body.lines()
@@ -497,7 +479,7 @@ fn drained_lags(
 ) -> (String, Vec<(String, i32, i64)>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let body = http_get(http, "/metrics");
+        let body = support::http_get(http, "/metrics");
         let lags = kafka_lags(&body);
         let done = lags.len() == partitions && lags.iter().all(|(_, _, lag)| *lag == 0);
         if done || Instant::now() > deadline {

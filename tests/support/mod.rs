@@ -178,6 +178,24 @@ impl Drop for TempDir {
     }
 }
 
+/// GETs `path` from the HTTP server at `addr`: the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.to_string()
+}
+
 /// A shipped data file, `examples/data/{name}`, as an `--in` address.
 pub fn data_file(name: &str) -> String {
     format!("file:{}/examples/data/{name}", env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,237 @@
+//! The Window Average example against ARCHITECTURE.md §9, computed here without the
+//! framework: out-of-order readings with late ones and readings at window edges, from a file
+//! with one and with several workers, and over loopback TCP, whose close ends the input.
+
+mod support;
+#[allow(dead_code)]
+#[path = "../examples/window_average.rs"]
+mod window_average;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{example_bin, free_port, Receiver, Rng, TempDir};
+use wallaroo::Args;
+
+/// `(sensor, time, value)`, as a line of the input.
+type Reading = (String, i64, f64);
+
+/// What §9 says the example outputs for `readings`, read in this order: per sensor, its
+/// lines in order; and how many readings were late.
+fn model(readings: &[Reading]) -> (BTreeMap<String, Vec<String>>, u64) {
+    // Per sensor, open windows by start: (count, sum, max).
+    let mut open: BTreeMap<&str, BTreeMap<i64, (u64, f64, f64)>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut fire = |sensor: &str, start: i64, (count, sum, max): (u64, f64, f64)| {
+        out.entry(sensor.to_string()).or_default().push(format!(
+            "{sensor} [{start},{}) count={count} mean={:.3} max={max:.3}",
+            start + 10_000,
+            sum / count as f64
+        ));
+    };
+    let (mut largest, mut late) = (None::<i64>, 0);
+    for (sensor, time, value) in readings {
+        // The watermark at the reading's arrival: the largest time before it, minus 2 s.
+        let watermark = largest.map(|t| t - 2_000);
+        let start = time.div_euclid(10_000) * 10_000;
+        if watermark.is_some_and(|w| w >= start + 10_000) {
+            late += 1;
+        } else {
+            let window = open
+                .entry(sensor)
+                .or_default()
+                .entry(start)
+                .or_insert((0, 0.0, f64::MIN));
+            window.0 += 1;
+            window.1 += value;
+            window.2 = window.2.max(*value);
+        }
+        largest = Some(largest.map_or(*time, |t| t.max(*time)));
+        let watermark = largest.unwrap() - 2_000;
+        for (sensor, windows) in &mut open {
+            while let Some(entry) = windows.first_entry() {
+                if *entry.key() + 10_000 > watermark {
+                    break;
+                }
+                let start = *entry.key();
+                fire(sensor, start, entry.remove());
+            }
+        }
+    }
+    for (sensor, windows) in open {
+        for (start, window) in windows {
+            fire(sensor, start, window);
+        }
+    }
+    (out, late)
+}
+
+/// `n` readings of 7 sensors, each reading up to 2.5 s out of order (so some are late), with
+/// about one in 8 at a window's first or last millisecond, and sensors that pause for whole
+/// windows.
+fn readings(n: usize, seed: u64) -> Vec<Reading> {
+    let mut rng = Rng::new(seed);
+    let mut clock = 0i64;
+    (0..n)
+        .map(|_| {
+            clock += rng.below(40) as i64;
+            let sensor = rng.below(7);
+            // Sensor 6 only speaks in every third minute.
+            let sensor = if sensor == 6 && (clock / 60_000) % 3 != 0 {
+                5
+            } else {
+                sensor
+            };
+            let mut time = (clock - rng.below(2_500) as i64).max(0);
+            match rng.below(16) {
+                0 => time = time / 10_000 * 10_000,
+                1 => time = time / 10_000 * 10_000 + 9_999,
+                _ => {}
+            }
+            let value = rng.below(200_000) as f64 / 1_000.0 - 50.0;
+            (format!("sensor-{sensor}"), time, value)
+        })
+        .collect()
+}
+
+fn input_text(readings: &[Reading]) -> String {
+    readings
+        .iter()
+        .map(|(s, t, v)| format!("{s},{t},{v}\n"))
+        .collect()
+}
+
+fn grouped(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        let sensor = line.split(' ').next().unwrap();
+        groups
+            .entry(sensor.to_string())
+            .or_default()
+            .push(line.to_string());
+    }
+    groups
+}
+
+#[test]
+fn the_model_follows_the_contract_on_a_small_input() {
+    // Window [0,10000) fires once a reading at 12 000 moves the watermark to 10 000; the
+    // reading at 9 999 after it is late; 10 000 opens the next window.
+    let readings: Vec<Reading> = [
+        ("a", 5_000, 1.0),
+        ("a", 9_999, 3.0),
+        ("b", 100, 2.0),
+        ("a", 11_999, 5.0),
+        ("a", 12_000, 7.0),
+        ("a", 9_999, 100.0),
+        ("b", 10_000, 4.0),
+    ]
+    .iter()
+    .map(|(s, t, v)| (s.to_string(), *t, *v))
+    .collect();
+    let (out, late) = model(&readings);
+    assert_eq!(late, 1);
+    assert_eq!(
+        out["a"],
+        [
+            "a [0,10000) count=2 mean=2.000 max=3.000",
+            "a [10000,20000) count=2 mean=6.000 max=7.000"
+        ]
+    );
+    assert_eq!(
+        out["b"],
+        [
+            "b [0,10000) count=1 mean=2.000 max=2.000",
+            "b [10000,20000) count=1 mean=4.000 max=4.000"
+        ]
+    );
+}
+
+#[test]
+fn a_file_of_out_of_order_readings_gives_every_window_as_the_contract_says() {
+    let readings = readings(20_000, 9);
+    let (expected, late) = model(&readings);
+    assert!(late > 100, "the input has late readings: {late}");
+    assert!(expected.values().map(Vec::len).sum::<usize>() > 100);
+    let dir = TempDir::new("window-average");
+    std::fs::write(dir.0.join("in.csv"), input_text(&readings)).unwrap();
+    for workers in [1, 3] {
+        let out = format!("out-{workers}.txt");
+        let args = Args::new()
+            .with_input(dir.address("in.csv"))
+            .with_output(dir.address(&out))
+            .with_workers(workers);
+        window_average::window_average(&args)
+            .run(&args, |_| {})
+            .unwrap();
+        let got = grouped(&dir.read(&out));
+        assert_eq!(got.len(), expected.len(), "{workers} workers");
+        for (sensor, lines) in &expected {
+            assert_eq!(&got[sensor], lines, "sensor {sensor}, {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn the_demo_stream_drops_its_one_late_reading() {
+    let dir = TempDir::new("window-average-demo");
+    let args = Args::new().with_output(dir.address("out.txt"));
+    window_average::window_average(&args)
+        .run(&args, |_| {})
+        .unwrap();
+    let readings: Vec<Reading> = (0..)
+        .map_while(window_average::demo_reading)
+        .map(|r| (r.sensor, r.time, r.value))
+        .collect();
+    let (expected, late) = model(&readings);
+    assert_eq!(late, 1);
+    assert_eq!(grouped(&dir.read("out.txt")), expected);
+}
+
+#[test]
+fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_counted() {
+    let readings = readings(5_000, 21);
+    let (expected, late) = model(&readings);
+    let receiver = Receiver::start();
+    let (port, http) = (free_port(), free_port());
+    let mut app = Command::new(example_bin("window_average"))
+        .args(["--in", &format!("127.0.0.1:{port}")])
+        .args(["--out", &receiver.addr.to_string()])
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--workers", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    // In pieces that cut lines, as a network does.
+    let text = input_text(&readings);
+    for piece in text.as_bytes().chunks(1_000) {
+        stream.write_all(piece).unwrap();
+    }
+    drop(stream);
+    let windows: usize = expected.values().map(Vec::len).sum();
+    let got = receiver.wait_for(windows);
+    // The count is published once per round of batches, beside the outputs.
+    let counted = format!(
+        "wallaroo_window_late_total{{pipeline=\"Readings\",state=\"sensor windows\"}} {late}\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = support::http_get(format!("127.0.0.1:{http}").parse().unwrap(), "/metrics");
+        if metrics.contains(&counted) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = app.kill();
+    let _ = app.wait();
+    assert_eq!(got.len(), windows);
+    assert_eq!(grouped(&(got.join("\n") + "\n")), expected);
+    assert!(
+        metrics.contains(&counted),
+        "{late} late readings expected in:\n{metrics}"
+    );
+}
