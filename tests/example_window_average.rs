@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{example_bin, free_port, Receiver, Rng, TempDir};
+use wallaroo::resilience::SyncPolicy;
 use wallaroo::Args;
 
 /// `(sensor, time, value)`, as a line of the input.
@@ -21,6 +22,12 @@ type Reading = (String, i64, f64);
 /// What §9 says the example outputs for `readings`, read in this order: per sensor, its
 /// lines in order; and how many readings were late.
 fn model(readings: &[Reading]) -> (BTreeMap<String, Vec<String>>, u64) {
+    model_until(readings, true)
+}
+
+/// [`model`], and with `ended` false, of an input that has not ended: without the windows
+/// that the end fires.
+fn model_until(readings: &[Reading], ended: bool) -> (BTreeMap<String, Vec<String>>, u64) {
     // Per sensor, open windows by start: (count, sum, max).
     let mut open: BTreeMap<&str, BTreeMap<i64, (u64, f64, f64)>> = BTreeMap::new();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -60,9 +67,11 @@ fn model(readings: &[Reading]) -> (BTreeMap<String, Vec<String>>, u64) {
             }
         }
     }
-    for (sensor, windows) in open {
-        for (start, window) in windows {
-            fire(sensor, start, window);
+    if ended {
+        for (sensor, windows) in open {
+            for (start, window) in windows {
+                fire(sensor, start, window);
+            }
         }
     }
     (out, late)
@@ -234,4 +243,54 @@ fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_coun
         metrics.contains(&counted),
         "{late} late readings expected in:\n{metrics}"
     );
+}
+
+#[test]
+fn a_stop_keeps_the_open_windows_and_the_watermark_for_the_next_run() {
+    let mut readings = readings(6_000, 33);
+    // The second run begins with a reading for a window that closed in the first: late, as
+    // the first run's watermark says, though the new input's own has not got there.
+    let closed = readings[..3_000].iter().map(|r| r.1).max().unwrap() - 12_000;
+    readings.insert(3_000, ("sensor-1".to_string(), closed, 1.0));
+    let (expected, late) = model(&readings);
+    assert!(late > 0);
+    let (first, second) = readings.split_at(3_000);
+    let (before_stop, _) = model_until(first, false);
+    let fired_first: usize = before_stop.values().map(Vec::len).sum();
+    let total: usize = expected.values().map(Vec::len).sum();
+    let dir = TempDir::new("window-average-restart");
+    let receiver = Receiver::start();
+    let run = |part: &[Reading], wait_for: usize, close: bool| {
+        let args = Args::new()
+            .with_input("127.0.0.1:0")
+            .with_output(receiver.addr.to_string())
+            .with_workers(2)
+            .with_resilience(dir.0.join("state"), SyncPolicy::BeforeOutput);
+        let running = window_average::window_average(&args).start(&args).unwrap();
+        let mut stream = support::connect(running.local_addr(0).unwrap());
+        stream.write_all(input_text(part).as_bytes()).unwrap();
+        if close {
+            drop(stream);
+            receiver.wait_for(wait_for);
+            running.stop().unwrap();
+        } else {
+            // The connection stays open: the stop is not the end of the input.
+            receiver.wait_for(wait_for);
+            std::thread::sleep(Duration::from_millis(300));
+            running.stop().unwrap();
+            drop(stream);
+        }
+    };
+    run(first, fired_first, false);
+    // What a stop would have fired would be here by now.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        grouped(&(receiver.lines().join("\n") + "\n")),
+        before_stop,
+        "a stop fires nothing"
+    );
+    run(second, total, true);
+    let got = receiver.lines();
+    assert_eq!(got.len(), total);
+    assert_eq!(grouped(&(got.join("\n") + "\n")), expected);
 }

@@ -623,7 +623,12 @@ impl<T: Send + 'static> Pipeline<T> {
                     );
                     router.sharded = ctx.sharded.contains(&index);
                     router.blocked.clone_from(&source_blocked);
-                    Box::new(StampLink::new(timestamp.clone(), bound, router))
+                    Box::new(StampLink::new(
+                        timestamp.clone(),
+                        bound,
+                        router,
+                        Arc::clone(&ctx.control),
+                    ))
                 });
                 prev(wiring, here);
             }),

@@ -38,6 +38,9 @@ pub struct Ctx {
     pub(crate) policy: Arc<ErrorPolicy>,
     /// What TCP sources allow their connections.
     pub(crate) tcp: crate::args::TcpLimits,
+    /// Whether the application is stopping: an input that ends then has not ended (its
+    /// windows stay open, and are kept with a resilience directory).
+    pub(crate) control: Arc<Control>,
 }
 
 /// The Kafka settings of a running application: the command line's, and the application's

@@ -291,8 +291,13 @@ impl<K: Key, S: State> StateStore<K, S> {
         }
     }
 
+    /// How far `stream` had come in the state recovered at start (or since).
+    pub(crate) fn marked(&self, stream: u64) -> Option<u64> {
+        self.streams.get(&stream).copied()
+    }
+
     /// Notes that every message of `stream` up to `seq` routed to this worker is applied.
-    fn marker(&mut self, stream: u64, seq: u64) {
+    pub(crate) fn marker(&mut self, stream: u64, seq: u64) {
         let at = self.streams.entry(stream).or_insert(0);
         if seq > *at {
             *at = seq;

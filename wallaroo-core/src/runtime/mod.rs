@@ -142,6 +142,7 @@ impl Application {
             first_states,
             policy: Arc::clone(&policy),
             tcp: args.tcp_limits(),
+            control: Arc::clone(&control),
             hold_output: matches!(
                 resilience,
                 Some(Resilience {

@@ -493,6 +493,7 @@ impl SourceInput {
             // The real chain runs these messages again: a skip here is not one to count.
             policy: Arc::new(ctx.policy.silent()),
             tcp: ctx.tcp,
+            control: Arc::clone(&ctx.control),
         };
         Probe {
             input: SourceInput {

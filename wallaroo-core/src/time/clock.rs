@@ -81,6 +81,12 @@ impl Clock {
         self.current
     }
 
+    /// Starts from the watermark a previous run had reached: what was late then is late
+    /// now, whatever the inputs say.
+    pub(crate) fn restore(&mut self, watermark: Millis) {
+        self.current = self.current.max(watermark);
+    }
+
     fn input(&mut self, id: u32, now: Instant) -> &mut Input {
         let at = match self.inputs.iter().position(|i| i.id == id) {
             Some(at) => at,

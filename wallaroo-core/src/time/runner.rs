@@ -29,6 +29,20 @@ pub(crate) struct Spec {
     pub(crate) idle: Option<Duration>,
 }
 
+/// The stream id under which a worker logs its partition's watermark, beside the positions
+/// of the replayable streams: recovered at start, so that a restarted run judges lateness as
+/// the run before it did.
+const WATERMARK: u64 = u64::MAX;
+
+/// A watermark as a marker's sequence number: the same order, from 0 for `Millis::MIN`.
+fn to_seq(watermark: Millis) -> u64 {
+    (watermark as u64) ^ (1 << 63)
+}
+
+fn from_seq(seq: u64) -> Millis {
+    (seq ^ (1 << 63)) as Millis
+}
+
 /// Per key, the times at which its windows are to be looked at again. A key may be listed
 /// more than once (and at times that find nothing to do): cheaper than keeping it exact.
 type Timers<K> = BTreeMap<Millis, Vec<K>>;
@@ -47,6 +61,8 @@ pub(crate) struct WindowEntry<A: Aggregation<In>, P: Partition<In>, In> {
     timers: Timers<P::Key>,
     /// Whether the timers of the states recovered at start are set.
     timed: bool,
+    /// The watermark last logged.
+    logged: Millis,
     spares: Spares<P::Carried, Stamped<In>>,
     /// Late messages dropped: counted here, added to the shared count once per flush.
     dropped: u64,
@@ -78,6 +94,7 @@ impl<A: Aggregation<In>, P: Partition<In>, In> WindowEntry<A, P, In> {
             clock: Clock::new(spec.idle),
             timers: Timers::new(),
             timed: false,
+            logged: Millis::MIN,
             spares,
             dropped: 0,
             dropped_total,
@@ -167,13 +184,28 @@ where
     P: Partition<In>,
     In: Send + 'static,
 {
-    /// Sets the timers of the windows that the states recovered at start hold.
+    /// Sets the timers of the windows that the states recovered at start hold, and the
+    /// watermark they were kept at.
     fn set_recovered_timers(&mut self, store: &StateStore<P::Key, Panes<A>>) {
         let (timers, lateness) = (&mut self.timers, self.spec.lateness);
         store.each(|key, panes| {
             panes.timers(lateness, |t| timers.entry(t).or_default().push(key.clone()));
         });
+        if let Some(seq) = store.marked(WATERMARK) {
+            self.clock.restore(from_seq(seq));
+            self.logged = self.clock.current();
+        }
         self.timed = true;
+    }
+
+    /// Logs the partition's watermark, if it moved, with the changes it made: committed
+    /// before the outputs it fired leave.
+    fn log_watermark(&mut self, store: &mut StateStore<P::Key, Panes<A>>) {
+        let current = self.clock.current();
+        if current > self.logged {
+            self.logged = current;
+            store.marker(WATERMARK, to_seq(current));
+        }
     }
 
     /// Fires what the partition's watermark moving closes.
@@ -252,6 +284,7 @@ where
             self.clock.advance(tick.input, tick.watermark, now)
         };
         self.moved(moved, store);
+        self.log_watermark(store);
         self.pass_on();
     }
 }
@@ -339,6 +372,7 @@ where
         drop(todo);
         origins.clear();
         self.spares.give(batch);
+        self.log_watermark(store);
         self.pass_on();
         go_on
     }
@@ -356,5 +390,22 @@ where
 
     fn step(&self) -> &'static str {
         A::info().name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watermark_as_a_marker_keeps_its_order_and_comes_back() {
+        let times = [Millis::MIN, -10_000, -1, 0, 1, 10_000, Millis::MAX];
+        for pair in times.windows(2) {
+            assert!(to_seq(pair[0]) < to_seq(pair[1]), "{pair:?}");
+        }
+        for t in times {
+            assert_eq!(from_seq(to_seq(t)), t);
+        }
+        assert_eq!(to_seq(Millis::MIN), 0);
     }
 }

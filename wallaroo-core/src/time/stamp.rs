@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::clock::Bounded;
 use super::Millis;
 use crate::component::ComponentInfo;
+use crate::context::Control;
 use crate::link::Link;
 use crate::routing::Router;
 use crate::state::Partition;
@@ -80,8 +81,13 @@ pub(crate) struct StampLink<P: Partition<T>, T: Send + 'static> {
     input: u32,
     /// The watermark last told to every worker.
     told: Millis,
+    /// Whether a message went through: a chain that never carried one (a source's spare
+    /// chain, a connection that sent nothing) is no input, and its end is no news.
+    carried: bool,
     stamped: Vec<Stamped<T>>,
     router: Router<StampedPartition<P>, Stamped<T>>,
+    /// Says whether the application is stopping when the input goes.
+    control: Arc<Control>,
 }
 
 impl<P: Partition<T>, T: Send + 'static> StampLink<P, T> {
@@ -89,19 +95,23 @@ impl<P: Partition<T>, T: Send + 'static> StampLink<P, T> {
         timestamp: Timestamp<T>,
         bound: Millis,
         router: Router<StampedPartition<P>, Stamped<T>>,
+        control: Arc<Control>,
     ) -> Self {
         StampLink {
             timestamp,
             watermark: Bounded::new(bound),
             input: INPUTS.fetch_add(1, Ordering::Relaxed),
             told: Millis::MIN,
+            carried: false,
             stamped: Vec::new(),
             router,
+            control,
         }
     }
 
     #[inline]
     fn stamp(&mut self, msg: T) -> Stamped<T> {
+        self.carried = true;
         let (time, watermark) = match &self.timestamp {
             Some(timestamp) => {
                 let time = timestamp(&msg);
@@ -151,13 +161,19 @@ impl<P: Partition<T>, T: Send + 'static> Link<T> for StampLink<P, T> {
 
 impl<P: Partition<T>, T: Send + 'static> Drop for StampLink<P, T> {
     fn drop(&mut self) {
-        // The input ends here: what it buffered goes first, then the news.
+        // The input ends here: what it buffered goes first, then the news. An input that
+        // goes because the application stops has not ended: its windows stay open (a
+        // resilience directory keeps them for the next run).
+        if !self.carried {
+            return;
+        }
         self.router.flush();
         let (input, watermark) = (self.input, self.watermark.current());
+        let ended = !self.control.stopping();
         self.router.broadcast(|| Tick {
             input,
             watermark,
-            ended: true,
+            ended,
         });
     }
 }
