@@ -294,3 +294,34 @@ fn a_stop_keeps_the_open_windows_and_the_watermark_for_the_next_run() {
     assert_eq!(got.len(), total);
     assert_eq!(grouped(&(got.join("\n") + "\n")), expected);
 }
+
+#[test]
+fn the_shipped_file_gives_the_windows_the_contract_says() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/sensor_readings.csv"
+    );
+    let readings: Vec<Reading> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut fields = line.split(',');
+            let mut next = || fields.next().unwrap();
+            (
+                next().to_string(),
+                next().parse().unwrap(),
+                next().parse().unwrap(),
+            )
+        })
+        .collect();
+    let (expected, late) = model(&readings);
+    assert_eq!(late, 1, "the file has one reading too late");
+    let dir = TempDir::new("window-average-shipped");
+    let args = Args::new()
+        .with_input(support::data_file("sensor_readings.csv"))
+        .with_output(dir.address("out.txt"));
+    window_average::window_average(&args)
+        .run(&args, |_| {})
+        .unwrap();
+    assert_eq!(grouped(&dir.read("out.txt")), expected);
+}
