@@ -87,9 +87,12 @@ pub struct StepTopology {
 pub struct WindowTopology {
     /// `tumbling`, `sliding`, `session` or `count`.
     pub kind: String,
-    /// A time window's size in milliseconds, or a count window's in messages.
+    /// A tumbling or sliding window's size, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<i64>,
+    pub size_ms: Option<i64>,
+    /// A count window's size, in messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
     /// A sliding window's slide, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slide_ms: Option<i64>,
@@ -118,15 +121,16 @@ impl WindowTopology {
         time: Option<(&str, crate::time::Watermarks)>,
     ) -> Self {
         use crate::time::Kind;
-        let (kind, size, slide_ms, gap_ms) = match spec.kind {
-            Kind::Tumbling { size } => ("tumbling", Some(size), None, None),
-            Kind::Sliding { size, slide } => ("sliding", Some(size), Some(slide), None),
-            Kind::Session { gap } => ("session", None, None, Some(gap)),
-            Kind::Count { size } => ("count", i64::try_from(size).ok(), None, None),
+        let (kind, size_ms, slide_ms, gap_ms, count) = match spec.kind {
+            Kind::Tumbling { size } => ("tumbling", Some(size), None, None, None),
+            Kind::Sliding { size, slide } => ("sliding", Some(size), Some(slide), None, None),
+            Kind::Session { gap } => ("session", None, None, Some(gap), None),
+            Kind::Count { size } => ("count", None, None, None, Some(size)),
         };
         WindowTopology {
             kind: kind.to_string(),
-            size,
+            size_ms,
+            count,
             slide_ms,
             gap_ms,
             allowed_lateness_ms: spec.lateness,
@@ -145,13 +149,11 @@ impl WindowTopology {
 
     /// One line for a drawing: `tumbling 10000 ms, event_time - 2000 ms`.
     fn describe(&self) -> String {
-        let mut text = match (self.kind.as_str(), self.size, self.slide_ms, self.gap_ms) {
-            ("count", Some(n), _, _) => format!("count {n}"),
-            ("sliding", Some(size), Some(slide), _) => {
-                format!("sliding {size} ms every {slide} ms")
-            }
-            ("session", _, _, Some(gap)) => format!("session gap {gap} ms"),
-            (kind, size, _, _) => format!("{kind} {} ms", size.unwrap_or(0)),
+        let mut text = match (self.size_ms, self.slide_ms, self.gap_ms, self.count) {
+            (_, _, _, Some(n)) => format!("count {n}"),
+            (Some(size), Some(slide), _, _) => format!("sliding {size} ms every {slide} ms"),
+            (_, _, Some(gap), _) => format!("session gap {gap} ms"),
+            (size, _, _, _) => format!("{} {} ms", self.kind, size.unwrap_or(0)),
         };
         if let (Some(ts), Some(bound)) = (&self.timestamp, self.out_of_orderness_ms) {
             let _ = write!(text, ", {ts} - {bound} ms");
