@@ -105,6 +105,10 @@ struct TcpSink<'a> {
     conn: Option<Conn>,
     /// The stream offset up to which the connection has been written.
     written: u64,
+    /// The latency stamps of the chunks taken into the window and not yet written to any
+    /// connection: observed once they are, by the first write (a resend is not observed
+    /// again). Acknowledgements do not count: the write is where output leaves.
+    unwritten: Vec<super::Stamp>,
 }
 
 pub(super) fn run(
@@ -122,6 +126,7 @@ pub(super) fn run(
         acked: Position::default(),
         conn: None,
         written: 0,
+        unwritten: Vec::new(),
     };
     let mut batch = Vec::new();
     let mut input_open = true;
@@ -182,7 +187,8 @@ pub(super) fn run(
             Some(first) => {
                 super::gather(first, rx, &mut batch, WRITE_BATCH);
                 for chunk in batch.drain(..) {
-                    sink.window.push(chunk, |c| rx.give_back(c));
+                    sink.unwritten.extend(chunk.stamp());
+                    sink.window.push(chunk.bytes, |c| rx.give_back(c));
                 }
             }
             None => input_open = false,
@@ -281,6 +287,10 @@ impl TcpSink<'_> {
             super::write_chunks(conn.stream(), &self.window.from(self.written))?;
             self.written = self.window.end();
         }
+        // Everything taken is written to the socket now: where the chunks' latency ends.
+        if !self.unwritten.is_empty() {
+            self.rx.stats.written(self.unwritten.drain(..));
+        }
         if let Conn::Plain(_) = conn {
             let rx = self.rx;
             self.window.release(self.written, |c| rx.give_back(c));
@@ -351,7 +361,7 @@ impl TcpSink<'_> {
             Some(since) if since.elapsed() > STOP_GRACE => {
                 let mut lost = self.window.held();
                 while let Ok(chunk) = self.rx.rx.try_recv() {
-                    lost += chunk.len() as u64;
+                    lost += chunk.bytes.len() as u64;
                 }
                 Err(RunError::Undelivered {
                     output: self.address.to_string(),
