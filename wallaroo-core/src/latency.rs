@@ -13,6 +13,10 @@
 //! measured from the read of the oldest message of its chunk to its write, waits in the
 //! sink's channel and for its receiver included: an upper bound, and no clock, atomic or
 //! lock per message.
+//!
+//! The waits of a thread for room in a full channel (to a sink, or to a worker of a later
+//! state partition) are counted on the thread ([`add_blocked`]); a worker publishes its
+//! count as its backpressured time.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +25,8 @@ use std::time::Instant;
 thread_local! {
     /// When the messages this thread handles now were read.
     static READ_AT: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// Nanoseconds this thread has waited for room in a full channel to a sink.
+    /// Nanoseconds this thread has waited for room in a full channel to a sink or to a
+    /// worker (by a router on a worker's thread).
     static BLOCKED: Cell<u64> = const { Cell::new(0) };
 }
 
