@@ -313,6 +313,46 @@ mod tests {
     }
 
     #[test]
+    fn a_batchs_latency_ends_when_the_connector_says_it_is_done() {
+        let (tx, rx) = super::super::chunk_channel(4, true, false);
+        let stats = Arc::clone(&tx.stats);
+        let (events, _) = flume::unbounded();
+        let mut output = SinkOutput {
+            rx,
+            control: Arc::new(Control::new(events)),
+        };
+        let read_at = std::time::Instant::now();
+        for _ in 0..2 {
+            let mut bytes = b"a".to_vec();
+            append_trailer(&mut bytes, &[1], false);
+            let chunk = Chunk {
+                bytes,
+                messages: 1,
+                read_at: Some(read_at),
+            };
+            tx.tx.send(chunk).unwrap();
+        }
+        let Received::Batch(batch) = output.recv(Duration::from_secs(1)) else {
+            panic!("a batch");
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(stats.latency.snapshot().count(), 0, "taken, not written");
+        output.done(batch);
+        let latency = stats.latency.snapshot();
+        assert_eq!(latency.count(), 1);
+        assert!(
+            latency.sum >= 0.05,
+            "the connector's time counts: {latency:?}"
+        );
+        // A batch given up on (never delivered) is not observed.
+        let Received::Batch(batch) = output.recv(Duration::from_secs(1)) else {
+            panic!("a batch");
+        };
+        output.discard(batch);
+        assert_eq!(stats.latency.snapshot().count(), 1);
+    }
+
+    #[test]
     fn a_keyed_batch_gives_back_each_key_and_value() {
         let mut chunk = Vec::new();
         let mut ends = Vec::new();
