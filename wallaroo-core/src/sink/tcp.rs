@@ -36,6 +36,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 const ACK_POLL: Duration = Duration::from_millis(10);
 /// How long an acknowledging receiver has to say how far it has the stream.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Latency stamps a sink keeps for chunks not yet written, at most; past it, a chunk's
+/// messages join the last stamp's.
+// Why a bound: while no receiver is there, the window takes chunks until its memory is
+// full, and small chunks (output at a low rate) share its buffers: a stamp each would
+// take more memory than the window's bound.
+const MAX_UNWRITTEN_STAMPS: usize = 1024;
 
 /// What the thread reading a connection's acknowledgements has seen.
 #[derive(Default)]
@@ -187,7 +193,9 @@ pub(super) fn run(
             Some(first) => {
                 super::gather(first, rx, &mut batch, WRITE_BATCH);
                 for chunk in batch.drain(..) {
-                    sink.unwritten.extend(chunk.stamp());
+                    if let Some(stamp) = chunk.stamp() {
+                        sink.hold_stamp(stamp);
+                    }
                     sink.window.push(chunk.bytes, |c| rx.give_back(c));
                 }
             }
@@ -298,6 +306,20 @@ impl TcpSink<'_> {
         Ok(())
     }
 
+    /// Keeps the latency stamp of a chunk taken into the window, until it is written;
+    /// past [`MAX_UNWRITTEN_STAMPS`], its messages join the last stamp's, measured from the
+    /// earlier of the two reads: still an upper bound of their latency.
+    fn hold_stamp(&mut self, stamp: super::Stamp) {
+        let full = self.unwritten.len() >= MAX_UNWRITTEN_STAMPS;
+        match self.unwritten.last_mut() {
+            Some(last) if full => {
+                last.messages += stamp.messages;
+                last.read_at = last.read_at.min(stamp.read_at);
+            }
+            _ => self.unwritten.push(stamp),
+        }
+    }
+
     /// Releases what the receiver has acknowledged; drops a connection that ended.
     fn take_acks(&mut self) {
         let Some(Conn::Acknowledged { acks, .. }) = &self.conn else {
@@ -370,5 +392,44 @@ impl TcpSink<'_> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stamps_of_unwritten_chunks_are_bounded_and_keep_every_message() {
+        let (_tx, rx) = super::super::chunk_channel(1, false, false);
+        let mut sink = TcpSink {
+            address: "-",
+            name: "-",
+            rx: &rx,
+            window: Window::default(),
+            acked: Position::default(),
+            conn: None,
+            written: 0,
+            unwritten: Vec::new(),
+        };
+        let first = Instant::now();
+        let later = first + Duration::from_millis(5);
+        for i in 0..MAX_UNWRITTEN_STAMPS + 10 {
+            // The last chunk's messages were read before the one it joins.
+            let read_at = if i + 1 == MAX_UNWRITTEN_STAMPS + 10 {
+                first
+            } else {
+                later
+            };
+            sink.hold_stamp(super::super::Stamp {
+                read_at,
+                messages: 2,
+            });
+        }
+        assert_eq!(sink.unwritten.len(), MAX_UNWRITTEN_STAMPS);
+        let messages: u64 = sink.unwritten.iter().map(|s| s.messages).sum();
+        assert_eq!(messages, 2 * (MAX_UNWRITTEN_STAMPS as u64 + 10));
+        let last = sink.unwritten.last().unwrap();
+        assert_eq!((last.messages, last.read_at), (22, first));
     }
 }
