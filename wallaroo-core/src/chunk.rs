@@ -40,7 +40,7 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// A chunk of `bytes` with no message counted and no read time (tests, probes).
+    /// A chunk of `bytes` with no message counted and no read time, for tests.
     #[cfg(test)]
     pub(crate) fn bytes(bytes: Vec<u8>) -> Self {
         Chunk {
