@@ -216,8 +216,8 @@ fn metrics_count_exactly_what_a_known_input_did() {
         body.contains("wallaroo_source_messages_total{pipeline=\"Alphabet\"} 100\n")
             && body.contains("wallaroo_source_decode_errors_total{pipeline=\"Alphabet\"} 1\n")
             && body.contains("wallaroo_source_open_connections{pipeline=\"Alphabet\"} 0\n")
-            // A chunk's latency is observed once it is in the sink's channel: the receiver
-            // can see its lines a moment before.
+            // A chunk's latency is observed once the sink's write of it returned: the
+            // receiver can see its lines a moment before.
             && body.contains("wallaroo_latency_seconds_count{pipeline=\"Alphabet\"} 100\n")
     });
     let p = "{pipeline=\"Alphabet\"}";
@@ -424,6 +424,60 @@ fn a_source_held_back_by_full_worker_channels_counts_its_wait() {
     sender.join().unwrap();
     running.stop().unwrap();
     stalled.join().unwrap();
+}
+
+#[test]
+fn the_latency_runs_until_the_sink_writes_not_until_it_is_handed_the_output() {
+    // The sink's receiver is not there yet: the output is encoded and handed to the sink's
+    // thread at once, and written only once the receiver listens, a second later.
+    let port = support::free_port();
+    let output = format!("127.0.0.1:{port}");
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output(output.as_str())
+        .with_workers(2)
+        .with_http("127.0.0.1:0");
+    let running = alphabet::alphabet(&args).start(&args).unwrap();
+    let http = running.http_addr().unwrap();
+    send_votes(running.local_addr(0).unwrap(), &[(b'a', 1); 100], 10);
+    let p = "{pipeline=\"Alphabet\"}";
+    let handed = format!("wallaroo_sink_messages_total{p} 100\n");
+    metrics_when(http, |body| body.contains(&handed));
+    let body = get(http, "/metrics").1;
+    assert_eq!(
+        sample(&body, &format!("wallaroo_latency_seconds_count{p}")),
+        0.0,
+        "handed to the sink's thread, not written: not observed yet"
+    );
+    let stalled = Duration::from_secs(1);
+    std::thread::sleep(stalled);
+    let listener = std::net::TcpListener::bind(output.as_str()).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut lines = std::io::BufReader::new(stream);
+    for _ in 0..100 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        assert!(line.starts_with("a => "), "{line:?}");
+    }
+    let observed = format!("wallaroo_latency_seconds_count{p} 100\n");
+    let body = metrics_when(http, |body| body.contains(&observed));
+    assert_eq!(
+        sample(&body, &format!("wallaroo_latency_seconds_count{p}")),
+        100.0
+    );
+    // Every message waited for the receiver: none within half a second, and at least the
+    // second the receiver was away on average.
+    assert_eq!(
+        sample(
+            &body,
+            "wallaroo_latency_seconds_bucket{pipeline=\"Alphabet\",le=\"0.5\"}"
+        ),
+        0.0,
+        "{body}"
+    );
+    let sum = sample(&body, &format!("wallaroo_latency_seconds_sum{p}"));
+    assert!(sum >= 100.0 * stalled.as_secs_f64(), "sum {sum} s");
+    running.stop().unwrap();
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::latency::Histogram;
 use crate::pool::Pool;
@@ -14,7 +15,7 @@ const SPARE_CHUNKS: usize = 64;
 /// that encoding into a new chunk does not allocate.
 #[derive(Clone)]
 pub(crate) struct ChunkSender {
-    pub(crate) tx: flume::Sender<Vec<u8>>,
+    pub(crate) tx: flume::Sender<Chunk>,
     pub(crate) spare: Pool<Vec<u8>>,
     /// Whether chunks say where each message ends (a trailer, see
     /// [`connector::append_trailer`]), for a connector that takes messages one at a time.
@@ -25,6 +26,58 @@ pub(crate) struct ChunkSender {
     pub(crate) stats: Arc<SinkStats>,
 }
 
+/// Encoded messages on their way to the sink's thread, with what it needs to observe their
+/// latency once it has written them.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Chunk {
+    /// The messages, as encoded (with a connector's trailer).
+    pub(crate) bytes: Vec<u8>,
+    /// How many messages `bytes` holds.
+    pub(crate) messages: u64,
+    /// When the first of them was read, if its source said: the chunk's latency is
+    /// measured from it, for all of its messages.
+    pub(crate) read_at: Option<Instant>,
+}
+
+impl Chunk {
+    /// A chunk of `bytes` with no message counted and no read time, for tests.
+    #[cfg(test)]
+    pub(crate) fn bytes(bytes: Vec<u8>) -> Self {
+        Chunk {
+            bytes,
+            messages: 0,
+            read_at: None,
+        }
+    }
+
+    /// The time stamp the sink observes once the chunk is written: its messages and when
+    /// the first was read; none for a chunk without a read time or without messages.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        match self.read_at {
+            Some(read_at) if self.messages > 0 => Some(Stamp {
+                read_at,
+                messages: self.messages,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// What a sink observes of a chunk once it has written it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stamp {
+    /// When the chunk's first message was read.
+    pub(crate) read_at: Instant,
+    /// The chunk's messages.
+    pub(crate) messages: u64,
+}
+
 /// Counters of a sink, added to once per chunk handed to it (never per message).
 #[derive(Debug, Default)]
 pub(crate) struct SinkStats {
@@ -32,7 +85,8 @@ pub(crate) struct SinkStats {
     pub(crate) messages: AtomicU64,
     /// Their bytes, as encoded (with a connector's trailer).
     pub(crate) bytes: AtomicU64,
-    /// How long they took from their read to their hand-off, observed per chunk.
+    /// How long they took from their read to the sink's write of them, observed by the
+    /// sink's thread per chunk, once the write returned.
     pub(crate) latency: Histogram,
     /// Nanoseconds producers waited for room in the sink's full channel.
     pub(crate) blocked_nanos: AtomicU64,
@@ -51,11 +105,22 @@ impl SinkStats {
     pub(crate) fn blocked(&self, nanos: u64) {
         self.blocked_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
+
+    /// Observes the latency of chunks just written: from each one's first read to now,
+    /// for all of its messages. One clock read for them all.
+    pub(crate) fn written(&self, stamps: impl IntoIterator<Item = Stamp>) {
+        let mut now = None;
+        for stamp in stamps {
+            let now = *now.get_or_insert_with(Instant::now);
+            self.latency
+                .observe_between(stamp.read_at, now, stamp.messages);
+        }
+    }
 }
 
 /// The sink thread's end.
 pub(crate) struct ChunkReceiver {
-    pub(crate) rx: flume::Receiver<Vec<u8>>,
+    pub(crate) rx: flume::Receiver<Chunk>,
     spare: Pool<Vec<u8>>,
     /// The producers' counters, which the sink adds its own to.
     pub(crate) stats: Arc<SinkStats>,
@@ -63,9 +128,9 @@ pub(crate) struct ChunkReceiver {
 
 impl ChunkReceiver {
     /// Hands a written chunk's buffer back to the producers.
-    pub(crate) fn give_back(&self, mut chunk: Vec<u8>) {
-        chunk.clear();
-        self.spare.give(chunk);
+    pub(crate) fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        self.spare.give(buffer);
     }
 }
 

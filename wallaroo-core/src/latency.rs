@@ -3,10 +3,20 @@
 //!
 //! A source stamps each read (one clock read per read, not per message) on its thread; a
 //! router puts the stamp of the first message of each batch on the batch; a worker takes the
-//! stamp of the batch it runs; a sink link notes the stamp of the first message of each
-//! chunk it encodes, and observes the chunk's age once, for all its messages, when it hands
-//! the chunk to the sink. So the latency of a message is measured from the read of the
-//! oldest message of its chunk: an upper bound, and no clock, atomic or lock per message.
+//! stamp of the batch it runs; a sink link puts the stamp of the first message of each
+//! chunk it encodes on the chunk ([`crate::chunk::Chunk`]), which carries it to the sink's
+//! thread. The clock stops there, once the chunk is written: when the write call that took
+//! its bytes (to the file, standard output or the TCP socket; for an acknowledging
+//! receiver, the write, not its acknowledgement) returns, or when a sink connector says
+//! the batch is done. The sink observes the chunk's age then, once for all its messages,
+//! with one clock read for all the chunks of a write. So the latency of a message is
+//! measured from the read of the oldest message of its chunk to its write, waits in the
+//! sink's channel and for its receiver included: an upper bound, and no clock, atomic or
+//! lock per message.
+//!
+//! The waits of a thread for room in a full channel (to a sink, or to a worker of a later
+//! state partition) are counted on the thread ([`add_blocked`]); a worker publishes its
+//! count as its backpressured time.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +25,8 @@ use std::time::Instant;
 thread_local! {
     /// When the messages this thread handles now were read.
     static READ_AT: Cell<Option<Instant>> = const { Cell::new(None) };
-    /// Nanoseconds this thread has waited for room in a full channel to a sink.
+    /// Nanoseconds this thread has waited for room in a full channel to a sink or to a
+    /// worker (by a router on a worker's thread).
     static BLOCKED: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -119,9 +130,10 @@ impl Histogram {
             .fetch_add(nanos.saturating_mul(messages), Ordering::Relaxed);
     }
 
-    /// Observes `messages` messages read at `read` and leaving now.
-    pub(crate) fn observe_since(&self, read: Instant, messages: u64) {
-        let nanos = u64::try_from(read.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    /// Observes `messages` messages read at `read` and leaving at `left`.
+    pub(crate) fn observe_between(&self, read: Instant, left: Instant, messages: u64) {
+        let nanos =
+            u64::try_from(left.saturating_duration_since(read).as_nanos()).unwrap_or(u64::MAX);
         self.observe(nanos, messages);
     }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
 use crate::context::Ctx;
-use crate::sink::ChunkSender;
+use crate::sink::{Chunk, ChunkSender};
 use crate::step::{Computation, Emit};
 
 /// One link of a chain: takes messages, and passes on what it buffered when flushed.
@@ -309,15 +309,19 @@ impl<E: Encoder<T>, T, const KEYED: bool> SinkLink<E, T, KEYED> {
             crate::sink::connector::append_trailer(&mut self.buf, &self.ends, KEYED);
             self.ends.clear();
         }
-        let chunk = std::mem::replace(&mut self.buf, spare);
-        self.tx.stats.chunk(self.count, chunk.len());
+        let bytes = std::mem::replace(&mut self.buf, spare);
+        self.tx.stats.chunk(self.count, bytes.len());
+        // The latency is observed by the sink's thread once it has written the chunk, not
+        // here: the wait in its channel and for its receiver is part of a message's latency.
+        let chunk = Chunk {
+            bytes,
+            messages: self.count,
+            read_at: self.first_read.take(),
+        };
         let (sent, waited) = crate::latency::send_timed(&self.tx.tx, chunk);
         if waited > 0 {
             crate::latency::add_blocked(waited);
             self.tx.stats.blocked(waited);
-        }
-        if let Some(read) = self.first_read.take() {
-            self.tx.stats.latency.observe_since(read, self.count);
         }
         self.count = 0;
         // The sink thread only goes away when the application stops; what is left then is
@@ -465,11 +469,12 @@ mod tests {
     }
 
     #[test]
-    fn a_sink_link_counts_per_chunk_and_times_only_a_wait_for_room() {
+    fn a_sink_link_counts_per_chunk_stamps_chunks_and_times_only_a_wait_for_room() {
         let (tx, rx) = crate::sink::chunk_channel(1, false, false);
         let stats = Arc::clone(&tx.stats);
         let mut link = sink_link(Arc::new(Bytes), tx, false);
-        crate::latency::set_read_at(Some(Instant::now()));
+        let read_at = Instant::now();
+        crate::latency::set_read_at(Some(read_at));
         link.emit_all(&mut vec![1, 2, 3]);
         link.flush();
         // The channel had room: no wait.
@@ -488,7 +493,13 @@ mod tests {
         link.emit(4);
         link.flush();
         let (first, second) = taker.join().unwrap();
-        assert_eq!((first, second), (vec![1, 2, 3], vec![4]));
+        assert_eq!(
+            (&first.bytes[..], &second.bytes[..]),
+            (&[1, 2, 3][..], &[4][..])
+        );
+        // Each chunk carries its messages and their read time to the sink's thread.
+        assert_eq!((first.messages, first.read_at), (3, Some(read_at)));
+        assert_eq!((second.messages, second.read_at), (1, Some(read_at)));
         let blocked = stats
             .blocked_nanos
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -497,7 +508,9 @@ mod tests {
         let ordering = std::sync::atomic::Ordering::Relaxed;
         assert_eq!(stats.messages.load(ordering), 4);
         assert_eq!(stats.bytes.load(ordering), 4);
-        assert_eq!(stats.latency.snapshot().count(), 4);
+        // The sink's thread observes the latency once it has written the chunks; the
+        // hand-off does not.
+        assert_eq!(stats.latency.snapshot().count(), 0);
     }
 
     #[test]

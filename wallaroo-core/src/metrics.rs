@@ -303,7 +303,7 @@ impl Metrics {
             &mut out,
             "wallaroo_latency_seconds",
             "histogram",
-            "From a message's read to its output's hand-off to the sink (per chunk of output, from the read of its first message).",
+            "From a message's read to its output's write by the sink (per chunk of output, from the read of its first message).",
         );
         for (pipeline, sums) in &sinks {
             let latency = &sums.latency;

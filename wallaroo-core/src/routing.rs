@@ -286,7 +286,9 @@ pub(crate) struct Router<P: Partition<In>, In> {
     /// thread: only then is the thread's [`ShardMode`] looked at.
     pub(crate) sharded: bool,
     /// Where to add the time a send waits for room in a full worker channel: the source's
-    /// count, for the router on a source's threads.
+    /// count, for the router on a source's threads; `None` for a router on a worker's
+    /// thread (to a later state partition), whose waits are the worker's backpressured
+    /// time ([`crate::latency::add_blocked`]).
     pub(crate) blocked: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Per stream, the last marker sent; and when one was last sent.
     marked: Vec<(u64, u64)>,
@@ -346,8 +348,12 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         // slows the source down to what the workers can take.
         let (sent, waited) = crate::latency::send_timed(&self.senders[worker], (self.entry, batch));
         if waited > 0 {
-            if let Some(blocked) = &self.blocked {
-                blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+            match &self.blocked {
+                Some(blocked) => {
+                    blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+                }
+                // A worker's router: the worker publishes its thread's waits per round.
+                None => crate::latency::add_blocked(waited),
             }
         }
         if !sent {
@@ -612,6 +618,42 @@ mod tests {
         fn is_key(&self, _: &u32, carried: &u32, key: &u32) -> bool {
             carried == key
         }
+    }
+
+    /// Routes one message into a worker channel that holds one batch, with the channel
+    /// already full and emptied only after 50 ms: the nanoseconds the router's send waited,
+    /// as this thread counts them and as `blocked` (the source's count, if given) does.
+    fn wait_on_a_full_channel(blocked: Option<Arc<std::sync::atomic::AtomicU64>>) -> (u64, u64) {
+        let (tx, rx) = flume::bounded(1);
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        router.blocked.clone_from(&blocked);
+        let before = crate::latency::blocked();
+        router.emit(1);
+        router.flush();
+        assert_eq!(crate::latency::blocked(), before, "the channel had room");
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            (rx.recv().unwrap().0, rx.recv().unwrap().0)
+        });
+        router.emit(2);
+        router.flush();
+        assert_eq!(taker.join().unwrap(), (0, 0), "two batches to entry 0");
+        let source = blocked.map_or(0, |b| b.load(std::sync::atomic::Ordering::Relaxed));
+        (crate::latency::blocked() - before, source)
+    }
+
+    #[test]
+    fn a_workers_router_counts_its_wait_for_room_as_the_workers_backpressure() {
+        let (thread, _) = wait_on_a_full_channel(None);
+        assert!(thread >= 10_000_000, "waited {thread} ns");
+    }
+
+    #[test]
+    fn a_sources_router_counts_its_wait_as_the_sources() {
+        let source = Arc::default();
+        let (thread, counted) = wait_on_a_full_channel(Some(source));
+        assert_eq!(thread, 0, "not the thread's: no worker publishes it");
+        assert!(counted >= 10_000_000, "waited {counted} ns");
     }
 
     /// Routes 0..20 as the messages of one record, in `mode`; what the worker received: each

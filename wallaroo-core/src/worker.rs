@@ -66,8 +66,8 @@ pub(crate) struct WorkerStats {
     /// Nanoseconds spent on rounds of batches (running, committing, handing on; waiting
     /// on a full sink channel included), not waiting for a batch.
     pub(crate) busy_nanos: AtomicU64,
-    /// Nanoseconds of those rounds spent waiting for room in a full sink channel
-    /// (backpressure).
+    /// Nanoseconds of those rounds spent waiting for room in a full sink channel, or in a
+    /// full channel to a worker of a later state partition (backpressure).
     pub(crate) blocked_nanos: AtomicU64,
     /// What the worker's state log counts (zeros without a resilience directory).
     pub(crate) log: Arc<LogStats>,

@@ -49,7 +49,7 @@ impl SinkConnector for KafkaSink {
                 match output.recv(Duration::from_millis(100)) {
                     Received::Batch(batch) => {
                         undelivered += batch.len();
-                        output.done(batch);
+                        output.discard(batch);
                     }
                     Received::Idle => {}
                     Received::Ended => break,

@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ChunkReceiver, SinkThread};
+use super::{Chunk, ChunkReceiver, SinkThread};
 use crate::context::{Control, RunError};
 use crate::endpoint::{ConnectorError, ConnectorInfo};
 
@@ -114,9 +114,19 @@ impl SinkOutput {
         }
     }
 
-    /// Hands a written batch's buffer back, so that the encoders reuse it.
+    /// Says that `batch` is written, and hands its buffer back, so that the encoders reuse
+    /// it. Its messages' latency (`wallaroo_latency_seconds`) ends now: call it once the
+    /// batch is written to the connector's system (or handed to its client).
     pub fn done(&mut self, batch: SinkBatch) {
-        self.rx.give_back(batch.chunk);
+        self.rx.stats.written(batch.chunk.stamp());
+        self.rx.give_back(batch.chunk.bytes);
+    }
+
+    /// Hands the buffer of a batch that was not written back, without observing its
+    /// latency: its messages never left.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn discard(&mut self, batch: SinkBatch) {
+        self.rx.give_back(batch.chunk.bytes);
     }
 
     /// Whether the application is stopping: what is still to come will come, and
@@ -128,7 +138,7 @@ impl SinkOutput {
 
 /// Messages as the pipeline's encoder wrote them, in order.
 pub struct SinkBatch {
-    chunk: Vec<u8>,
+    chunk: Chunk,
 }
 
 impl SinkBatch {
@@ -167,6 +177,7 @@ impl SinkBatch {
     fn trailer(&self) -> (&[u8], u32) {
         let (rest, count) = self
             .chunk
+            .bytes
             .split_last_chunk::<4>()
             .expect("a chunk's trailer");
         (rest, u32::from_le_bytes(*count))
@@ -284,7 +295,9 @@ mod tests {
             ends.push(chunk.len() as u32);
         }
         append_trailer(&mut chunk, &ends, false);
-        let batch = SinkBatch { chunk };
+        let batch = SinkBatch {
+            chunk: Chunk::bytes(chunk),
+        };
         assert_eq!(batch.len(), 3);
         let messages: Vec<&[u8]> = batch.messages().collect();
         assert_eq!(messages, [&b"a => 1\n"[..], b"", b"bb => 22\n"]);
@@ -292,9 +305,51 @@ mod tests {
 
         let mut empty = Vec::new();
         append_trailer(&mut empty, &[], false);
-        let batch = SinkBatch { chunk: empty };
+        let batch = SinkBatch {
+            chunk: Chunk::bytes(empty),
+        };
         assert!(batch.is_empty());
         assert_eq!(batch.messages().count(), 0);
+    }
+
+    #[test]
+    fn a_batchs_latency_ends_when_the_connector_says_it_is_done() {
+        let (tx, rx) = super::super::chunk_channel(4, true, false);
+        let stats = Arc::clone(&tx.stats);
+        let (events, _) = flume::unbounded();
+        let mut output = SinkOutput {
+            rx,
+            control: Arc::new(Control::new(events)),
+        };
+        let read_at = std::time::Instant::now();
+        for _ in 0..2 {
+            let mut bytes = b"a".to_vec();
+            append_trailer(&mut bytes, &[1], false);
+            let chunk = Chunk {
+                bytes,
+                messages: 1,
+                read_at: Some(read_at),
+            };
+            tx.tx.send(chunk).unwrap();
+        }
+        let Received::Batch(batch) = output.recv(Duration::from_secs(1)) else {
+            panic!("a batch");
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(stats.latency.snapshot().count(), 0, "taken, not written");
+        output.done(batch);
+        let latency = stats.latency.snapshot();
+        assert_eq!(latency.count(), 1);
+        assert!(
+            latency.sum >= 0.05,
+            "the connector's time counts: {latency:?}"
+        );
+        // A batch given up on (never delivered) is not observed.
+        let Received::Batch(batch) = output.recv(Duration::from_secs(1)) else {
+            panic!("a batch");
+        };
+        output.discard(batch);
+        assert_eq!(stats.latency.snapshot().count(), 1);
     }
 
     #[test]
@@ -318,7 +373,9 @@ mod tests {
             ends.push(chunk.len() as u32);
         }
         append_trailer(&mut chunk, &ends, true);
-        let batch = SinkBatch { chunk };
+        let batch = SinkBatch {
+            chunk: Chunk::bytes(chunk),
+        };
         assert_eq!(batch.len(), 4);
         assert_eq!(batch.records().len(), 4);
         let records: Vec<Record<'_>> = batch.records().collect();

@@ -15,7 +15,7 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-pub(crate) use crate::chunk::{chunk_channel, ChunkReceiver, ChunkSender, SinkStats};
+pub(crate) use crate::chunk::{chunk_channel, Chunk, ChunkReceiver, ChunkSender, SinkStats, Stamp};
 use crate::context::{Control, KafkaSettings, RunError};
 use crate::endpoint::Output;
 
@@ -134,13 +134,13 @@ const MAX_GATHERED: usize = 64;
 /// Takes what is ready on `rx` after `first`, up to about `limit` bytes, into `batch`.
 // Why chunks and not one buffer: the bytes are written where the encoders put them, with
 // one vectored write, never copied again on this thread.
-pub(crate) fn gather(first: Vec<u8>, rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>>, limit: usize) {
-    let mut bytes = first.len();
+pub(crate) fn gather(first: Chunk, rx: &ChunkReceiver, batch: &mut Vec<Chunk>, limit: usize) {
+    let mut bytes = first.bytes.len();
     batch.push(first);
     while bytes < limit && batch.len() < MAX_GATHERED {
         match rx.rx.try_recv() {
             Ok(chunk) => {
-                bytes += chunk.len();
+                bytes += chunk.bytes.len();
                 batch.push(chunk);
             }
             Err(_) => break,
@@ -169,10 +169,12 @@ pub(crate) fn write_chunks<C: AsRef<[u8]>>(out: &mut impl Write, chunks: &[C]) -
     Ok(())
 }
 
-/// Hands the buffers of written chunks back to the producers; leaves `batch` empty.
-pub(crate) fn give_back_all(rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>>) {
+/// Observes the latency of the chunks of `batch`, just written (the write call returned),
+/// and hands their buffers back to the producers; leaves `batch` empty.
+pub(crate) fn written(rx: &ChunkReceiver, batch: &mut Vec<Chunk>) {
+    rx.stats.written(batch.iter().filter_map(Chunk::stamp));
     for chunk in batch.drain(..) {
-        rx.give_back(chunk);
+        rx.give_back(chunk.bytes);
     }
 }
 
@@ -180,20 +182,24 @@ pub(crate) fn give_back_all(rx: &ChunkReceiver, batch: &mut Vec<Vec<u8>>) {
 mod tests {
     use super::*;
 
+    fn texts(batch: &[Chunk]) -> Vec<&[u8]> {
+        batch.iter().map(|c| &c.bytes[..]).collect()
+    }
+
     #[test]
     fn gather_takes_what_is_ready_up_to_the_limit() {
         let (tx, rx) = chunk_channel(10, false, false);
         for chunk in [b"bb".to_vec(), b"cc".to_vec(), b"dd".to_vec()] {
-            tx.tx.send(chunk).unwrap();
+            tx.tx.send(Chunk::bytes(chunk)).unwrap();
         }
         let mut batch = Vec::new();
-        gather(b"aa".to_vec(), &rx, &mut batch, 5);
-        assert_eq!(batch, [b"aa", b"bb", b"cc"]);
-        give_back_all(&rx, &mut batch);
+        gather(Chunk::bytes(b"aa".to_vec()), &rx, &mut batch, 5);
+        assert_eq!(texts(&batch), [b"aa", b"bb", b"cc"]);
+        written(&rx, &mut batch);
         assert!(batch.is_empty());
-        gather(b"x".to_vec(), &rx, &mut batch, 100);
-        assert_eq!(batch, [b"x".to_vec(), b"dd".to_vec()]);
-        give_back_all(&rx, &mut batch);
+        gather(Chunk::bytes(b"x".to_vec()), &rx, &mut batch, 100);
+        assert_eq!(texts(&batch), [&b"x"[..], b"dd"]);
+        written(&rx, &mut batch);
         // The written chunks' buffers come back, empty.
         let spares: Vec<Vec<u8>> = std::iter::from_fn(|| tx.spare.take()).collect();
         assert_eq!(spares.len(), 5);

@@ -36,6 +36,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 const ACK_POLL: Duration = Duration::from_millis(10);
 /// How long an acknowledging receiver has to say how far it has the stream.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Latency stamps a sink keeps for chunks not yet written, at most; past it, a chunk's
+/// messages join the last stamp's.
+// Why a bound: while no receiver is there, the window takes chunks until its memory is
+// full, and small chunks (output at a low rate) share its buffers: a stamp each would
+// take more memory than the window's bound.
+const MAX_UNWRITTEN_STAMPS: usize = 1024;
 
 /// What the thread reading a connection's acknowledgements has seen.
 #[derive(Default)]
@@ -105,6 +111,10 @@ struct TcpSink<'a> {
     conn: Option<Conn>,
     /// The stream offset up to which the connection has been written.
     written: u64,
+    /// The latency stamps of the chunks taken into the window and not yet written to any
+    /// connection: observed once they are, by the first write (a resend is not observed
+    /// again). Acknowledgements do not count: the write is where output leaves.
+    unwritten: Vec<super::Stamp>,
 }
 
 pub(super) fn run(
@@ -122,6 +132,7 @@ pub(super) fn run(
         acked: Position::default(),
         conn: None,
         written: 0,
+        unwritten: Vec::new(),
     };
     let mut batch = Vec::new();
     let mut input_open = true;
@@ -182,7 +193,10 @@ pub(super) fn run(
             Some(first) => {
                 super::gather(first, rx, &mut batch, WRITE_BATCH);
                 for chunk in batch.drain(..) {
-                    sink.window.push(chunk, |c| rx.give_back(c));
+                    if let Some(stamp) = chunk.stamp() {
+                        sink.hold_stamp(stamp);
+                    }
+                    sink.window.push(chunk.bytes, |c| rx.give_back(c));
                 }
             }
             None => input_open = false,
@@ -281,11 +295,29 @@ impl TcpSink<'_> {
             super::write_chunks(conn.stream(), &self.window.from(self.written))?;
             self.written = self.window.end();
         }
+        // Everything taken is written to the socket now: where the chunks' latency ends.
+        if !self.unwritten.is_empty() {
+            self.rx.stats.written(self.unwritten.drain(..));
+        }
         if let Conn::Plain(_) = conn {
             let rx = self.rx;
             self.window.release(self.written, |c| rx.give_back(c));
         }
         Ok(())
+    }
+
+    /// Keeps the latency stamp of a chunk taken into the window, until it is written;
+    /// past [`MAX_UNWRITTEN_STAMPS`], its messages join the last stamp's, measured from the
+    /// earlier of the two reads: still an upper bound of their latency.
+    fn hold_stamp(&mut self, stamp: super::Stamp) {
+        let full = self.unwritten.len() >= MAX_UNWRITTEN_STAMPS;
+        match self.unwritten.last_mut() {
+            Some(last) if full => {
+                last.messages += stamp.messages;
+                last.read_at = last.read_at.min(stamp.read_at);
+            }
+            _ => self.unwritten.push(stamp),
+        }
     }
 
     /// Releases what the receiver has acknowledged; drops a connection that ended.
@@ -351,7 +383,7 @@ impl TcpSink<'_> {
             Some(since) if since.elapsed() > STOP_GRACE => {
                 let mut lost = self.window.held();
                 while let Ok(chunk) = self.rx.rx.try_recv() {
-                    lost += chunk.len() as u64;
+                    lost += chunk.bytes.len() as u64;
                 }
                 Err(RunError::Undelivered {
                     output: self.address.to_string(),
@@ -360,5 +392,44 @@ impl TcpSink<'_> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stamps_of_unwritten_chunks_are_bounded_and_keep_every_message() {
+        let (_tx, rx) = super::super::chunk_channel(1, false, false);
+        let mut sink = TcpSink {
+            address: "-",
+            name: "-",
+            rx: &rx,
+            window: Window::default(),
+            acked: Position::default(),
+            conn: None,
+            written: 0,
+            unwritten: Vec::new(),
+        };
+        let first = Instant::now();
+        let later = first + Duration::from_millis(5);
+        for i in 0..MAX_UNWRITTEN_STAMPS + 10 {
+            // The last chunk's messages were read before the one it joins.
+            let read_at = if i + 1 == MAX_UNWRITTEN_STAMPS + 10 {
+                first
+            } else {
+                later
+            };
+            sink.hold_stamp(super::super::Stamp {
+                read_at,
+                messages: 2,
+            });
+        }
+        assert_eq!(sink.unwritten.len(), MAX_UNWRITTEN_STAMPS);
+        let messages: u64 = sink.unwritten.iter().map(|s| s.messages).sum();
+        assert_eq!(messages, 2 * (MAX_UNWRITTEN_STAMPS as u64 + 10));
+        let last = sink.unwritten.last().unwrap();
+        assert_eq!((last.messages, last.read_at), (22, first));
     }
 }

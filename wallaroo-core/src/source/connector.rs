@@ -520,7 +520,7 @@ impl SourceInput {
 pub(crate) struct Probe {
     pub(crate) input: SourceInput,
     workers: Vec<flume::Receiver<crate::routing::WorkerMsg>>,
-    sinks: Vec<flume::Receiver<Vec<u8>>>,
+    sinks: Vec<flume::Receiver<crate::sink::Chunk>>,
 }
 
 #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
