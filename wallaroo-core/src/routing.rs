@@ -347,15 +347,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         // A send blocks while the worker's channel is full: that is the backpressure that
         // slows the source down to what the workers can take.
         let (sent, waited) = crate::latency::send_timed(&self.senders[worker], (self.entry, batch));
-        if waited > 0 {
-            match &self.blocked {
-                Some(blocked) => {
-                    blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
-                }
-                // A worker's router: the worker publishes its thread's waits per round.
-                None => crate::latency::add_blocked(waited),
-            }
-        }
+        self.waited(waited);
         if !sent {
             tracing::error!(worker, "partition worker stopped; batch dropped");
         }
@@ -503,10 +495,19 @@ impl<P: Partition<In>, In> Router<P, In> {
         for sender in &self.senders {
             let msg: Box<dyn std::any::Any + Send> = Box::new(make());
             let (_, waited) = crate::latency::send_timed(sender, (self.entry, msg));
-            if waited > 0 {
-                if let Some(blocked) = &self.blocked {
-                    blocked.fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+            self.waited(waited);
+        }
+    }
+
+    /// Counts `nanos` waited for room in a full worker channel: as the source's wait, or,
+    /// for a worker's router, as the worker's (it publishes its thread's waits per round).
+    fn waited(&self, nanos: u64) {
+        if nanos > 0 {
+            match &self.blocked {
+                Some(blocked) => {
+                    blocked.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
                 }
+                None => crate::latency::add_blocked(nanos),
             }
         }
     }
