@@ -54,6 +54,8 @@ pub struct Running {
     http: Option<HttpServer>,
     /// The `--stats-interval` thread, stopped with it.
     summary: Option<Summary>,
+    /// Each window state's count of late messages dropped, said at the stop.
+    late: Vec<(String, Arc<std::sync::atomic::AtomicU64>)>,
     _lock: Option<DirLock>,
 }
 
@@ -269,6 +271,10 @@ impl Application {
             policy,
             http,
             summary,
+            late: flows
+                .iter()
+                .flat_map(|flow| flow.windows.iter().cloned())
+                .collect(),
             _lock: lock,
         };
         if let Some(e) = running_error {
@@ -412,6 +418,15 @@ impl Running {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => note(e),
                 Err(_) => note(RunError::Panicked("a sink thread".into())),
+            }
+        }
+        for (state, late) in &self.late {
+            let late = late.load(std::sync::atomic::Ordering::Relaxed);
+            if late > 0 {
+                tracing::info!(
+                    "window state \"{state}\": {late} late message{} dropped",
+                    if late == 1 { "" } else { "s" }
+                );
             }
         }
         let skipped = self.policy.skipped();
