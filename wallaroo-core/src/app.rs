@@ -20,8 +20,10 @@ use std::sync::Arc;
 
 use crate::codec::{Decoder, Encoder};
 use crate::component::{type_name_of, ComponentInfo};
+use crate::context::Ctx;
 use crate::endpoint::Output;
 use crate::guard::GuardedStepLink;
+use crate::link::BoxLink;
 use crate::link::{sink_link, tee_link, Discard, Downstream, FlowCounts, StepCounts, StepLink};
 use crate::routing::{self, Router};
 use crate::sink::connector::SinkConnector;
@@ -32,9 +34,13 @@ pub use crate::source::Source;
 use crate::source::{AnySource, ReadFrom, SourceRuntime};
 use crate::state::{Partition, State};
 use crate::step::{Computation, StateComputation};
-use crate::time::runner::{Spec, WindowEntry};
+use crate::time::keyed::ProcessOp;
+use crate::time::runner::{Op, Spec, TimedEntry};
 use crate::time::stamp::{StampLink, StampedPartition, Timestamp, TimestampFn};
-use crate::time::{Aggregation, CountWindows, Fired, Kind, Late, Millis, TimeWindows, Watermarks};
+use crate::time::windowing::WindowOp;
+use crate::time::{
+    Aggregation, CountWindows, Fired, Kind, Late, Millis, Process, TimeWindows, Watermarks,
+};
 use crate::topology::{
     PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
     WindowTopology,
@@ -534,7 +540,6 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 
     /// The window step of [`Pipeline::to_window`] and [`Timed::to_window`].
-    #[allow(clippy::too_many_arguments)]
     fn window_step<A, P>(
         mut self,
         spec: Spec,
@@ -548,49 +553,118 @@ impl<T: Send + 'static> Pipeline<T> {
         A: Aggregation<T>,
         P: Partition<T>,
     {
+        let mut step = step_topology::<T, Fired<P::Key, A::Out>>(
+            A::info(),
+            Some((state_name, partition.info().name)),
+        );
+        step.kind = "window".to_string();
+        step.window = Some(WindowTopology::of(
+            &spec,
+            timestamp.as_ref().map(|(_, name, w)| (name.as_str(), *w)),
+        ));
+        if let Some((sink, _)) = &late_sink {
+            // The late messages leave the window step.
+            self.topology.sinks[*sink].after = Some(self.topology.steps.len());
+        }
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.flow
+            .windows
+            .push((state_name.to_string(), Arc::clone(&dropped)));
+        let initial = Arc::new(initial);
+        let late = late_sink.map(|(_, late)| late);
+        self.timed_step(
+            step,
+            state_name,
+            partition,
+            timestamp,
+            spec.idle,
+            move |ctx, next| {
+                WindowOp::new(
+                    spec,
+                    Arc::clone(&initial),
+                    next,
+                    late.as_ref().map(|late| late(ctx)),
+                    Arc::clone(&dropped),
+                )
+            },
+        )
+    }
+
+    /// The process step of [`Pipeline::to_process`] and [`Timed::to_process`].
+    fn process_step<C, P>(
+        self,
+        step: C,
+        timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+        state_name: &str,
+        partition: P,
+    ) -> Pipeline<C::Out>
+    where
+        C: Process<T>,
+        P: Partition<T, Key = C::Key>,
+    {
+        let topology = StepTopology {
+            name: step.name().to_string(),
+            kind: "process".to_string(),
+            input: type_name_of::<T>(),
+            output: type_name_of::<C::Out>(),
+            state: Some(state_name.to_string()),
+            partition: Some(partition.info().name.to_string()),
+            location: <C::State as State>::info().location(),
+            window: None,
+        };
+        let idle = timestamp.as_ref().and_then(|(_, _, w)| w.idle);
+        let step = Arc::new(step);
+        self.timed_step(
+            topology,
+            state_name,
+            partition,
+            timestamp,
+            idle,
+            move |_, next| ProcessOp::new(Arc::clone(&step), next),
+        )
+    }
+
+    /// A step that keeps time over a state partition: the messages are stamped with their
+    /// event time and routed to the workers, where `make_op` builds what the step does.
+    fn timed_step<P, O, Out>(
+        mut self,
+        step: StepTopology,
+        state_name: &str,
+        partition: P,
+        timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+        idle: Option<std::time::Duration>,
+        make_op: impl Fn(&Ctx, BoxLink<Out>) -> O + Send + Sync + 'static,
+    ) -> Pipeline<Out>
+    where
+        P: Partition<T>,
+        O: Op<P::Key, T> + 'static,
+        Out: Send + 'static,
+    {
         let source_blocked = self
             .topology
             .steps
             .iter()
             .all(|s| s.state.is_none())
             .then(|| Arc::clone(&self.flow.source_blocked_nanos));
-        let mut step = step_topology::<T, Fired<P::Key, A::Out>>(
-            A::info(),
-            Some((state_name, partition.info().name)),
-        );
-        step.kind = "window".to_string();
-        let bound = timestamp.as_ref().map_or(0, |(_, _, w)| w.bound);
-        step.window = Some(WindowTopology::of(
-            &spec,
-            timestamp.as_ref().map(|(_, name, w)| (name.as_str(), *w)),
-        ));
         self.topology.steps.push(step);
-        if let Some((sink, _)) = &late_sink {
-            // The late messages leave the window step.
-            self.topology.sinks[*sink].after = Some(self.topology.steps.len() - 1);
-        }
         let index = self
             .app
-            .partition::<P::Key, crate::time::Panes<A>>(state_name, &self.topology.name);
+            .partition::<P::Key, O::State>(state_name, &self.topology.name);
         if let Some(index) = index {
             if self.app.topology.states[index].pipelines.len() > 1 {
                 self.app.errors.push(format!(
-                    "window state \"{state_name}\" is used by two pipelines; a window keeps the time of one pipeline: give each its own state name"
+                    "state \"{state_name}\" of a step that keeps time is used by two pipelines; it keeps the time of one pipeline: give each its own state name"
                 ));
             }
         }
-        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        self.flow
-            .windows
-            .push((state_name.to_string(), Arc::clone(&dropped)));
+        let bound = timestamp.as_ref().map_or(0, |(_, _, w)| w.bound);
         let timestamp: Timestamp<T> = timestamp.map(|(stamp, _, _)| stamp);
-        let initial = Arc::new(initial);
         let partition = Arc::new(partition);
         let prev = self.attach;
         Pipeline {
             app: self.app,
             topology: self.topology,
-            attach: Box::new(move |wiring, down: Downstream<Fired<P::Key, A::Out>>| {
+            attach: Box::new(move |wiring, down: Downstream<Out>| {
                 let Some(index) = index else {
                     // Already reported as a build error; the application will not start.
                     prev(wiring, Arc::new(|_| Box::new(Discard)));
@@ -599,21 +673,16 @@ impl<T: Send + 'static> Pipeline<T> {
                 let spares = routing::spares::<P::Carried, crate::time::stamp::Stamped<T>>();
                 let take_back = spares.clone();
                 let to_entry = Arc::clone(&partition);
-                let late = late_sink.map(|(_, late)| late);
-                let make_entry: EntryFactory<P::Key, crate::time::Panes<A>> =
-                    Arc::new(move |ctx| {
-                        Box::new(WindowEntry::<A, P, T>::new(
-                            spec,
-                            Arc::clone(&initial),
-                            Arc::clone(&to_entry),
-                            down(ctx),
-                            late.as_ref().map(|late| late(ctx)),
-                            spares.clone(),
-                            Arc::clone(&dropped),
-                        ))
-                    });
-                let entry = Application::plan::<P::Key, crate::time::Panes<A>>(wiring, index)
-                    .add_entry(make_entry);
+                let make_entry: EntryFactory<P::Key, O::State> = Arc::new(move |ctx| {
+                    Box::new(TimedEntry::<O, P, T>::new(
+                        make_op(ctx, down(ctx)),
+                        Arc::clone(&to_entry),
+                        idle,
+                        spares.clone(),
+                    ))
+                });
+                let entry =
+                    Application::plan::<P::Key, O::State>(wiring, index).add_entry(make_entry);
                 let here: Downstream<T> = Arc::new(move |ctx| {
                     let mut router = Router::new(
                         Arc::new(StampedPartition(Arc::clone(&partition))),
@@ -634,6 +703,17 @@ impl<T: Send + 'static> Pipeline<T> {
             }),
             flow: self.flow,
         }
+    }
+
+    /// Runs a [`Process`] step over the state of each key: its messages and the timers it
+    /// sets. Without event time ([`Pipeline::event_time`]) its event-time timers fire only
+    /// at the end of the input; its wall-clock timers fire when due.
+    pub fn to_process<C, P>(self, step: C, state_name: &str, partition: P) -> Pipeline<C::Out>
+    where
+        C: Process<T>,
+        P: Partition<T, Key = C::Key>,
+    {
+        self.process_step(step, None, state_name, partition)
     }
 
     /// Sends what the last step produces to `sink` too, and goes on: a pipeline can write to
@@ -765,6 +845,20 @@ impl<T: Send + 'static> Timed<T> {
             state_name,
             partition,
         )
+    }
+}
+
+impl<T: Send + 'static> Timed<T> {
+    /// Runs a [`Process`] step over the state of each key, with timers of event time: due
+    /// when the partition's watermark reaches them, and at the end of the input.
+    pub fn to_process<C, P>(self, step: C, state_name: &str, partition: P) -> Pipeline<C::Out>
+    where
+        C: Process<T>,
+        P: Partition<T, Key = C::Key>,
+    {
+        let timestamp = Some((self.timestamp, self.timestamp_name, self.watermarks));
+        self.pipeline
+            .process_step(step, timestamp, state_name, partition)
     }
 }
 

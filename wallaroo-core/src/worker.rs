@@ -673,6 +673,14 @@ pub(crate) trait EntryRunner<K, S>: Send {
     fn flush(&mut self);
     /// The state computation's name.
     fn step(&self) -> &'static str;
+    /// When the entry wants to run without a message (a wall-clock timer), if it does.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// Runs what is due on the wall clock; `false` as [`EntryRunner::run`] says.
+    fn on_time(&mut self, _store: &mut StateStore<K, S>, _panics: &mut Panics<'_>) -> bool {
+        true
+    }
 }
 
 /// What a worker does with a step's panic: asks the error policy, and keeps the error that
@@ -1225,7 +1233,25 @@ fn run_worker<K: Key, S: State>(
         })
     };
     let mut busy = std::time::Duration::ZERO;
-    while let Ok(first) = rx.recv() {
+    loop {
+        // A step with wall-clock timers wakes the worker without a message; the others wait
+        // on the channel alone (a call per entry per round, not per message).
+        let deadline = if failed {
+            None
+        } else {
+            entries.iter().filter_map(|entry| entry.deadline()).min()
+        };
+        let first = match deadline {
+            None => match rx.recv() {
+                Ok(msg) => Some(msg),
+                Err(_) => break,
+            },
+            Some(deadline) => match rx.recv_deadline(deadline) {
+                Ok(msg) => Some(msg),
+                Err(flume::RecvTimeoutError::Timeout) => None,
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            },
+        };
         // Two clock reads a round of up to `DRAIN_LIMIT` batches, not per message.
         let round = std::time::Instant::now();
         if failed {
@@ -1233,9 +1259,18 @@ fn run_worker<K: Key, S: State>(
             // applied.
             continue;
         }
+        if deadline.is_some_and(|deadline| deadline <= round) {
+            for entry in &mut entries {
+                if entry.deadline().is_some_and(|deadline| deadline <= round)
+                    && !entry.on_time(&mut store, &mut panics)
+                {
+                    break;
+                }
+            }
+        }
         // The batch received, and what else is ready (up to `DRAIN_LIMIT` more), until a
         // shard's control, which is carried out after the commit of what came before it.
-        let mut next = Some(first);
+        let mut next = first;
         let mut shard_control = None;
         for _ in 0..=DRAIN_LIMIT {
             let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) else {

@@ -24,9 +24,12 @@
 //!   are logged and recovered with a resilience directory as any state is.
 
 pub(crate) mod clock;
+pub(crate) mod keyed;
+mod process;
 pub(crate) mod runner;
 pub(crate) mod stamp;
 mod window;
+pub(crate) mod windowing;
 
 use std::time::Duration;
 
@@ -34,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::State;
 
+pub use process::{Process, Timer, TimerKind, Timers, WithTimers};
 pub use window::Panes;
 
 /// An aggregation over the messages of a window (or of a key): the accumulator type itself.

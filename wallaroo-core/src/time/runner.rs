@@ -1,21 +1,18 @@
-//! The worker side of a window partition: takes stamped messages and the inputs' ticks,
-//! moves the partition's clock, fires the windows it closes, and places each message in
-//! its key's windows.
+//! The worker side of a step that keeps time (windows, process steps with timers): takes
+//! stamped messages and the inputs' ticks, moves the partition's clock, lets the step
+//! act on what the watermark moving makes due, and hands each message to the step with
+//! its key's state. What the step does with time is its own ([`Op`]).
 
 use std::any::Any;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, Moved};
 use super::stamp::{Stamped, Tick};
-use super::window::{windows_of, Panes, Placed};
-use super::{Aggregation, Fired, Kind, Late, Millis, Window};
-use crate::link::{set_output_key, BoxLink};
+use super::{Kind, Late, Millis};
 use crate::resilience::record::Origin;
 use crate::routing::{table_hash, Batch, Keyed, Spares};
-use crate::state::Partition;
+use crate::state::{Key, Partition, State};
 use crate::worker::{EntryRunner, Panics, StateStore};
 
 /// What a window partition keeps, as the builder declared it.
@@ -27,6 +24,38 @@ pub(crate) struct Spec {
     /// Whether late messages go to a sink of their own.
     pub(crate) side_output: bool,
     pub(crate) idle: Option<Duration>,
+}
+
+/// What a step that keeps time does, on one worker.
+pub(crate) trait Op<K, In>: Send {
+    /// The state it keeps per key.
+    type State: State;
+    /// Its name, for errors.
+    fn name(&self) -> &'static str;
+    /// Takes note of what the states recovered at start hold (their timers).
+    fn recovered(&mut self, store: &StateStore<K, Self::State>);
+    /// The partition's watermark moved to `wm`, or every input ended.
+    fn moved(&mut self, moved: Moved, wm: Millis, store: &mut StateStore<K, Self::State>);
+    /// Takes `msg`, of event time `time`, at watermark `wm`, with its key's state; whether
+    /// the state changed.
+    fn message(
+        &mut self,
+        msg: In,
+        time: Millis,
+        wm: Millis,
+        key: &K,
+        state: &mut Self::State,
+    ) -> bool;
+    /// Sends on what it gathered.
+    fn pass_on(&mut self);
+    /// Flushes the chains after it.
+    fn flush(&mut self);
+    /// When it wants to be woken without a message (a wall-clock timer).
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The wall clock moved (the partition's watermark is `wm`): acts on what is due.
+    fn on_time(&mut self, _wm: Millis, _store: &mut StateStore<K, Self::State>) {}
 }
 
 /// The stream id under which a worker logs its partition's watermark, beside the positions
@@ -43,164 +72,61 @@ fn from_seq(seq: u64) -> Millis {
     (seq ^ (1 << 63)) as Millis
 }
 
-/// Per key, the times at which its windows are to be looked at again. A key may be listed
-/// more than once (and at times that find nothing to do): cheaper than keeping it exact.
-type Timers<K> = BTreeMap<Millis, Vec<K>>;
-
-/// A window partition's entry on one worker.
-pub(crate) struct WindowEntry<A: Aggregation<In>, P: Partition<In>, In> {
-    spec: Spec,
-    initial: Arc<A>,
+/// A timed step's entry on one worker.
+pub(crate) struct TimedEntry<O, P: Partition<In>, In> {
+    op: O,
     partition: Arc<P>,
-    next: BoxLink<Fired<P::Key, A::Out>>,
-    /// Where late messages go, with a side output.
-    late_sink: Option<BoxLink<In>>,
-    out: Vec<Fired<P::Key, A::Out>>,
-    late_out: Vec<In>,
     clock: Clock,
-    timers: Timers<P::Key>,
-    /// Whether the timers of the states recovered at start are set.
-    timed: bool,
+    /// Whether the state recovered at start was looked at.
+    started: bool,
     /// The watermark last logged.
     logged: Millis,
     spares: Spares<P::Carried, Stamped<In>>,
-    /// Late messages dropped: counted here, added to the shared count once per flush.
-    dropped: u64,
-    dropped_total: Arc<AtomicU64>,
-    /// Whether a sink down the chain keys its records by the state key.
-    keyed: bool,
 }
 
-impl<A: Aggregation<In>, P: Partition<In>, In> WindowEntry<A, P, In> {
-    #[allow(clippy::too_many_arguments)]
+impl<O, P: Partition<In>, In> TimedEntry<O, P, In> {
     pub(crate) fn new(
-        spec: Spec,
-        initial: Arc<A>,
+        op: O,
         partition: Arc<P>,
-        next: BoxLink<Fired<P::Key, A::Out>>,
-        late_sink: Option<BoxLink<In>>,
+        idle: Option<Duration>,
         spares: Spares<P::Carried, Stamped<In>>,
-        dropped_total: Arc<AtomicU64>,
     ) -> Self {
-        WindowEntry {
-            spec,
-            initial,
+        TimedEntry {
+            op,
             partition,
-            keyed: next.wants_keys(),
-            next,
-            late_sink,
-            out: Vec::new(),
-            late_out: Vec::new(),
-            clock: Clock::new(spec.idle),
-            timers: Timers::new(),
-            timed: false,
+            clock: Clock::new(idle),
+            started: false,
             logged: Millis::MIN,
             spares,
-            dropped: 0,
-            dropped_total,
         }
     }
 }
 
-/// What placing a message and firing windows work with, borrowed apart from the store.
-struct Firing<'e, A: Aggregation<In>, K, In> {
-    spec: Spec,
-    initial: &'e A,
-    timers: &'e mut Timers<K>,
-    out: &'e mut Vec<Fired<K, A::Out>>,
-    late_out: &'e mut Vec<In>,
-    dropped: &'e mut u64,
-}
-
-impl<A: Aggregation<In>, K: Clone, In> Firing<'_, A, K, In> {
-    /// Places `msg`, of event time `time`, in the windows of `key` at watermark `wm`;
-    /// whether the key's state changed.
-    fn place(&mut self, msg: In, time: Millis, wm: Millis, key: &K, panes: &mut Panes<A>) -> bool {
-        let Firing {
-            spec,
-            initial,
-            timers,
-            out,
-            late_out,
-            dropped,
-        } = self;
-        let mut timer = |t: Millis| timers.entry(t).or_default().push(key.clone());
-        let mut fire = |window: Window, acc: &A, late: bool| {
-            out.push(Fired {
-                key: key.clone(),
-                window,
-                value: acc.output(),
-                late,
-            });
-        };
-        let kind = match spec.kind {
-            Kind::Count { size } => {
-                panes.count(size, *initial, &msg, &mut timer, &mut fire);
-                return true;
-            }
-            kind => kind,
-        };
-        match panes.place(
-            kind,
-            spec.lateness,
-            *initial,
-            &msg,
-            time,
-            wm,
-            &mut timer,
-            &mut fire,
-        ) {
-            Placed::Applied => true,
-            Placed::Late if spec.side_output => {
-                late_out.push(msg);
-                false
-            }
-            Placed::Late => match spec.late {
-                Late::Drop => {
-                    **dropped += 1;
-                    false
-                }
-                Late::FirePerMessage => {
-                    let mut alone = (*initial).clone();
-                    alone.update(&msg);
-                    windows_of(kind, time, |window| fire(window, &alone, true));
-                    false
-                }
-                Late::PlaceInOldest => {
-                    let placed = panes.place_in_oldest(&msg, &mut fire);
-                    if !placed {
-                        **dropped += 1;
-                    }
-                    placed
-                }
-            },
-        }
-    }
-}
-
-impl<A, P, In> WindowEntry<A, P, In>
+impl<O, P, In> TimedEntry<O, P, In>
 where
-    A: Aggregation<In>,
+    O: Op<P::Key, In>,
     P: Partition<In>,
     In: Send + 'static,
 {
-    /// Sets the timers of the windows that the states recovered at start hold, and the
-    /// watermark they were kept at.
-    fn set_recovered_timers(&mut self, store: &StateStore<P::Key, Panes<A>>) {
-        let (timers, lateness) = (&mut self.timers, self.spec.lateness);
-        store.each(|key, panes| {
-            panes.timers(lateness, |t| timers.entry(t).or_default().push(key.clone()));
-        });
+    /// Takes note of the recovered state, and of the watermark it was kept at.
+    fn start(&mut self, store: &StateStore<P::Key, O::State>) {
+        self.op.recovered(store);
         if let Some(seq) = store.marked(WATERMARK) {
             self.clock.restore(from_seq(seq));
             self.logged = self.clock.current();
         }
-        self.timed = true;
+        self.started = true;
+    }
+
+    fn moved(&mut self, moved: Moved, store: &mut StateStore<P::Key, O::State>) {
+        if moved != Moved::Still {
+            self.op.moved(moved, self.clock.current(), store);
+        }
     }
 
     /// Logs the partition's watermark, if it moved, with the changes it made: committed
     /// before the outputs it fired leave.
-    fn log_watermark(&mut self, store: &mut StateStore<P::Key, Panes<A>>) {
+    fn log_watermark(&mut self, store: &mut StateStore<P::Key, O::State>) {
         let current = self.clock.current();
         if current > self.logged {
             self.logged = current;
@@ -208,74 +134,7 @@ where
         }
     }
 
-    /// Fires what the partition's watermark moving closes.
-    fn moved(&mut self, moved: Moved, store: &mut StateStore<P::Key, Panes<A>>) {
-        let lateness = self.spec.lateness;
-        let (timers, out) = (&mut self.timers, &mut self.out);
-        match moved {
-            Moved::Still => {}
-            Moved::To(wm) => {
-                while let Some(due) = timers.first_entry() {
-                    if *due.key() > wm {
-                        break;
-                    }
-                    for key in due.remove() {
-                        store.update(&key, |key, panes| {
-                            panes.fire_due(
-                                wm,
-                                lateness,
-                                &mut |t| timers.entry(t).or_default().push(key.clone()),
-                                &mut |window, acc, late| {
-                                    out.push(Fired {
-                                        key: key.clone(),
-                                        window,
-                                        value: acc.output(),
-                                        late,
-                                    });
-                                },
-                            )
-                        });
-                    }
-                }
-            }
-            Moved::Ended => {
-                for key in std::mem::take(timers).into_values().flatten() {
-                    store.update(&key, |key, panes| {
-                        panes.fire_all(&mut |window, acc, late| {
-                            out.push(Fired {
-                                key: key.clone(),
-                                window,
-                                value: acc.output(),
-                                late,
-                            });
-                        })
-                    });
-                }
-            }
-        }
-    }
-
-    /// Sends on what fired and what came late.
-    fn pass_on(&mut self) {
-        if !self.out.is_empty() {
-            if self.keyed {
-                for fired in self.out.drain(..) {
-                    set_output_key(Some(&fired.key));
-                    self.next.emit(fired);
-                }
-                set_output_key::<P::Key>(None);
-            } else {
-                self.next.emit_all(&mut self.out);
-            }
-        }
-        if let Some(late) = &mut self.late_sink {
-            if !self.late_out.is_empty() {
-                late.emit_all(&mut self.late_out);
-            }
-        }
-    }
-
-    fn tick(&mut self, tick: Tick, store: &mut StateStore<P::Key, Panes<A>>) {
+    fn tick(&mut self, tick: Tick, store: &mut StateStore<P::Key, O::State>) {
         let now = Instant::now();
         let moved = if tick.ended {
             self.clock.end(tick.input, now)
@@ -285,42 +144,45 @@ where
         };
         self.moved(moved, store);
         self.log_watermark(store);
-        self.pass_on();
+        self.op.pass_on();
     }
 }
 
-impl<A, P, In> EntryRunner<P::Key, Panes<A>> for WindowEntry<A, P, In>
+impl<O, P, In> EntryRunner<P::Key, O::State> for TimedEntry<O, P, In>
 where
-    A: Aggregation<In>,
+    O: Op<P::Key, In>,
     P: Partition<In>,
     In: Send + 'static,
 {
     fn run(
         &mut self,
         batch: Box<dyn Any + Send>,
-        store: &mut StateStore<P::Key, Panes<A>>,
+        store: &mut StateStore<P::Key, O::State>,
         panics: &mut Panics<'_>,
     ) -> bool {
-        if !self.timed {
-            self.set_recovered_timers(store);
+        if !self.started {
+            self.start(store);
         }
+        let step = self.op.name();
         let mut batch = match batch.downcast::<Tick>() {
             Ok(tick) => {
-                self.tick(*tick, store);
-                return true;
+                let ticked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.tick(*tick, store);
+                }));
+                return match ticked {
+                    Ok(()) => true,
+                    Err(panic) => panics.on_panic(panic, step, false, Origin::NONE, store),
+                };
             }
             Err(batch) => match batch.downcast::<Batch<P::Carried, Stamped<In>>>() {
                 Ok(batch) => batch,
                 // The router and the entry are built from the same typed builder call.
-                Err(_) => unreachable!("a batch reached a window entry of another type"),
+                Err(_) => unreachable!("a batch reached a timed entry of another type"),
             },
         };
         store.taken += batch.msgs.len() as u64;
         crate::latency::set_read_at(batch.read_at);
         let now = Instant::now();
-        let moved = self.clock.tick(now);
-        self.moved(moved, store);
-        let step = A::info().name;
         let partition = Arc::clone(&self.partition);
         let Batch { msgs, origins, .. } = &mut *batch;
         let count = msgs.len();
@@ -329,6 +191,8 @@ where
         let mut at = origins.iter();
         let go_on = loop {
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let moved = self.clock.tick(now);
+                self.moved(moved, store);
                 for Keyed { hash, carried, msg } in &mut todo {
                     let origin = at.next().copied().unwrap_or(Origin::NONE);
                     let Stamped {
@@ -338,25 +202,15 @@ where
                         msg,
                     } = msg;
                     let moved = self.clock.advance(input, watermark, now);
-                    if moved != Moved::Still {
-                        self.moved(moved, store);
-                    }
-                    let wm = self.clock.current();
-                    let mut firing = Firing {
-                        spec: self.spec,
-                        initial: &*self.initial,
-                        timers: &mut self.timers,
-                        out: &mut self.out,
-                        late_out: &mut self.late_out,
-                        dropped: &mut self.dropped,
-                    };
+                    self.moved(moved, store);
+                    let (op, wm) = (&mut self.op, self.clock.current());
                     store.apply_keyed(
                         table_hash(hash),
                         msg,
                         |msg, key| partition.is_key(msg, &carried, key),
                         |msg| partition.key(msg),
                         origin,
-                        |msg, key, panes| firing.place(msg, time, wm, key, panes),
+                        |msg, key, state| op.message(msg, time, wm, key, state),
                     );
                 }
             }));
@@ -373,24 +227,49 @@ where
         origins.clear();
         self.spares.give(batch);
         self.log_watermark(store);
-        self.pass_on();
+        self.op.pass_on();
         go_on
     }
 
     fn flush(&mut self) {
-        self.next.flush();
-        if let Some(late) = &mut self.late_sink {
-            late.flush();
-        }
-        if self.dropped > 0 {
-            self.dropped_total
-                .fetch_add(std::mem::take(&mut self.dropped), Ordering::Relaxed);
-        }
+        self.op.flush();
     }
 
     fn step(&self) -> &'static str {
-        A::info().name
+        self.op.name()
     }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.op.deadline()
+    }
+
+    fn on_time(
+        &mut self,
+        store: &mut StateStore<P::Key, O::State>,
+        panics: &mut Panics<'_>,
+    ) -> bool {
+        if !self.started {
+            self.start(store);
+        }
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.op.on_time(self.clock.current(), store);
+        }));
+        self.op.pass_on();
+        match ran {
+            Ok(()) => true,
+            Err(panic) => panics.on_panic(panic, self.op.name(), false, Origin::NONE, store),
+        }
+    }
+}
+
+/// Keys of a [`Key`] type by due time: the index of a step's timers on one worker. A key may
+/// be listed more than once, and at times that find nothing to do: cheaper than keeping it
+/// exact.
+pub(crate) type Due<K> = std::collections::BTreeMap<Millis, Vec<K>>;
+
+/// Files `key` under `time` in `due`.
+pub(crate) fn due_at<K: Key>(due: &mut Due<K>, time: Millis, key: &K) {
+    due.entry(time).or_default().push(key.clone());
 }
 
 #[cfg(test)]
