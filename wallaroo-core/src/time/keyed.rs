@@ -150,11 +150,11 @@ where
 
     fn moved(&mut self, moved: Moved, wm: Millis, store: &mut StateStore<C::Key, Self::State>) {
         let (step, parts) = (&*self.step, &mut self.parts);
-        let until = match moved {
+        let (until, wm) = match moved {
             Moved::Still => return,
-            Moved::To(wm) => wm,
-            // The end of the input: every event-time timer is due.
-            Moved::Ended => Millis::MAX,
+            Moved::To(_) => (wm, wm),
+            // The end of the input: the end of time, every event-time timer is due.
+            Moved::Ended => (Millis::MAX, Millis::MAX),
         };
         while let Some(entry) = parts.event_due.first_entry() {
             if *entry.key() > until {
