@@ -46,6 +46,127 @@
 //!         .to_sink(Sink::new(args.output(0), encode))
 //! }
 //! ```
+//!
+//! # Event time
+//!
+//! A pipeline gives its messages an event time and aggregates each key's messages over
+//! windows of it ([`time`]): the accumulator is an `#[aggregation]` struct with
+//! [`Aggregation`](time::Aggregation) (`update`, `combine`, `output`); each window that the
+//! watermark closes sends a [`Fired`](time::Fired) on.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wallaroo::prelude::*;
+//!
+//! #[derive(Debug, Clone)]
+//! pub struct Reading { sensor: String, time: i64, value: f64 }
+//!
+//! /// `SENSOR,TIME,VALUE`.
+//! #[decoder(lines)]
+//! fn decode(line: &[u8]) -> Result<Reading, DecodeError> {
+//!     let text = std::str::from_utf8(line).map_err(|_| DecodeError::new("not UTF-8"))?;
+//!     let mut f = text.trim().split(',');
+//!     let mut next = || f.next().ok_or_else(|| DecodeError::new("SENSOR,TIME,VALUE"));
+//!     let sensor = next()?.to_string();
+//!     let time = next()?.parse().map_err(|_| DecodeError::new("a time"))?;
+//!     let value = next()?.parse().map_err(|_| DecodeError::new("a value"))?;
+//!     Ok(Reading { sensor, time, value })
+//! }
+//!
+//! /// Count, sum and largest value of a window's readings.
+//! #[aggregation]
+//! #[derive(Clone, Default)]
+//! pub struct Stats { count: u64, sum: f64, max: f64 }
+//!
+//! impl Aggregation<Reading> for Stats {
+//!     type Out = (u64, f64);
+//!     fn update(&mut self, r: &Reading) {
+//!         self.max = if self.count == 0 { r.value } else { self.max.max(r.value) };
+//!         self.count += 1;
+//!         self.sum += r.value;
+//!     }
+//!     fn combine(&mut self, other: &Self) {
+//!         if other.count > 0 {
+//!             self.max = if self.count == 0 { other.max } else { self.max.max(other.max) };
+//!         }
+//!         self.count += other.count;
+//!         self.sum += other.sum;
+//!     }
+//!     fn output(&self) -> (u64, f64) {
+//!         (self.count, self.sum / self.count as f64)
+//!     }
+//! }
+//!
+//! fn event_time(r: &Reading) -> i64 { r.time }
+//!
+//! #[partition]
+//! fn by_sensor(r: &Reading) -> &str { &r.sensor }
+//!
+//! #[encoder]
+//! fn encode(w: &Fired<String, (u64, f64)>, out: &mut Vec<u8>) {
+//!     out.extend_from_slice(format!("{} [{},{}) {:?}\n", w.key, w.window.start, w.window.end, w.value).as_bytes());
+//! }
+//!
+//! #[wallaroo::main]
+//! fn window_average(args: &Args) -> Application {
+//!     Application::new("Window Average")
+//!         .pipeline("Readings", Source::new(args.input(0), decode))
+//!         .event_time(event_time, Watermarks::bounded(Duration::from_secs(2)))
+//!         .to_window(Windows::tumbling(Duration::from_secs(10)), Stats::default(), "sensor windows", by_sensor)
+//!         .to_sink(Sink::new(args.output(0), encode))
+//! }
+//! ```
+//!
+//! # Timers
+//!
+//! A [`Process`](time::Process) step keeps a state per key and can ask to be called again at
+//! an event time or after a while of wall-clock time, whether or not a message comes:
+//!
+//! ```
+//! use std::time::Duration;
+//! use wallaroo::prelude::*;
+//! use wallaroo::time::{Process, Timer, Timers};
+//!
+//! # #[derive(Clone)]
+//! pub struct Click { user: String, time: i64 }
+//!
+//! /// A user's clicks since the last quiet half hour.
+//! #[state]
+//! #[derive(Default)]
+//! pub struct Visit { clicks: u64, last: i64 }
+//!
+//! /// Closes a visit 30 minutes of event time after its last click.
+//! pub struct Visits;
+//!
+//! impl Process<Click> for Visits {
+//!     type State = Visit;
+//!     type Key = String;
+//!     type Out = (String, u64);
+//!     fn on_message(&self, click: Click, visit: &mut Visit, timers: &mut Timers<'_, String>, _: &mut impl Emit<(String, u64)>) -> bool {
+//!         visit.clicks += 1;
+//!         visit.last = visit.last.max(click.time);
+//!         timers.at_event_time(visit.last + 30 * 60_000);
+//!         true
+//!     }
+//!     fn on_timer(&self, timer: Timer, visit: &mut Visit, timers: &mut Timers<'_, String>, out: &mut impl Emit<(String, u64)>) -> bool {
+//!         if visit.clicks == 0 || timer.time < visit.last + 30 * 60_000 {
+//!             return false; // a later click moved the end
+//!         }
+//!         out.emit((timers.key().clone(), visit.clicks));
+//!         *visit = Visit::default();
+//!         true
+//!     }
+//! }
+//!
+//! #[partition]
+//! fn by_user(c: &Click) -> &str { &c.user }
+//!
+//! # fn app(clicks: Pipeline<Click>) -> Pipeline<(String, u64)> {
+//! clicks
+//!     .event_time(|c: &Click| c.time, Watermarks::bounded(Duration::from_secs(5)))
+//!     .to_process(Visits, "visits", by_user)
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -139,7 +139,10 @@ fn event_time_timers_fire_when_the_watermark_reaches_them_and_at_the_end() {
     ]);
     let got = Arc::default();
     Application::new("visits")
-        .pipeline("clicks", Generator::new(move |i| input.get(i as usize).cloned()))
+        .pipeline(
+            "clicks",
+            Generator::new(move |i| input.get(i as usize).cloned()),
+        )
         .event_time(time, Watermarks::bounded(Duration::ZERO))
         .to_process(Visits, "visits", by_user)
         .to_sink(Sink::to_connector(Collect(Arc::clone(&got)), encode))
@@ -221,7 +224,10 @@ fn a_wall_clock_timer_fires_with_no_message_coming() {
         fired.first().is_some_and(|f| f.starts_with("alice ")),
         "{fired:?}"
     );
-    assert!(waited >= Duration::from_millis(300), "fired after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "fired after {waited:?}"
+    );
     assert!(waited < Duration::from_secs(3), "fired after {waited:?}");
 }
 

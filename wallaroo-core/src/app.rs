@@ -473,31 +473,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// `timestamp` reads a message's time in milliseconds, and `watermarks` says how far
     /// behind the latest time a message may come ([`Watermarks::bounded`]).
     ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use wallaroo::prelude::*;
-    /// # use wallaroo::time::{Watermarks, Windows};
-    /// # #[derive(Clone)] pub struct Reading { sensor: String, time: i64, value: f64 }
-    /// # #[decoder(lines)] fn decode(l: &[u8]) -> Result<Reading, DecodeError> { unimplemented!() }
-    /// # #[encoder] fn encode(w: &wallaroo::time::Fired<String, u64>, out: &mut Vec<u8>) {}
-    /// # #[partition] fn by_sensor(r: &Reading) -> &str { &r.sensor }
-    /// # #[aggregation] #[derive(Clone, Default)] pub struct Count { n: u64 }
-    /// # impl Aggregation<Reading> for Count {
-    /// #     type Out = u64;
-    /// #     fn update(&mut self, _: &Reading) { self.n += 1 }
-    /// #     fn combine(&mut self, o: &Self) { self.n += o.n }
-    /// #     fn output(&self) -> u64 { self.n }
-    /// # }
-    /// fn event_time(r: &Reading) -> i64 { r.time }
-    ///
-    /// # fn app(args: &Args) -> Application {
-    /// Application::new("Readings")
-    ///     .pipeline("Readings", Source::new(args.input(0), decode))
-    ///     .event_time(event_time, Watermarks::bounded(Duration::from_secs(2)))
-    ///     .to_window(Windows::tumbling(Duration::from_secs(10)), Count::default(), "counts", by_sensor)
-    ///     .to_sink(Sink::new(args.output(0), encode))
-    /// # }
-    /// ```
+    /// The `wallaroo` crate's documentation (Event time) has an example.
     pub fn event_time<F>(self, timestamp: F, watermarks: Watermarks) -> Timed<T>
     where
         F: Fn(&T) -> Millis + Send + Sync + 'static,

@@ -15,7 +15,7 @@
 //!   input's order, message by message: the results do not depend on thread timing. When
 //!   the input runs dry the link tells every worker how far its watermark came; when it
 //!   ends, that it ended.
-//! - On a worker, a [`clock`] keeps the watermark of each input and the partition's: the
+//! - On a worker, a clock keeps the watermark of each input and the partition's: the
 //!   smallest over the inputs that are neither ended nor idle (no message for the idle
 //!   timeout, when one is set), and never going back. The windows whose end it reaches
 //!   fire, per key in order of their start; when every input has ended, every open window
@@ -50,34 +50,7 @@ pub use window::Panes;
 /// serializable (window contents are saved with a resilience directory) and names it in the
 /// topology.
 ///
-/// ```
-/// use wallaroo::prelude::*;
-///
-/// # pub struct Reading { pub value: f64 }
-/// /// Count, sum and largest value of a window's readings.
-/// #[aggregation]
-/// #[derive(Clone, Default)]
-/// pub struct Stats { count: u64, sum: f64, max: f64 }
-///
-/// impl Aggregation<Reading> for Stats {
-///     type Out = (u64, f64);
-///     fn update(&mut self, r: &Reading) {
-///         self.max = if self.count == 0 { r.value } else { self.max.max(r.value) };
-///         self.count += 1;
-///         self.sum += r.value;
-///     }
-///     fn combine(&mut self, other: &Self) {
-///         if other.count > 0 {
-///             self.max = if self.count == 0 { other.max } else { self.max.max(other.max) };
-///         }
-///         self.count += other.count;
-///         self.sum += other.sum;
-///     }
-///     fn output(&self) -> (u64, f64) {
-///         (self.count, self.sum / self.count as f64)
-///     }
-/// }
-/// ```
+/// The `wallaroo` crate's documentation (Event time) has an example.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an aggregation of `{In}`",
     label = "the window takes `{In}`, which `{Self}` does not aggregate",
@@ -186,7 +159,7 @@ impl Late {
 ///
 /// ```
 /// use std::time::Duration;
-/// use wallaroo::time::{Late, Windows};
+/// use wallaroo_core::time::{Late, Windows};
 ///
 /// let minute = Windows::tumbling(Duration::from_secs(60));
 /// let sliding = Windows::sliding(Duration::from_secs(60), Duration::from_secs(10))

@@ -20,40 +20,7 @@ use crate::step::Emit;
 /// [`Pipeline::event_time`](crate::Pipeline::event_time) for timers of event time. The
 /// state and the timers a key has set are saved together with a resilience directory.
 ///
-/// ```
-/// use std::time::Duration;
-/// use wallaroo::prelude::*;
-/// use wallaroo::time::{Process, Timer, Timers};
-///
-/// # pub struct Click { user: String, time: i64 }
-/// /// A user's clicks since the last quiet half hour.
-/// #[state]
-/// #[derive(Default)]
-/// pub struct Visit { clicks: u64, last: i64 }
-///
-/// /// Closes a visit 30 minutes of event time after its last click.
-/// pub struct Visits;
-///
-/// impl Process<Click> for Visits {
-///     type State = Visit;
-///     type Key = String;
-///     type Out = (String, u64);
-///     fn on_message(&self, click: Click, visit: &mut Visit, timers: &mut Timers<'_, String>, _: &mut impl Emit<(String, u64)>) -> bool {
-///         visit.clicks += 1;
-///         visit.last = visit.last.max(click.time);
-///         timers.at_event_time(visit.last + 30 * 60_000);
-///         true
-///     }
-///     fn on_timer(&self, timer: Timer, visit: &mut Visit, timers: &mut Timers<'_, String>, out: &mut impl Emit<(String, u64)>) -> bool {
-///         if timer.time < visit.last + 30 * 60_000 || visit.clicks == 0 {
-///             return false; // a later click moved the end
-///         }
-///         out.emit((timers.key().clone(), visit.clicks));
-///         *visit = Visit::default();
-///         true
-///     }
-/// }
-/// ```
+/// The `wallaroo` crate's documentation (Timers) has an example.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a process step that takes `{In}`",
     label = "the previous step produces `{In}`, which this step does not take",
