@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 use crate::worker::{StateQuery, QUERY};
 
 /// How long a state query waits for room in the worker's channel, and then for its answer.
@@ -41,6 +41,24 @@ pub(crate) struct Served {
     pub(crate) metrics: Metrics,
 }
 
+/// [`Served`], with the registry that /metrics encodes.
+struct Answers {
+    topology: String,
+    metrics: Arc<Metrics>,
+    exposition: Exposition,
+}
+
+impl Answers {
+    fn new(served: Served) -> Answers {
+        let metrics = Arc::new(served.metrics);
+        Answers {
+            topology: served.topology,
+            exposition: Exposition::new(Arc::clone(&metrics)),
+            metrics,
+        }
+    }
+}
+
 /// Binds `addr`, before the application starts: a bad address is a usage error.
 pub(crate) fn bind(addr: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr)
@@ -49,6 +67,7 @@ pub(crate) fn bind(addr: &str) -> std::io::Result<TcpListener> {
 impl HttpServer {
     /// Serves `served` on `listener` from a thread of its own.
     pub(crate) fn start(listener: TcpListener, served: Served) -> std::io::Result<HttpServer> {
+        let served = Answers::new(served);
         let addr = listener.local_addr()?;
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -115,7 +134,7 @@ fn error(status: u16, message: &str) -> (u16, &'static str, String) {
 }
 
 /// The status, content type and body for `request`.
-fn answer(served: &Served, request: &tiny_http::Request) -> (u16, &'static str, String) {
+fn answer(served: &Answers, request: &tiny_http::Request) -> (u16, &'static str, String) {
     let url = request.url();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     if *request.method() != tiny_http::Method::Get {
@@ -128,8 +147,8 @@ fn answer(served: &Served, request: &tiny_http::Request) -> (u16, &'static str, 
         "/" => (200, "text/html; charset=utf-8", PAGE.to_string()),
         "/metrics" => (
             200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            served.metrics.render(),
+            crate::metrics::CONTENT_TYPE,
+            served.exposition.render(),
         ),
         "/topology" => (200, JSON, served.topology.clone()),
         _ => match path.strip_prefix("/state/") {
@@ -145,7 +164,7 @@ fn answer(served: &Served, request: &tiny_http::Request) -> (u16, &'static str, 
 }
 
 /// `GET /state/STATE?key=JSON`.
-fn state_of(served: &Served, name: &str, query: &str) -> (u16, &'static str, String) {
+fn state_of(served: &Answers, name: &str, query: &str) -> (u16, &'static str, String) {
     let Some(state) = served.metrics.states.iter().find(|s| s.name == name) else {
         let names: Vec<_> = served.metrics.states.iter().map(|s| &s.name).collect();
         return error(
