@@ -552,6 +552,43 @@ fn silent_and_malformed_clients_hold_up_neither_the_server_nor_the_pipeline() {
     running.stop().unwrap();
 }
 
+/// The variable that tells [`serve_alphabet_until_killed`] where to serve `--http`.
+const SERVE_AT: &str = "WALLAROO_TEST_SERVE_HTTP_AT";
+
+/// Not a test: the application of [`hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers`],
+/// in a process of its own (this test binary, started again by that test), which serves
+/// `--http` at `$WALLAROO_TEST_SERVE_HTTP_AT` until it is killed. Without the variable it
+/// returns at once.
+#[test]
+#[ignore = "started by hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers"]
+fn serve_alphabet_until_killed() {
+    let Ok(http) = std::env::var(SERVE_AT) else {
+        return;
+    };
+    let args = Args::new()
+        .with_input("127.0.0.1:0")
+        .with_output("file:/dev/null")
+        .with_workers(2)
+        .with_http(http.as_str());
+    let _running = alphabet::alphabet(&args).start(&args).unwrap();
+    // Killed by the test that started it; should that test die first, this process is
+    // handed to another parent, and ends too.
+    let parent = std::os::unix::process::parent_id();
+    while std::os::unix::process::parent_id() == parent {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process, killed when this is dropped (at the end of a test, or as it panics).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The threads of process `pid` now, from `/proc/PID/status`.
 fn threads_of(pid: u32) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -564,16 +601,19 @@ fn threads_of(pid: u32) -> usize {
 
 #[test]
 fn hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers() {
-    // In a process of its own, so that its thread count is the application's alone.
+    // In a process of its own, so that its thread count is the application's alone: this
+    // test binary again, running only `serve_alphabet_until_killed`.
     let port = support::free_port();
     let http: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut app = std::process::Command::new(support::example_bin("alphabet"))
-        .args(["--in", "127.0.0.1:0", "--out", "file:/dev/null"])
-        .args(["--workers", "2", "--http", &http.to_string()])
+    let app = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["serve_alphabet_until_killed", "--exact", "--ignored"])
+        .args(["--test-threads", "1", "--nocapture"])
+        .env(SERVE_AT, http.to_string())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("run the alphabet example");
+        .expect("run this test binary again");
+    let app = KillOnDrop(app);
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(http).is_err() {
         assert!(
@@ -583,14 +623,14 @@ fn hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(get(http, "/metrics").0, 200);
-    let before = threads_of(app.id());
+    let before = threads_of(app.0.id());
 
     // 200 clients that connect and send nothing, all at once.
     let idle: Vec<TcpStream> = (0..200)
         .map(|_| TcpStream::connect(http).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(300));
-    let during = threads_of(app.id());
+    let during = threads_of(app.0.id());
     assert!(
         during <= before,
         "{before} threads before 200 idle connections, {during} with them"
@@ -625,11 +665,10 @@ fn hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers() {
         }
     }
     eprintln!("of 200 idle connections, {refused} were answered 503, the rest closed");
-    let after = threads_of(app.id());
+    let after = threads_of(app.0.id());
     assert!(after <= before, "{before} threads before, {after} after");
     assert_eq!(get(http, "/metrics").0, 200);
-    app.kill().unwrap();
-    app.wait().unwrap();
+    drop(app);
 }
 
 #[test]
