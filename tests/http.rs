@@ -664,7 +664,10 @@ fn hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers() {
             Err(e) => panic!("an idle connection is still open after 10 s: {e}"),
         }
     }
-    eprintln!("of 200 idle connections, {refused} were answered 503, the rest closed");
+    eprintln!(
+        "threads: {before} before, {during} with 200 idle connections; of these, {refused} \
+         were answered 503, the rest closed"
+    );
     let after = threads_of(app.0.id());
     assert!(after <= before, "{before} threads before, {after} after");
     assert_eq!(get(http, "/metrics").0, 200);

@@ -23,9 +23,10 @@
 //!   connection that has waited longest for its request's head on a thread (closed at
 //!   once), or else of the one queued longest for a thread: silent clients hold threads
 //!   only while no one else asks, so a scrape is answered even behind hundreds of them.
-//!   When every thread is answering, not reading, and none is queued, the new connection
-//!   is answered `503 Service Unavailable` (with `Retry-After`) and closed, without
-//!   waiting; in a burst of connections faster than the threads turn over, some are.
+//!   When every thread is answering, not reading, and none is queued (for
+//!   [`PLACE_TRIES`] milliseconds, as a thread that is turning over from one connection to
+//!   the next is neither), the new connection is answered `503 Service Unavailable` (with
+//!   `Retry-After`) and closed, without waiting on the client.
 //!
 //! The requests are parsed by `httparse` (the parser of `hyper`); the rest is here because
 //! `tiny_http`, the server before, cannot be bounded: its pool starts a thread for each
@@ -237,17 +238,16 @@ fn accept(
                 continue;
             }
         };
-        let admitted = pool.admitted.load(Ordering::Acquire);
-        if admitted < MAX_CONNECTIONS
-            || (admitted < 2 * MAX_CONNECTIONS && pool.close_oldest_reading())
-        {
-            // A thread is free, or about to be: its connection was closed.
-            pool.admitted.fetch_add(1, Ordering::AcqRel);
-        } else if let Ok(oldest) = queued.try_recv() {
-            // A burst faster than the threads turn over: the connection queued longest,
-            // not read from yet, gives the new one its place.
-            drop(oldest);
-        } else {
+        // A thread that has just been handed a connection, or whose connection was just
+        // closed, is neither reading nor free for a moment: it is given a few, so that a
+        // burst of connections is not refused while the pool turns over.
+        let placed = (0..PLACE_TRIES).any(|try_| {
+            if try_ > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            place(pool, queued)
+        });
+        if !placed {
             // Every thread answers a request.
             refuse(stream);
             continue;
@@ -261,6 +261,30 @@ fn accept(
             }
             Err(flume::TrySendError::Disconnected(_)) => return,
         }
+    }
+}
+
+/// How many times, a millisecond apart, a connection that finds the pool busy looks for a
+/// place before it is answered 503.
+const PLACE_TRIES: u32 = 10;
+
+/// Makes room in the pool for one more connection: a free thread, or one that was reading
+/// a request (its connection closed), or the place of the connection queued longest; false
+/// if every thread answers a request and none is queued.
+fn place(pool: &Pool, queued: &flume::Receiver<TcpStream>) -> bool {
+    let admitted = pool.admitted.load(Ordering::Acquire);
+    if admitted < MAX_CONNECTIONS || (admitted < 2 * MAX_CONNECTIONS && pool.close_oldest_reading())
+    {
+        // A thread is free, or about to be.
+        pool.admitted.fetch_add(1, Ordering::AcqRel);
+        true
+    } else if let Ok(oldest) = queued.try_recv() {
+        // A burst faster than the threads turn over: the connection queued longest, not
+        // read from yet, gives the new one its place (`admitted` is unchanged).
+        drop(oldest);
+        true
+    } else {
+        false
     }
 }
 
