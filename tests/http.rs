@@ -606,6 +606,106 @@ fn silent_and_malformed_clients_hold_up_neither_the_server_nor_the_pipeline() {
     running.stop().unwrap();
 }
 
+/// A child process, killed when this is dropped (at the end of a test, or as it panics).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The threads of process `pid` now, from `/proc/PID/status`.
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Threads: line in\n{status}"))
+}
+
+#[test]
+fn hundreds_of_idle_connections_grow_no_thread_and_a_scrape_still_answers() {
+    // In a process of its own, so that its thread count is the application's alone.
+    let port = support::free_port();
+    let http: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let app = std::process::Command::new(support::example_bin("alphabet"))
+        .args([
+            "--in",
+            "127.0.0.1:0",
+            "--out",
+            "file:/dev/null",
+            "--workers",
+            "2",
+        ])
+        .args(["--http", &http.to_string()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("run the alphabet example");
+    let app = KillOnDrop(app);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(http).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the application never served --http"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(get(http, "/metrics").0, 200);
+    let before = threads_of(app.0.id());
+
+    // 200 clients that connect and send nothing, all at once.
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(http).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let during = threads_of(app.0.id());
+    assert!(
+        during <= before,
+        "{before} threads before 200 idle connections, {during} with them"
+    );
+    // A scrape is answered at once: it takes the place of the silent client that waited
+    // longest, not a new thread.
+    let asked = Instant::now();
+    let (status, body) = get(http, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("wallaroo_source_messages_total{pipeline=\"Alphabet\"} 0\n"));
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        asked.elapsed()
+    );
+    // Every idle connection is closed by the server: the oldest as newer ones came (or
+    // answered 503, when they came faster than the pool's threads turned over), the last
+    // ones after the read timeout (5 s).
+    let mut refused = 0;
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        match read {
+            Ok(_) if answer.is_empty() => {}
+            Ok(_) if answer.starts_with("HTTP/1.1 503 ") => refused += 1,
+            Ok(_) => panic!("a client that sent nothing was answered {answer:?}"),
+            Err(e) => panic!("an idle connection is still open after 10 s: {e}"),
+        }
+    }
+    eprintln!(
+        "threads: {before} before, {during} with 200 idle connections; of these, {refused} \
+         were answered 503, the rest closed"
+    );
+    let after = threads_of(app.0.id());
+    assert!(after <= before, "{before} threads before, {after} after");
+    assert_eq!(get(http, "/metrics").0, 200);
+    drop(app);
+}
+
 #[test]
 fn an_address_that_cannot_be_served_is_a_usage_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -1,14 +1,40 @@
 //! The metrics of a running application, written in the Prometheus text format (version
-//! 0.0.4) when scraped.
+//! 0.0.4) when scraped, by the `prometheus-client` crate.
 //!
 //! Nothing here is on the hot path: the components count into atomics of their own once per
 //! read, batch, round or chunk ([`SourceStats`], [`WorkerStats`], [`SinkStats`]; a
 //! worker's state log per commit, sync and snapshot, recovery once at start:
-//! [`RecoveryStats`]), and a scrape reads them. A worker's queue depth is read from its channel, through a weak
-//! sender that does not keep the worker alive.
+//! [`RecoveryStats`]), and a scrape reads them. A worker's queue depth is read from its
+//! channel, through a weak sender that does not keep the worker alive.
+//!
+//! So `prometheus-client` is used for its format only, not for its metric types: a
+//! [`Collector`] ([`Metrics`]'s) is asked for every family at each scrape and hands the
+//! values it reads to the crate's encoder as constant counters, gauges and histograms
+//! (`ConstCounter`, `ConstGauge`, `encode_histogram`). No value is kept twice, and the
+//! components count with plain atomics, as before.
+//!
+//! The names are the contract's (`../shared/ARCHITECTURE.md` §8): the encoder adds `_total`
+//! to a counter's name itself, so a counter's family is named here without it, and
+//! [`counter`] takes the name as it is exported and strips the suffix. What the crate writes
+//! differently from the hand-written text it replaced, sample for sample: a float that is a
+//! whole number keeps its `.0` (`0.0` for `0`), a very small one is written with an exponent
+//! (`1e-9`), and the `le` label of a histogram's bucket is written as Go's client writes it,
+//! so the first latency bucket is `le="5e-05"` (it was `"0.00005"`): the same numbers to
+//! Prometheus (which reads `le` as a number) and to the live page (`Number()`).
 
-use std::fmt::Write as _;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, EncodeLabelSet, EncodeMetric,
+    NoLabelSet,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::context::WorkerMsg;
 use crate::latency::{HistogramSnapshot, BUCKETS};
@@ -17,6 +43,11 @@ use crate::resilience::stats::RecoveryStats;
 use crate::sink::SinkStats;
 use crate::source::SourceStats;
 use crate::worker::{KeyParser, WorkerStats};
+
+/// The `Content-Type` of what [`Exposition::render`] writes: the Prometheus text format,
+/// version 0.0.4 (not OpenMetrics: no `# EOF`, and counters' HELP and TYPE lines name the
+/// `_total` samples, as the hand-written text did).
+pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// What a pipeline counts: its source and its sinks.
 pub(crate) struct PipelineMetrics {
@@ -58,6 +89,40 @@ pub(crate) struct Metrics {
     pub(crate) states: Vec<StateMetrics>,
 }
 
+/// The registry a scrape encodes: one collector, the application's [`Metrics`].
+pub(crate) struct Exposition {
+    registry: Registry,
+}
+
+impl Exposition {
+    /// A registry of `metrics` alone: no prefix, no constant label, nothing of the crate's
+    /// own (no process metrics), so /metrics shows what it showed before the crate.
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Exposition {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(metrics));
+        Exposition { registry }
+    }
+
+    /// The metrics now, in the Prometheus text format ([`CONTENT_TYPE`]).
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing to a String fails only if a collector does, and ours never does.
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("the metrics are written to a String");
+        out
+    }
+}
+
+/// Only what a collector must be (`Collector: Debug`): the counters are read at a scrape.
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("pipelines", &self.pipelines.len())
+            .field("states", &self.states.len())
+            .finish()
+    }
+}
+
 /// The counters of a pipeline's sinks, added up.
 #[derive(Default)]
 struct SinkSums {
@@ -68,40 +133,91 @@ struct SinkSums {
     latency: HistogramSnapshot,
 }
 
-/// Writes one of a pipeline's sink sums.
-type SumOf = fn(&SinkSums) -> String;
+/// A pipeline's label.
+type ByPipeline<'a> = [(&'static str, &'a str); 1];
+
+/// A worker's labels: its state partition and its index.
+type ByWorker<'a> = ([(&'static str, &'a str); 1], [(&'static str, usize); 1]);
+
+/// A relaxed read of a counter: a scrape needs no order with the components' other writes.
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Nanoseconds as the seconds Prometheus counts in.
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// Writes a counter family, `name` as exported (with its `_total`, which the encoder adds
+/// back), and one sample per label set.
+fn counter<L: EncodeLabelSet, V: EncodeCounterValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) -> fmt::Result {
+    let family = name
+        .strip_suffix("_total")
+        .expect("a counter's name ends in _total");
+    let mut metric = encoder.encode_descriptor(family, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes a gauge family and one sample per label set.
+fn gauge<L: EncodeLabelSet, V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) -> fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes a histogram family over [`BUCKETS`], one histogram per label set.
+fn histogram<'h, L: EncodeLabelSet + 'h>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, &'h HistogramSnapshot)>,
+) -> fmt::Result {
+    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, snapshot) in samples {
+        // The encoder adds the buckets up itself; a snapshot holds them added up already.
+        let mut below = 0;
+        let buckets: Vec<(f64, u64)> = BUCKETS
+            .iter()
+            .zip(&snapshot.cumulative)
+            .map(|(&bound, &cumulative)| {
+                let inside = cumulative - below;
+                below = cumulative;
+                (bound, inside)
+            })
+            .collect();
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(snapshot.sum, snapshot.count(), &buckets, None)?;
+    }
+    Ok(())
+}
 
 /// Reads one counter of a source's counts.
 type CountOf = fn(&crate::source::SourceCounts) -> u64;
 
-/// A label value, escaped as the text format wants (`\\`, `\"`, `\n`).
-fn label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes the `# HELP` and `# TYPE` lines of a metric family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-impl Metrics {
-    /// The metrics now, in the Prometheus text format.
-    pub(crate) fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let out = &mut encoder;
         let sources: Vec<_> = self
             .pipelines
             .iter()
-            .map(|p| (label(&p.name), p.source.snapshot()))
+            .map(|p| (p.name.as_str(), p.source.snapshot()))
             .collect();
         let source_counters: [(&str, &str, CountOf); 6] = [
             (
@@ -136,28 +252,24 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in source_counters {
-            family(&mut out, name, "counter", help);
-            for (pipeline, counts) in &sources {
-                let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", value(counts));
-            }
+            let samples = sources
+                .iter()
+                .map(|(pipeline, counts)| ([("pipeline", *pipeline)], value(counts)));
+            counter(out, name, help, samples)?;
         }
-        family(
-            &mut out,
+        gauge(
+            out,
             "wallaroo_source_open_connections",
-            "gauge",
             "Connections open now.",
-        );
-        for (pipeline, counts) in &sources {
-            let open = counts.connections.saturating_sub(counts.closed);
-            let _ = writeln!(
-                out,
-                "wallaroo_source_open_connections{{pipeline=\"{pipeline}\"}} {open}"
-            );
-        }
-        self.render_flow(&mut out);
-        self.render_kafka(&mut out);
+            sources.iter().map(|(pipeline, counts)| {
+                let open = counts.connections.saturating_sub(counts.closed);
+                ([("pipeline", *pipeline)], open)
+            }),
+        )?;
+        self.encode_flow(out)?;
+        self.encode_kafka(out)?;
 
-        let sinks: Vec<_> = self
+        let sinks: Vec<(ByPipeline, SinkSums)> = self
             .pipelines
             .iter()
             .map(|p| {
@@ -165,352 +277,225 @@ impl Metrics {
                 // Zero buckets for a pipeline without sinks, too.
                 sums.latency.merge(&HistogramSnapshot::default());
                 for sink in &p.sinks {
-                    let read = |counter: &std::sync::atomic::AtomicU64| {
-                        counter.load(std::sync::atomic::Ordering::Relaxed)
-                    };
                     sums.messages += read(&sink.messages);
                     sums.bytes += read(&sink.bytes);
                     sums.blocked_nanos += read(&sink.blocked_nanos);
                     sums.connections += read(&sink.connections);
                     sums.latency.merge(&sink.latency.snapshot());
                 }
-                (label(&p.name), sums)
+                ([("pipeline", p.name.as_str())], sums)
             })
             .collect();
-        let sink_counters: [(&str, &str, SumOf); 4] = [
-            (
-                "wallaroo_sink_messages_total",
-                "Messages encoded and handed to the pipeline's sinks.",
-                |s| s.messages.to_string(),
-            ),
-            (
-                "wallaroo_sink_bytes_total",
-                "Bytes encoded and handed to the pipeline's sinks.",
-                |s| s.bytes.to_string(),
-            ),
-            (
-                "wallaroo_sink_blocked_seconds_total",
-                "Time producers waited for room in the channel of a pipeline's sink (backpressure).",
-                |s| (s.blocked_nanos as f64 / 1e9).to_string(),
-            ),
-            (
-                "wallaroo_sink_connections_total",
-                "Connections the pipeline's TCP sinks made to their receivers (the first included: more is a reconnect).",
-                |s| s.connections.to_string(),
-            ),
-        ];
-        for (name, help, value) in sink_counters {
-            family(&mut out, name, "counter", help);
-            for (pipeline, sums) in &sinks {
-                let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {}", value(sums));
-            }
-        }
-        family(
-            &mut out,
+        let by_sink = |value: fn(&SinkSums) -> u64| {
+            sinks
+                .iter()
+                .map(move |(labels, sums)| (*labels, value(sums)))
+        };
+        counter(
+            out,
+            "wallaroo_sink_messages_total",
+            "Messages encoded and handed to the pipeline's sinks.",
+            by_sink(|s| s.messages),
+        )?;
+        counter(
+            out,
+            "wallaroo_sink_bytes_total",
+            "Bytes encoded and handed to the pipeline's sinks.",
+            by_sink(|s| s.bytes),
+        )?;
+        counter(
+            out,
+            "wallaroo_sink_blocked_seconds_total",
+            "Time producers waited for room in the channel of a pipeline's sink (backpressure).",
+            by_sink(|s| s.blocked_nanos).map(|(labels, nanos)| (labels, seconds(nanos))),
+        )?;
+        counter(
+            out,
+            "wallaroo_sink_connections_total",
+            "Connections the pipeline's TCP sinks made to their receivers (the first included: more is a reconnect).",
+            by_sink(|s| s.connections),
+        )?;
+        gauge(
+            out,
             "wallaroo_state_keys",
-            "gauge",
             "Keys with a state in the state partition.",
-        );
-        for state in &self.states {
-            let keys: u64 = state
+            self.states.iter().map(|state| {
+                let keys: u64 = state.workers.iter().map(|w| read(&w.stats.keys)).sum();
+                ([("state", state.name.as_str())], keys)
+            }),
+        )?;
+        counter(
+            out,
+            "wallaroo_worker_messages_total",
+            "Messages of the batches a worker took.",
+            self.workers()
+                .map(|(labels, w)| (labels, read(&w.stats.messages))),
+        )?;
+        counter(
+            out,
+            "wallaroo_worker_busy_seconds_total",
+            "Time a worker spent on its rounds of batches (waits on a full sink channel included), not waiting for a batch.",
+            self.workers()
+                .map(|(labels, w)| (labels, seconds(read(&w.stats.busy_nanos)))),
+        )?;
+        counter(
+            out,
+            "wallaroo_worker_blocked_seconds_total",
+            "Time a worker waited for room in a full sink channel (backpressure), part of its busy time.",
+            self.workers()
+                .map(|(labels, w)| (labels, seconds(read(&w.stats.blocked_nanos)))),
+        )?;
+        gauge(
+            out,
+            "wallaroo_worker_queue_depth",
+            "Batches waiting in a worker's channel.",
+            self.workers().map(|(labels, w)| {
+                let depth = w.tx.upgrade().map_or(0, |tx| tx.len());
+                (labels, depth as u64)
+            }),
+        )?;
+        histogram(
+            out,
+            "wallaroo_latency_seconds",
+            "From a message's read to its output's write by the sink (per chunk of output, from the read of its first message).",
+            sinks.iter().map(|(labels, sums)| (*labels, &sums.latency)),
+        )?;
+        self.encode_resilience(out)
+    }
+}
+
+impl Metrics {
+    /// Every worker of every state partition, with its labels.
+    fn workers(&self) -> impl Iterator<Item = (ByWorker<'_>, &WorkerHandle)> {
+        self.states.iter().flat_map(|state| {
+            state
                 .workers
                 .iter()
-                .map(|w| w.stats.keys.load(std::sync::atomic::Ordering::Relaxed))
-                .sum();
-            let _ = writeln!(
-                out,
-                "wallaroo_state_keys{{state=\"{}\"}} {keys}",
-                label(&state.name)
-            );
-        }
-        family(
-            &mut out,
-            "wallaroo_worker_messages_total",
-            "counter",
-            "Messages of the batches a worker took.",
-        );
-        for state in &self.states {
-            for (index, worker) in state.workers.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "wallaroo_worker_messages_total{{state=\"{}\",worker=\"{index}\"}} {}",
-                    label(&state.name),
-                    worker
-                        .stats
-                        .messages
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                );
-            }
-        }
-        family(
-            &mut out,
-            "wallaroo_worker_busy_seconds_total",
-            "counter",
-            "Time a worker spent on its rounds of batches (waits on a full sink channel included), not waiting for a batch.",
-        );
-        for state in &self.states {
-            for (index, worker) in state.workers.iter().enumerate() {
-                let nanos = worker
-                    .stats
-                    .busy_nanos
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "wallaroo_worker_busy_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
-                    label(&state.name),
-                    nanos as f64 / 1e9
-                );
-            }
-        }
-        family(
-            &mut out,
-            "wallaroo_worker_blocked_seconds_total",
-            "counter",
-            "Time a worker waited for room in a full sink channel (backpressure), part of its busy time.",
-        );
-        for state in &self.states {
-            for (index, worker) in state.workers.iter().enumerate() {
-                let nanos = worker
-                    .stats
-                    .blocked_nanos
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "wallaroo_worker_blocked_seconds_total{{state=\"{}\",worker=\"{index}\"}} {}",
-                    label(&state.name),
-                    nanos as f64 / 1e9
-                );
-            }
-        }
-        family(
-            &mut out,
-            "wallaroo_worker_queue_depth",
-            "gauge",
-            "Batches waiting in a worker's channel.",
-        );
-        for state in &self.states {
-            for (index, worker) in state.workers.iter().enumerate() {
-                let depth = worker.tx.upgrade().map_or(0, |tx| tx.len());
-                let _ = writeln!(
-                    out,
-                    "wallaroo_worker_queue_depth{{state=\"{}\",worker=\"{index}\"}} {depth}",
-                    label(&state.name)
-                );
-            }
-        }
-
-        family(
-            &mut out,
-            "wallaroo_latency_seconds",
-            "histogram",
-            "From a message's read to its output's write by the sink (per chunk of output, from the read of its first message).",
-        );
-        for (pipeline, sums) in &sinks {
-            let latency = &sums.latency;
-            for (bound, count) in BUCKETS.iter().zip(&latency.cumulative) {
-                let _ = writeln!(
-                    out,
-                    "wallaroo_latency_seconds_bucket{{pipeline=\"{pipeline}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "wallaroo_latency_seconds_bucket{{pipeline=\"{pipeline}\",le=\"+Inf\"}} {}",
-                latency.count()
-            );
-            let _ = writeln!(
-                out,
-                "wallaroo_latency_seconds_sum{{pipeline=\"{pipeline}\"}} {}",
-                latency.sum
-            );
-            let _ = writeln!(
-                out,
-                "wallaroo_latency_seconds_count{{pipeline=\"{pipeline}\"}} {}",
-                latency.count()
-            );
-        }
-        self.render_resilience(&mut out);
-        out
+                .enumerate()
+                .map(move |(index, w)| (([("state", state.name.as_str())], [("worker", index)]), w))
+        })
     }
 
     /// Writes the resilience families: per worker, its log's bytes, syncs and snapshots;
     /// per state partition, its recovery at start. Only the state partitions kept in a
     /// resilience directory are written, and without one the families are left out
     /// altogether (no `# HELP` either): a zero would claim a log that does not exist.
-    fn render_resilience(&self, out: &mut String) {
+    fn encode_resilience(&self, out: &mut DescriptorEncoder) -> fmt::Result {
         let kept: Vec<_> = self
             .states
             .iter()
-            .filter(|s| s.recovery.done.load(std::sync::atomic::Ordering::Acquire))
-            .map(|s| (label(&s.name), s))
+            .filter(|s| s.recovery.done.load(Ordering::Acquire))
             .collect();
         if kept.is_empty() {
-            return;
+            return Ok(());
         }
-        let read = |counter: &std::sync::atomic::AtomicU64| {
-            counter.load(std::sync::atomic::Ordering::Relaxed)
+        let workers = || {
+            kept.iter().flat_map(|state| {
+                state.workers.iter().enumerate().map(move |(index, w)| {
+                    let labels: ByWorker = ([("state", state.name.as_str())], [("worker", index)]);
+                    (labels, &w.stats.log)
+                })
+            })
         };
-        type LogOf = fn(&crate::resilience::stats::LogStats) -> String;
-        let log_counters: [(&str, &str, LogOf); 4] = [
-            (
-                "wallaroo_log_bytes_total",
-                "Bytes appended to a worker's state log segments (their headers included).",
-                |l| l.bytes.load(std::sync::atomic::Ordering::Relaxed).to_string(),
-            ),
-            (
-                "wallaroo_snapshots_total",
-                "Worker snapshots written by compacting a worker's state log.",
-                |l| l.snapshots.load(std::sync::atomic::Ordering::Relaxed).to_string(),
-            ),
-            (
-                "wallaroo_snapshot_seconds_total",
-                "Time spent writing a worker's snapshots (and removing the log segments they replace), on the compaction thread.",
-                |l| {
-                    (l.snapshot_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9)
-                        .to_string()
-                },
-            ),
-            (
-                "wallaroo_snapshot_bytes_total",
-                "Bytes of the worker snapshots written.",
-                |l| {
-                    l.snapshot_bytes
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .to_string()
-                },
-            ),
-        ];
-        for (name, help, value) in log_counters {
-            family(out, name, "counter", help);
-            for (state, metrics) in &kept {
-                for (index, worker) in metrics.workers.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{state=\"{state}\",worker=\"{index}\"}} {}",
-                        value(&worker.stats.log)
-                    );
-                }
-            }
-        }
-        family(
+        counter(
+            out,
+            "wallaroo_log_bytes_total",
+            "Bytes appended to a worker's state log segments (their headers included).",
+            workers().map(|(labels, log)| (labels, read(&log.bytes))),
+        )?;
+        counter(
+            out,
+            "wallaroo_snapshots_total",
+            "Worker snapshots written by compacting a worker's state log.",
+            workers().map(|(labels, log)| (labels, read(&log.snapshots))),
+        )?;
+        counter(
+            out,
+            "wallaroo_snapshot_seconds_total",
+            "Time spent writing a worker's snapshots (and removing the log segments they replace), on the compaction thread.",
+            workers().map(|(labels, log)| (labels, seconds(read(&log.snapshot_nanos)))),
+        )?;
+        counter(
+            out,
+            "wallaroo_snapshot_bytes_total",
+            "Bytes of the worker snapshots written.",
+            workers().map(|(labels, log)| (labels, read(&log.snapshot_bytes))),
+        )?;
+        let syncs: Vec<_> = workers()
+            .map(|(labels, log)| (labels, log.syncs.snapshot()))
+            .collect();
+        histogram(
             out,
             "wallaroo_log_sync_seconds",
-            "histogram",
             "How long each fdatasync of a worker's state log took.",
-        );
-        for (state, metrics) in &kept {
-            for (index, worker) in metrics.workers.iter().enumerate() {
-                let syncs = worker.stats.log.syncs.snapshot();
-                let series = format!("state=\"{state}\",worker=\"{index}\"");
-                for (bound, count) in BUCKETS.iter().zip(&syncs.cumulative) {
-                    let _ = writeln!(
-                        out,
-                        "wallaroo_log_sync_seconds_bucket{{{series},le=\"{bound}\"}} {count}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "wallaroo_log_sync_seconds_bucket{{{series},le=\"+Inf\"}} {}",
-                    syncs.count()
-                );
-                let _ = writeln!(
-                    out,
-                    "wallaroo_log_sync_seconds_sum{{{series}}} {}",
-                    syncs.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "wallaroo_log_sync_seconds_count{{{series}}} {}",
-                    syncs.count()
-                );
-            }
-        }
-        family(
+            syncs.iter().map(|(labels, snapshot)| (*labels, snapshot)),
+        )?;
+        gauge(
             out,
             "wallaroo_recovery_seconds",
-            "gauge",
             "How long recovery at start took: reading the last run's files and writing this run's snapshot.",
-        );
-        for (state, metrics) in &kept {
-            let _ = writeln!(
-                out,
-                "wallaroo_recovery_seconds{{state=\"{state}\"}} {}",
-                read(&metrics.recovery.nanos) as f64 / 1e9
-            );
-        }
-        family(
+            kept.iter().map(|state| {
+                (
+                    [("state", state.name.as_str())],
+                    seconds(read(&state.recovery.nanos)),
+                )
+            }),
+        )?;
+        gauge(
             out,
             "wallaroo_recovered_keys",
-            "gauge",
             "Keys whose states recovery at start read back from the last run.",
-        );
-        for (state, metrics) in &kept {
-            let _ = writeln!(
-                out,
-                "wallaroo_recovered_keys{{state=\"{state}\"}} {}",
-                read(&metrics.recovery.keys)
-            );
-        }
+            kept.iter()
+                .map(|state| ([("state", state.name.as_str())], read(&state.recovery.keys))),
+        )
     }
-}
 
-impl Metrics {
     /// Writes the lag of each Kafka source's partitions, as its thread last measured it;
     /// nothing when no pipeline reads Kafka.
-    fn render_kafka(&self, out: &mut String) {
+    fn encode_kafka(&self, out: &mut DescriptorEncoder) -> fmt::Result {
         let lags: Vec<_> = self
             .pipelines
             .iter()
             .filter_map(|p| {
-                let lag = p
+                let mut lag = p
                     .source
                     .kafka_lag
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone()?;
-                Some((label(&p.name), lag))
+                lag.sort_unstable();
+                Some((p.name.as_str(), lag))
             })
             .collect();
         if lags.is_empty() {
-            return;
+            return Ok(());
         }
-        family(
+        gauge(
             out,
             "wallaroo_source_kafka_lag",
-            "gauge",
             "Records between a partition's high watermark and the next offset the source reads, per partition this process holds.",
-        );
-        for (pipeline, mut partitions) in lags {
-            partitions.sort_unstable();
-            for (partition, lag) in partitions {
-                let _ = writeln!(
-                    out,
-                    "wallaroo_source_kafka_lag{{pipeline=\"{pipeline}\",partition=\"{partition}\"}} {lag}"
-                );
-            }
-        }
+            lags.iter().flat_map(|(pipeline, partitions)| {
+                partitions.iter().map(move |&(partition, lag)| {
+                    (([("pipeline", *pipeline)], [("partition", partition)]), lag)
+                })
+            }),
+        )
     }
 
     /// Writes the flow's counters: each source's waits on full worker channels, and each
     /// stateless step's messages in and out.
-    fn render_flow(&self, out: &mut String) {
-        let read = |counter: &std::sync::atomic::AtomicU64| {
-            counter.load(std::sync::atomic::Ordering::Relaxed)
-        };
-        family(
+    fn encode_flow(&self, out: &mut DescriptorEncoder) -> fmt::Result {
+        counter(
             out,
             "wallaroo_source_blocked_seconds_total",
-            "counter",
             "Time the source waited for room in a full channel to a worker of its first state partition (backpressure).",
-        );
-        for p in &self.pipelines {
-            let _ = writeln!(
-                out,
-                "wallaroo_source_blocked_seconds_total{{pipeline=\"{}\"}} {}",
-                label(&p.name),
-                read(&p.flow.source_blocked_nanos) as f64 / 1e9
-            );
-        }
+            self.pipelines.iter().map(|p| {
+                (
+                    [("pipeline", p.name.as_str())],
+                    seconds(read(&p.flow.source_blocked_nanos)),
+                )
+            }),
+        )?;
         let steps: [(&str, &str, CountOfStep); 2] = [
             (
                 "wallaroo_step_messages_in_total",
@@ -524,43 +509,35 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in steps {
-            family(out, name, "counter", help);
-            for p in &self.pipelines {
-                for (step, counts) in &p.flow.steps {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{pipeline=\"{}\",step=\"{}\"}} {}",
-                        label(&p.name),
-                        label(step),
-                        read(value(counts))
-                    );
-                }
-            }
+            let samples = self.pipelines.iter().flat_map(|p| {
+                p.flow.steps.iter().map(move |(step, counts)| {
+                    let labels: [(&str, &str); 2] =
+                        [("pipeline", p.name.as_str()), ("step", step.as_str())];
+                    (labels, read(value(counts)))
+                })
+            });
+            counter(out, name, help, samples)?;
         }
         if self.pipelines.iter().any(|p| !p.flow.windows.is_empty()) {
-            family(
+            counter(
                 out,
                 "wallaroo_window_late_total",
-                "counter",
                 "Messages that came after every window they belong to had closed, dropped (or placed in no window).",
-            );
-            for p in &self.pipelines {
-                for (state, dropped) in &p.flow.windows {
-                    let _ = writeln!(
-                        out,
-                        "wallaroo_window_late_total{{pipeline=\"{}\",state=\"{}\"}} {}",
-                        label(&p.name),
-                        label(state),
-                        read(dropped)
-                    );
-                }
-            }
+                self.pipelines.iter().flat_map(|p| {
+                    p.flow.windows.iter().map(move |(state, dropped)| {
+                        let labels: [(&str, &str); 2] =
+                            [("pipeline", p.name.as_str()), ("state", state.as_str())];
+                        (labels, read(dropped))
+                    })
+                }),
+            )?;
         }
+        Ok(())
     }
 }
 
 /// Reads one counter of a stateless step's counts.
-type CountOfStep = fn(&crate::link::StepCounts) -> &std::sync::atomic::AtomicU64;
+type CountOfStep = fn(&crate::link::StepCounts) -> &AtomicU64;
 
 #[cfg(test)]
 mod tests {
@@ -583,7 +560,9 @@ mod tests {
             pipelines: vec![pipeline("tcp", None)],
             states: Vec::new(),
         };
-        assert!(!tcp.render().contains("wallaroo_source_kafka_lag"));
+        assert!(!Exposition::new(Arc::new(tcp))
+            .render()
+            .contains("wallaroo_source_kafka_lag"));
         let kafka = Metrics {
             pipelines: vec![
                 pipeline("tcp", None),
@@ -591,7 +570,7 @@ mod tests {
             ],
             states: Vec::new(),
         };
-        let text = kafka.render();
+        let text = Exposition::new(Arc::new(kafka)).render();
         assert!(text.contains(
             "# TYPE wallaroo_source_kafka_lag gauge\n\
              wallaroo_source_kafka_lag{pipeline=\"k\",partition=\"0\"} 0\n\
@@ -626,13 +605,13 @@ mod tests {
             }],
             states: Vec::new(),
         };
-        let text = metrics.render();
+        let text = Exposition::new(Arc::new(metrics)).render();
         assert!(text.contains("wallaroo_source_messages_total{pipeline=\"say \\\"hi\\\"\"} 7\n"));
         assert!(text.contains("wallaroo_source_open_connections{pipeline=\"say \\\"hi\\\"\"} 2\n"));
         assert!(text.contains("wallaroo_sink_messages_total{pipeline=\"say \\\"hi\\\"\"} 5\n"));
         assert!(text.contains("wallaroo_sink_bytes_total{pipeline=\"say \\\"hi\\\"\"} 40\n"));
         assert!(text.contains(
-            "wallaroo_latency_seconds_bucket{pipeline=\"say \\\"hi\\\"\",le=\"0.00005\"} 5\n"
+            "wallaroo_latency_seconds_bucket{pipeline=\"say \\\"hi\\\"\",le=\"5e-05\"} 5\n"
         ));
         assert!(text.contains("wallaroo_latency_seconds_count{pipeline=\"say \\\"hi\\\"\"} 5\n"));
         assert!(text.contains("# TYPE wallaroo_latency_seconds histogram\n"));
@@ -648,6 +627,13 @@ mod tests {
         assert!(text.contains(
             "wallaroo_window_late_total{pipeline=\"say \\\"hi\\\"\",state=\"sensor windows\"} 3\n"
         ));
+        // The Prometheus text format, not OpenMetrics: HELP and TYPE name a counter's
+        // `_total` samples, as the hand-written text did, and nothing closes the body.
+        assert!(text.contains(
+            "# HELP wallaroo_source_messages_total Messages decoded by the pipeline's source.\n\
+             # TYPE wallaroo_source_messages_total counter\n"
+        ));
+        assert!(!text.contains("# EOF"), "{text}");
         // No state kept in a resilience directory: no resilience family at all.
         assert!(!text.contains("wallaroo_log_"), "{text}");
         assert!(!text.contains("wallaroo_recovery_seconds"), "{text}");
@@ -691,7 +677,7 @@ mod tests {
             pipelines: Vec::new(),
             states: vec![kept, not_kept],
         };
-        let text = metrics.render();
+        let text = Exposition::new(Arc::new(metrics)).render();
         let w = "{state=\"kept\",worker=\"0\"}";
         assert!(
             text.contains(&format!("wallaroo_log_bytes_total{w} 1234\n")),
