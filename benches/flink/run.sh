@@ -12,6 +12,8 @@
 #   REF_MAX      run the Python reference (reference.py) up to this many lines (default 1000000)
 #   SENSORS, SEED  of the generated input (default 1000, 1)
 #   JAVA_HEAP    the JVM's -Xmx (default 4g)
+#   WALLAROO_BIN a window_average binary built elsewhere (another worktree's), used as is
+#                instead of building this checkout's examples/window_average.rs
 #
 # Sets itself up when needed: a venv with PyPI's apache-flink-libraries (Flink's jars) under
 # benches/flink/.venv, the job compiled with javac into benches/flink/build; inputs and outputs
@@ -24,7 +26,7 @@ FLINK_VERSION=2.3.0
 VENV="$HERE/.venv"
 BUILD="$HERE/build"
 DATA="$HERE/data"
-FLINK_RUNS="${FLINK_RUNS:-1:record 2:record 1:boundary}"
+FLINK_RUNS="${FLINK_RUNS-1:record 2:record 1:boundary}"
 REPEAT="${REPEAT:-1}"
 REF_MAX="${REF_MAX:-1000000}"
 SENSORS="${SENSORS:-1000}"
@@ -73,30 +75,35 @@ JAVA_OPTS=(
 )
 
 # --- wallaroo: the example, when it exists ---------------------------------------------------
-WALLAROO="$ROOT/target/release/examples/window_average"
+WALLAROO="${WALLAROO_BIN:-$ROOT/target/release/examples/window_average}"
 HAVE_WALLAROO=0
-if [ -f "$ROOT/examples/window_average.rs" ]; then
+if [ -n "${WALLAROO_BIN:-}" ]; then
+    [ -x "$WALLAROO_BIN" ] || { echo "WALLAROO_BIN=$WALLAROO_BIN is not an executable" >&2; exit 1; }
+    say "wallaroo: $WALLAROO_BIN"
+    HAVE_WALLAROO=1
+elif [ -f "$ROOT/examples/window_average.rs" ]; then
     say "cargo build --release --example window_average"
     (cd "$ROOT" && cargo build --release --example window_average) && HAVE_WALLAROO=1
 else
     say "examples/window_average.rs does not exist yet: wallaroo's side is skipped"
 fi
 
-now() { date +%s.%N; }
-# best_of CMD... : runs CMD REPEAT times, leaves the fastest wall time in $WALL (seconds) and
-# that run's stderr in $ERRF.
+# best_of CMD... : runs CMD REPEAT times, leaves the fastest wall time in $WALL and that run's
+# CPU time (user + system, all threads and children) in $CPU, both in seconds, and that run's
+# stderr in $ERRF. CPU time says more than wall time on a machine shared with other work.
 best_of() {
-    local best="" t0 t1 w i
+    local best="" i r u s
     for ((i = 0; i < REPEAT; i++)); do
-        t0=$(now)
-        "$@" 2>"$ERRF.try" || { cat "$ERRF.try" >&2; return 1; }
-        t1=$(now)
-        w=$(echo "$t1 - $t0" | bc -l)
-        if [ -z "$best" ] || [ "$(echo "$w < $best" | bc -l)" = 1 ]; then
-            best=$w
+        TIMEFORMAT='%R %U %S'
+        { time "$@" 2>"$ERRF.try"; } 2>"$ERRF.time" || { cat "$ERRF.try" >&2; return 1; }
+        read -r r u s <"$ERRF.time"
+        if [ -z "$best" ] || [ "$(echo "$r < $best" | bc -l)" = 1 ]; then
+            best=$r
+            CPU=$(echo "$u + $s" | bc -l)
             mv "$ERRF.try" "$ERRF"
         fi
     done
+    rm -f "$ERRF.time" "$ERRF.try"
     WALL=$best
 }
 rate() { echo "scale=0; $1 / $2" | bc -l; }
@@ -108,8 +115,8 @@ same() {
 }
 
 RESULTS="$DATA/results-$(date -u +%Y%m%dT%H%M%SZ).tsv"
-printf 'lines\tengine\twall_s\twall_rec_s\tproc_s\tproc_rec_s\tjob_s\twindows\tlate\tvs_first\n' >"$RESULTS"
-row() { printf '%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+printf 'lines\tengine\twall_s\twall_rec_s\tcpu_s\tcpu_rec_s\tproc_s\tproc_rec_s\tjob_s\twindows\tlate\tvs_first\n' >"$RESULTS"
+row() { printf '%s\t%s\t%.2f\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 
 for N in "${SIZES[@]}"; do
     IN="$DATA/in-$N-s$SENSORS-seed$SEED.txt"
@@ -124,7 +131,7 @@ for N in "${SIZES[@]}"; do
         OUT="$DATA/out-$N-reference.txt"; ERRF="$DATA/err-$N-reference.txt"
         best_of python3 "$HERE/reference.py" "$IN" "$OUT"
         late=$(sed -n 's/^late=\([0-9]*\).*/\1/p' "$ERRF")
-        row "$N" reference "$WALL" "$(rate "$N" "$WALL")" - - - "$(wc -l <"$OUT")" "$late" -
+        row "$N" reference "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "$late" -
         FIRST="$OUT"
     fi
     for run in $FLINK_RUNS; do
@@ -141,7 +148,7 @@ for N in "${SIZES[@]}"; do
         proc_ms=$(sed -n 's/.*proc_ms=\([0-9]*\).*/\1/p' <<<"$stats")
         proc_s=$(echo "scale=3; $proc_ms / 1000" | bc -l)
         cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
-        row "$N" "$name" "$WALL" "$(rate "$N" "$WALL")" "$proc_s" "$(rate "$N" "$proc_s")" \
+        row "$N" "$name" "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" "$proc_s" "$(rate "$N" "$proc_s")" \
             "$job_s" "$(wc -l <"$OUT")" "$late" "$cmpres"
         [ -n "$FIRST" ] || FIRST="$OUT"
     done
@@ -151,14 +158,15 @@ for N in "${SIZES[@]}"; do
         best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT"
         late=$(grep -io 'late[^0-9]*[0-9]*' "$ERRF" | grep -o '[0-9]*$' | tail -1 || true)
         cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
-        row "$N" wallaroo "$WALL" "$(rate "$N" "$WALL")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
+        row "$N" wallaroo "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
     fi
 done
 
 echo
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); Flink $FLINK_VERSION on $(java -version 2>&1 | head -1)"
-echo "wall: the whole process; proc: first record parsed to last line written (Flink, without"
-echo "MiniCluster start and task deployment); job: Flink's net job run time (with deployment)"
+echo "wall: the whole process; cpu: its user + system time, all threads; proc: first record"
+echo "parsed to last line written (Flink, without MiniCluster start and task deployment);"
+echo "job: Flink's net job run time (with deployment)"
 echo "vs_first: the sorted output against the first engine of the size (reference.py when it ran)"
 column -t -s $'\t' "$RESULTS"
 echo "(also in $RESULTS)"
