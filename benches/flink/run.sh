@@ -12,6 +12,7 @@
 #   REF_MAX      run the Python reference (reference.py) up to this many lines (default 1000000)
 #   SENSORS, SEED  of the generated input (default 1000, 1)
 #   JAVA_HEAP    the JVM's -Xmx (default 4g)
+#   WALLAROO_WORKERS  wallaroo's runs per size, a --workers value each (default "1 2")
 #   WALLAROO_BIN a window_average binary built elsewhere (another worktree's), used as is
 #                instead of building this checkout's examples/window_average.rs
 #
@@ -27,6 +28,7 @@ VENV="$HERE/.venv"
 BUILD="$HERE/build"
 DATA="$HERE/data"
 FLINK_RUNS="${FLINK_RUNS-1:record 2:record 1:boundary}"
+WALLAROO_WORKERS="${WALLAROO_WORKERS-1 2}"
 REPEAT="${REPEAT:-1}"
 REF_MAX="${REF_MAX:-1000000}"
 SENSORS="${SENSORS:-1000}"
@@ -153,12 +155,15 @@ for N in "${SIZES[@]}"; do
         [ -n "$FIRST" ] || FIRST="$OUT"
     done
     if [ "$HAVE_WALLAROO" = 1 ]; then
-        say "$N lines: wallaroo"
-        OUT="$DATA/out-$N-wallaroo.txt"; ERRF="$DATA/err-$N-wallaroo.txt"
-        best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT"
-        late=$(grep -io 'late[^0-9]*[0-9]*' "$ERRF" | grep -o '[0-9]*$' | tail -1 || true)
-        cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
-        row "$N" wallaroo "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
+        for w in $WALLAROO_WORKERS; do
+            name="wallaroo-w$w"
+            say "$N lines: $name"
+            OUT="$DATA/out-$N-$name.txt"; ERRF="$DATA/err-$N-$name.txt"
+            best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT" --workers "$w"
+            late=$(grep -io 'late[^0-9]*[0-9]*' "$ERRF" | grep -o '[0-9]*$' | tail -1 || true)
+            cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
+            row "$N" "$name" "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
+        done
     fi
 done
 
