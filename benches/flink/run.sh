@@ -160,7 +160,7 @@ for N in "${SIZES[@]}"; do
             say "$N lines: $name"
             OUT="$DATA/out-$N-$name.txt"; ERRF="$DATA/err-$N-$name.txt"
             best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT" --workers "$w"
-            late=$(grep -io 'late[^0-9]*[0-9]*' "$ERRF" | grep -o '[0-9]*$' | tail -1 || true)
+            late=$(grep -o '[0-9]* late messages\? dropped' "$ERRF" | grep -o '^[0-9]*' | tail -1 || true)
             cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
             row "$N" "$name" "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
         done
