@@ -504,14 +504,7 @@ impl<T: Send + 'static> Pipeline<T> {
         A: Aggregation<T>,
         P: Partition<T>,
     {
-        let windows = windows.count_windows();
-        let spec = Spec {
-            kind: Kind::Count { size: windows.size },
-            lateness: 0,
-            late: Late::Drop,
-            side_output: false,
-            idle: None,
-        };
+        let spec = Spec::of(windows.count_windows().windows(), false, None);
         self.window_step(spec, None, None, initial, state_name, partition)
     }
 
@@ -804,14 +797,11 @@ impl<T: Send + 'static> Timed<T> {
         A: Aggregation<T>,
         P: Partition<T>,
     {
-        let windows = windows.windows();
-        let spec = Spec {
-            kind: windows.kind,
-            lateness: windows.lateness,
-            late: windows.late,
-            side_output: self.late_sink.is_some(),
-            idle: self.watermarks.idle,
-        };
+        let spec = Spec::of(
+            windows.windows(),
+            self.late_sink.is_some(),
+            self.watermarks.idle,
+        );
         let timestamp = Some((self.timestamp, self.timestamp_name, self.watermarks));
         self.pipeline.window_step(
             spec,

@@ -26,6 +26,24 @@ pub(crate) struct Spec {
     pub(crate) idle: Option<Duration>,
 }
 
+impl Spec {
+    /// The spec of `windows`, with late messages to a sink of their own if `side_output`,
+    /// and inputs left out of the watermark after `idle`.
+    pub(crate) fn of(
+        windows: super::TimeWindows,
+        side_output: bool,
+        idle: Option<Duration>,
+    ) -> Spec {
+        Spec {
+            kind: windows.kind,
+            lateness: windows.lateness,
+            late: windows.late,
+            side_output,
+            idle,
+        }
+    }
+}
+
 /// What a step that keeps time does, on one worker.
 pub(crate) trait Op<K, In>: Send {
     /// The state it keeps per key.

@@ -26,6 +26,27 @@ struct Pane<A> {
     acc: A,
 }
 
+impl<A> Pane<A> {
+    /// Fires the window, just changed, if the watermark has passed its end (within its
+    /// allowed lateness): again, as a late firing, if it fired before; the first time, with
+    /// a timer for the end of its lateness.
+    fn fire_if_passed(
+        &mut self,
+        wm: Millis,
+        lateness: Millis,
+        timer: &mut impl FnMut(Millis),
+        fire: &mut impl FnMut(Window, &A, bool),
+    ) {
+        if self.window.end <= wm {
+            fire(self.window, &self.acc, self.fired);
+            if !self.fired {
+                self.fired = true;
+                timer(self.window.end.saturating_add(lateness));
+            }
+        }
+    }
+}
+
 impl<A: State + Clone> State for Panes<A> {
     // The windows' own layout is wallaroo's; what a user can change is the accumulator.
     const VERSION: u32 = A::VERSION;
@@ -144,14 +165,7 @@ impl<A: Clone> Panes<A> {
             };
             let pane = &mut self.panes[at];
             pane.acc.update(msg);
-            if window.end <= wm {
-                // Within its allowed lateness: the window fires again with the message.
-                fire(window, &pane.acc, pane.fired);
-                if !pane.fired {
-                    pane.fired = true;
-                    timer(window.end.saturating_add(lateness));
-                }
-            }
+            pane.fire_if_passed(wm, lateness, timer, fire);
         });
         placed
     }
@@ -214,13 +228,7 @@ impl<A: Clone> Panes<A> {
         if grew {
             timer(window.end);
         }
-        if window.end <= wm {
-            fire(window, &pane.acc, pane.fired);
-            if !pane.fired {
-                pane.fired = true;
-                timer(window.end.saturating_add(lateness));
-            }
-        }
+        pane.fire_if_passed(wm, lateness, timer, fire);
         let at = self
             .panes
             .partition_point(|p| (p.window.start, p.window.end) < (window.start, window.end));
