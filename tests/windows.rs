@@ -238,6 +238,29 @@ fn count_windows_need_no_event_time_and_fire_what_they_have_at_the_end() {
 }
 
 #[test]
+fn a_running_aggregate_fires_with_every_message_of_its_key() {
+    let input = events(&[("a", 0, 1), ("b", 0, 10), ("a", 0, 2), ("a", 0, 4)]);
+    let fired = Arc::default();
+    Application::new("running")
+        .pipeline("events", Generator::new(move |i| input.get(i as usize).cloned()))
+        .to_window(Windows::running(), Sum::default(), "sums", by_key)
+        .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
+        .run(&Args::new().with_workers(2), |_| {})
+        .unwrap();
+    let fired = texts(&fired);
+    let all = format!("[{},{})", i64::MIN, i64::MAX);
+    assert_eq!(
+        of(&fired, "a"),
+        [
+            format!("a {all} n=1 sum=1"),
+            format!("a {all} n=2 sum=3"),
+            format!("a {all} n=3 sum=7"),
+        ]
+    );
+    assert_eq!(of(&fired, "b"), [format!("b {all} n=1 sum=10")]);
+}
+
+#[test]
 fn allowed_lateness_fires_a_window_again_for_each_message_in_time_and_then_drops_it() {
     let (fired, _) = run_timed(
         &[

@@ -39,7 +39,7 @@ use crate::time::runner::{Op, Spec, TimedEntry};
 use crate::time::stamp::{StampLink, StampedPartition, Timestamp, TimestampFn};
 use crate::time::windowing::WindowOp;
 use crate::time::{
-    Aggregation, CountWindows, Fired, Kind, Late, Millis, Process, TimeWindows, Watermarks,
+    Aggregation, CountWindows, Fired, Late, Millis, Process, TimeWindows, Watermarks,
 };
 use crate::topology::{
     PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
@@ -854,7 +854,7 @@ pub trait AnyWindows {
 impl AnyWindows for CountWindows {
     fn windows(self) -> TimeWindows {
         TimeWindows {
-            kind: Kind::Count { size: self.size },
+            kind: self.kind,
             lateness: 0,
             late: Late::Drop,
         }

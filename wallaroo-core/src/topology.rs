@@ -85,7 +85,7 @@ pub struct StepTopology {
 /// The windows of a `window` step, and where their time comes from.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct WindowTopology {
-    /// `tumbling`, `sliding`, `session` or `count`.
+    /// `tumbling`, `sliding`, `session`, `count` or `running`.
     pub kind: String,
     /// A tumbling or sliding window's size, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +126,7 @@ impl WindowTopology {
             Kind::Sliding { size, slide } => ("sliding", Some(size), Some(slide), None, None),
             Kind::Session { gap } => ("session", None, None, Some(gap), None),
             Kind::Count { size } => ("count", None, None, None, Some(size)),
+            Kind::Running => ("running", None, None, None, None),
         };
         WindowTopology {
             kind: kind.to_string(),
@@ -153,7 +154,8 @@ impl WindowTopology {
             (_, _, _, Some(n)) => format!("count {n}"),
             (Some(size), Some(slide), _, _) => format!("sliding {size} ms every {slide} ms"),
             (_, _, Some(gap), _) => format!("session gap {gap} ms"),
-            (size, _, _, _) => format!("{} {} ms", self.kind, size.unwrap_or(0)),
+            (Some(size), _, _, _) => format!("{} {size} ms", self.kind),
+            (None, _, _, _) => self.kind.clone(),
         };
         if let (Some(ts), Some(bound)) = (&self.timestamp, self.out_of_orderness_ms) {
             let _ = write!(text, ", {ts} - {bound} ms");

@@ -110,11 +110,11 @@ pub struct TimeWindows {
     pub(crate) late: Late,
 }
 
-/// Windows of a count of messages, per key (see [`Windows::count`]); they need no event
-/// time.
+/// Windows of a count of messages, or one running window, per key (see [`Windows::count`]
+/// and [`Windows::running`]); they need no event time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CountWindows {
-    pub(crate) size: u64,
+    pub(crate) kind: Kind,
 }
 
 /// The kinds of windows.
@@ -128,6 +128,8 @@ pub(crate) enum Kind {
     Session { gap: Millis },
     /// `size` messages in arrival order.
     Count { size: u64 },
+    /// Every message of the key, in one window that never closes and fires with each.
+    Running,
 }
 
 /// What becomes of a message that comes after every window it belongs to has closed (and
@@ -214,7 +216,18 @@ impl Windows {
     /// If `size` is zero.
     pub fn count(size: u64) -> CountWindows {
         assert!(size > 0, "a count window's size must be at least 1");
-        CountWindows { size }
+        CountWindows {
+            kind: Kind::Count { size },
+        }
+    }
+
+    /// The aggregation over a whole key: one window per key that never closes and fires
+    /// with every message, sending the aggregate so far (Kafka Streams' `aggregate`). Its
+    /// [`Window`] spans all time.
+    pub fn running() -> CountWindows {
+        CountWindows {
+            kind: Kind::Running,
+        }
     }
 }
 

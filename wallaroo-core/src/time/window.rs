@@ -101,7 +101,7 @@ pub(crate) fn windows_of(kind: Kind, t: Millis, mut each: impl FnMut(Window)) {
             start: t,
             end: t.saturating_add(gap),
         }),
-        Kind::Count { .. } => unreachable!("count windows are not of time"),
+        Kind::Count { .. } | Kind::Running => unreachable!("count windows are not of time"),
     }
 }
 
@@ -268,6 +268,31 @@ impl<A: Clone> Panes<A> {
             fire(pane.window, &pane.acc, false);
             self.panes.clear();
         }
+    }
+
+    /// Adds `msg` to the key's running window, and fires it.
+    pub(crate) fn running<In>(
+        &mut self,
+        initial: &A,
+        msg: &In,
+        fire: &mut impl FnMut(Window, &A, bool),
+    ) where
+        A: Aggregation<In>,
+    {
+        if self.panes.is_empty() {
+            self.panes.push(Pane {
+                window: Window {
+                    start: Millis::MIN,
+                    end: Millis::MAX,
+                },
+                fired: false,
+                acc: initial.clone(),
+            });
+        }
+        let pane = &mut self.panes[0];
+        pane.acc.update(msg);
+        self.counted += 1;
+        fire(pane.window, &pane.acc, false);
     }
 
     /// Adds `msg` to the oldest open window (for [`Late::PlaceInOldest`](super::Late)); it

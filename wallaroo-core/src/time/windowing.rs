@@ -140,6 +140,10 @@ where
                 panes.count(size, initial, &msg, &mut timer, &mut fire);
                 return true;
             }
+            Kind::Running => {
+                panes.running(initial, &msg, &mut fire);
+                return true;
+            }
             kind => kind,
         };
         match panes.place(
