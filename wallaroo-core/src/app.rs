@@ -467,7 +467,10 @@ impl<T: Send + 'static> Pipeline<T> {
     /// `timestamp` reads a message's time in milliseconds, and `watermarks` says how far
     /// behind the latest time a message may come ([`Watermarks::bounded`]).
     ///
-    /// ```
+    /// In an application (not compiled here: the annotations expand to paths of the
+    /// `wallaroo` crate; `tests/ui/pass/windows.rs` compiles the same shape):
+    ///
+    /// ```ignore
     /// # use std::time::Duration;
     /// # use wallaroo::prelude::*;
     /// # use wallaroo::time::{Watermarks, Windows};

@@ -15,7 +15,7 @@
 //!   input's order, message by message: the results do not depend on thread timing. When
 //!   the input runs dry the link tells every worker how far its watermark came; when it
 //!   ends, that it ended.
-//! - On a worker, a [`clock`] keeps the watermark of each input and the partition's: the
+//! - On a worker, a clock keeps the watermark of each input and the partition's: the
 //!   smallest over the inputs that are neither ended nor idle (no message for the idle
 //!   timeout, when one is set), and never going back. The windows whose end it reaches
 //!   fire, per key in order of their start; when every input has ended, every open window
@@ -46,7 +46,10 @@ pub use window::Panes;
 /// serializable (window contents are saved with a resilience directory) and names it in the
 /// topology.
 ///
-/// ```
+/// In an application (not compiled here: `#[aggregation]` expands to paths of the `wallaroo`
+/// crate; `tests/ui/pass/windows.rs` compiles the same shape):
+///
+/// ```ignore
 /// use wallaroo::prelude::*;
 ///
 /// # pub struct Reading { pub value: f64 }
@@ -182,7 +185,7 @@ impl Late {
 ///
 /// ```
 /// use std::time::Duration;
-/// use wallaroo::time::{Late, Windows};
+/// use wallaroo_core::time::{Late, Windows}; // in an application: `wallaroo::time`
 ///
 /// let minute = Windows::tumbling(Duration::from_secs(60));
 /// let sliding = Windows::sliding(Duration::from_secs(60), Duration::from_secs(10))
