@@ -82,7 +82,7 @@ pub use window::Panes;
     label = "the window takes `{In}`, which `{Self}` does not aggregate",
     note = "an aggregation is a `#[aggregation] #[derive(Clone, Default)] struct` with `impl Aggregation<{In}> for …` (update, combine, output)"
 )]
-pub trait Aggregation<In>: State + Clone + Sync {
+pub trait Aggregation<In>: Accumulator + Clone + Sync {
     /// What a fired window sends on.
     type Out: Send + 'static;
     /// Adds one message.
@@ -92,6 +92,21 @@ pub trait Aggregation<In>: State + Clone + Sync {
     /// The window's result.
     fn output(&self) -> Self::Out;
 }
+
+/// What `#[aggregation]` says of a struct: it is the accumulator of windows, and a
+/// [`State`] (serializable, so that the windows holding it are saved with a resilience
+/// directory). `#[aggregation]` implements it; there is nothing in it to write by hand.
+///
+/// It stands between [`Aggregation`] and [`State`] for the error message: an
+/// `impl Aggregation<…>` for a struct without `#[aggregation]` is reported as "not an
+/// aggregation: annotate it with `#[aggregation]`", rather than as not a state, whose message
+/// asks for `#[state]`, which does not make an aggregation.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregation: annotate it with `#[aggregation]`",
+    label = "`{Self}` needs `#[aggregation]` on its struct",
+    note = "an aggregation is a `#[aggregation] #[derive(Clone, Default)] struct`; `#[aggregation]` makes it serializable, so that the windows holding it are saved with a resilience directory"
+)]
+pub trait Accumulator: State {}
 
 /// An event time, in milliseconds (since the Unix epoch, or any origin the input uses).
 pub type Millis = i64;

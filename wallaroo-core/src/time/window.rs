@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+use super::Accumulator;
 use super::{Aggregation, Kind, Millis, Window};
 use crate::component::ComponentInfo;
 use crate::state::State;
@@ -26,6 +28,9 @@ struct Pane<A> {
     acc: A,
 }
 
+// Why `do_not_recommend`: `Panes` is the runtime's, never a user's state; without it, every
+// "not a state" error lists it among the types that are.
+#[diagnostic::do_not_recommend]
 impl<A: State + Clone> State for Panes<A> {
     // The windows' own layout is wallaroo's; what a user can change is the accumulator.
     const VERSION: u32 = A::VERSION;
@@ -367,6 +372,8 @@ mod tests {
             Sum::default()
         }
     }
+
+    impl Accumulator for Sum {}
 
     impl Aggregation<i64> for Sum {
         type Out = (i64, u64);
