@@ -191,6 +191,35 @@ fn the_demo_stream_drops_its_one_late_reading() {
 }
 
 #[test]
+fn the_shipped_data_file_gives_the_windows_of_the_contract() {
+    let dir = TempDir::new("window-average-data");
+    let args = Args::new()
+        .with_input(support::data_file("sensor_readings.csv"))
+        .with_output(dir.address("out.txt"));
+    window_average::window_average(&args)
+        .run(&args, |_| {})
+        .unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/data/sensor_readings.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let readings: Vec<Reading> = text
+        .lines()
+        .map(|line| {
+            let r = window_average::decode::call(line.as_bytes()).unwrap();
+            (r.sensor, r.time, r.value)
+        })
+        .collect();
+    let (expected, late) = model(&readings);
+    assert_eq!(
+        late, 1,
+        "boiler-1's 17000 comes after 30000 closed its window"
+    );
+    assert_eq!(grouped(&dir.read("out.txt")), expected);
+}
+
+#[test]
 fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_counted() {
     let readings = readings(5_000, 21);
     let (expected, late) = model(&readings);
