@@ -420,3 +420,53 @@ fn a_late_sink_in_a_second_pipeline_gets_its_late_messages_and_its_place_in_the_
         "a [0,10000) 1\na [20000,30000) 1\n"
     );
 }
+
+#[encoder]
+fn encode_tally_late(fired: &Fired<String, u64>) -> String {
+    let Window { start, end } = fired.window;
+    let late = if fired.late { " late" } else { "" };
+    format!("{} [{start},{end}) {}{late}\n", fired.key, fired.value)
+}
+
+#[test]
+fn a_message_within_the_allowed_lateness_that_extends_a_fired_session_fires_it_again() {
+    // Sessions of 10 s, kept 5 s after they fire, no out-of-orderness. b's 10 000 closes
+    // a's [0, 10000); at watermark 12 000, a's 3 000 (window [3000, 13000)) is within the
+    // lateness: a's session becomes [0, 13000) and fires again, with both messages.
+    let dir = TempDir::new("api-session-lateness");
+    std::fs::write(
+        dir.0.join("stamps.csv"),
+        "a,0\nb,10000\nb,12000\na,3000\nb,30000\n",
+    )
+    .unwrap();
+    for workers in [1, 2] {
+        let args = Args::new()
+            .with_input(dir.address("stamps.csv"))
+            .with_output(dir.address("out.txt"))
+            .with_workers(workers);
+        Application::new("lateness")
+            .pipeline("stamps", Source::new(args.input(0), read_stamp))
+            .event_time(stamp_time, Watermarks::bounded(std::time::Duration::ZERO))
+            .to_window(
+                Windows::session(std::time::Duration::from_secs(10))
+                    .allowed_lateness(std::time::Duration::from_secs(5)),
+                Tally::default(),
+                "sessions",
+                by_stamp_key,
+            )
+            .to_sink(Sink::new(args.output(0), encode_tally_late))
+            .run(&args, |_| {})
+            .unwrap();
+        let a: Vec<String> = dir
+            .read("out.txt")
+            .lines()
+            .filter(|line| line.starts_with("a "))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            a,
+            ["a [0,10000) 1", "a [0,13000) 2 late"],
+            "{workers} workers"
+        );
+    }
+}
