@@ -1,7 +1,7 @@
 //! The User Sessions example against its contract (the module doc of
 //! `examples/user_sessions.rs`), computed here without the framework's windows: out-of-order
 //! events, sessions that a late-arriving event bridges, events too late for their own
-//! window, with one and with several workers.
+//! window, with one and with several workers, from a file and over loopback TCP.
 
 mod support;
 #[allow(dead_code)]
@@ -9,8 +9,11 @@ mod support;
 mod user_sessions;
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use support::{Rng, TempDir};
+use support::{example_bin, free_port, Receiver, Rng, TempDir};
 use user_sessions::Flags;
 use wallaroo::Args;
 
@@ -354,4 +357,54 @@ fn the_decoder_takes_one_word_users_and_actions() {
     ] {
         assert!(user_sessions::decode::call(bad).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn the_binary_over_tcp_takes_its_gap_flag_and_counts_late_events() {
+    let gap = 20_000;
+    let events = events(5_000, gap, 33);
+    let Expected {
+        lines: expected,
+        late,
+        ..
+    } = model(&events, gap);
+    assert!(late > 10, "the input has late events: {late}");
+    let receiver = Receiver::start();
+    let (port, http) = (free_port(), free_port());
+    let mut app = Command::new(example_bin("user_sessions"))
+        .args(["--in", &format!("127.0.0.1:{port}")])
+        .args(["--out", &receiver.addr.to_string()])
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--workers", "2", "--gap-secs", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    // In pieces that cut lines, as a network does.
+    for piece in input_text(&events).as_bytes().chunks(1_000) {
+        stream.write_all(piece).unwrap();
+    }
+    drop(stream);
+    let sessions: usize = expected.values().map(Vec::len).sum();
+    let got = receiver.wait_for(sessions);
+    let counted = format!(
+        "wallaroo_window_late_total{{pipeline=\"Events\",state=\"user sessions\"}} {late}\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = support::http_get(format!("127.0.0.1:{http}").parse().unwrap(), "/metrics");
+        if metrics.contains(&counted) || Instant::now() > deadline {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = app.kill();
+    let _ = app.wait();
+    assert_eq!(got.len(), sessions);
+    assert_eq!(grouped(&(got.join("\n") + "\n")), expected);
+    assert!(
+        metrics.contains(&counted),
+        "{late} late events expected in:\n{metrics}"
+    );
 }
