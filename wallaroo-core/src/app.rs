@@ -786,6 +786,11 @@ impl UntimedWindows for CountWindows {
 }
 
 /// Any windows: of time ([`TimeWindows`]) or of a count ([`CountWindows`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not windows",
+    label = "give windows from `Windows`: `Windows::tumbling(size)`, `Windows::sliding(size, slide)`, `Windows::session(gap)` or `Windows::count(n)`",
+    note = "a window's size or gap is a `Duration` given to one of them: `Windows::tumbling(Duration::from_secs(10))`"
+)]
 pub trait AnyWindows {
     #[doc(hidden)]
     fn windows(self) -> TimeWindows;
