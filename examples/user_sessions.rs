@@ -198,9 +198,8 @@ const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
 const DEMO_ACTIONS: [&str; 5] = ["view", "view", "click", "view", "buy"];
 
 /// Event `i` of the demo stream, `None` after 60: three users, each with an event every
-/// 2 minutes of event time and a pause of 40 minutes after every 7th, so each has three
-/// sessions with the default gap; events arrive up to 3 s out of order, and one comes 2
-/// hours late.
+/// 2 minutes of event time but 42 minutes after every 7th, so each has three sessions with
+/// the default gap; events arrive up to 3 s out of order, and one comes 2 hours late.
 pub fn demo_event(i: u64) -> Option<Event> {
     if i >= 60 {
         return None;
