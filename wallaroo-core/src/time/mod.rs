@@ -173,7 +173,9 @@ pub(crate) enum Kind {
 
 /// What becomes of a message that comes after every window it belongs to has closed (and
 /// its allowed lateness passed). To send such messages to a sink of their own instead,
-/// see [`Timed::late_to_sink`](crate::app::Timed::late_to_sink).
+/// see `Timed::late_to_sink` (`.late_to_sink(sink)` after `.event_time(…)`).
+// Not a link: this module is below the builder (`app` imports it), and a link counts as an
+// import in tests/layering.rs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Late {
     /// It is counted (`wallaroo_window_late_total`) and dropped.
