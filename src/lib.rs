@@ -254,5 +254,6 @@ pub mod __private {
     pub use wallaroo_core::step::{
         emit_many, emit_one, emit_option, Computation, Emit, StateComputation,
     };
+    pub use wallaroo_core::time::Accumulator;
     pub use wallaroo_core::{Application, Args};
 }

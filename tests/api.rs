@@ -318,3 +318,155 @@ fn a_state_name_used_with_another_key_type_is_an_error_before_start() {
     let err = application.start(&args).err().expect("refused");
     assert!(err.to_string().contains("not well formed"), "{err}");
 }
+
+/// A line `KEY,TIME_MS` of a timed input.
+#[derive(Clone, Debug)]
+pub struct Stamp(String, i64);
+
+#[decoder(lines)]
+fn read_stamp(payload: &[u8]) -> Result<Stamp, DecodeError> {
+    let bad = || DecodeError::new("expected KEY,TIME_MS");
+    let line = std::str::from_utf8(payload).map_err(|_| bad())?;
+    let (key, time) = line.split_once(',').ok_or_else(bad)?;
+    Ok(Stamp(key.to_string(), time.parse().map_err(|_| bad())?))
+}
+
+fn stamp_time(stamp: &Stamp) -> i64 {
+    stamp.1
+}
+
+#[partition]
+fn by_stamp_key(stamp: &Stamp) -> &str {
+    &stamp.0
+}
+
+/// How many stamps a window holds.
+#[aggregation]
+#[derive(Clone, Default)]
+pub struct Tally {
+    n: u64,
+}
+
+impl Aggregation<Stamp> for Tally {
+    type Out = u64;
+    fn update(&mut self, _: &Stamp) {
+        self.n += 1;
+    }
+    fn combine(&mut self, other: &Self) {
+        self.n += other.n;
+    }
+    fn output(&self) -> u64 {
+        self.n
+    }
+}
+
+#[encoder]
+fn encode_tally(fired: &Fired<String, u64>) -> String {
+    let Window { start, end } = fired.window;
+    format!("{} [{start},{end}) {}\n", fired.key, fired.value)
+}
+
+#[encoder]
+fn encode_late_stamp(stamp: &Stamp) -> String {
+    format!("late {} {}\n", stamp.0, stamp.1)
+}
+
+#[test]
+fn a_late_sink_in_a_second_pipeline_gets_its_late_messages_and_its_place_in_the_topology() {
+    // The first pipeline's sink is the application's sink 0: the late sink is the
+    // application's sink 1, but its pipeline's sink 0.
+    let dir = TempDir::new("api-late-sink");
+    std::fs::write(dir.0.join("in.txt"), "the cat\n").unwrap();
+    // Windows of 10 s, no out-of-orderness: 20 000 closes [0, 10000), so 3 000 is late.
+    std::fs::write(dir.0.join("stamps.csv"), "a,1000\na,20000\na,3000\n").unwrap();
+    let args = Args::new()
+        .with_input(dir.address("in.txt"))
+        .with_input(dir.address("stamps.csv"))
+        .with_output(dir.address("lines.txt"))
+        .with_output(dir.address("late.txt"))
+        .with_output(dir.address("tallies.txt"))
+        .with_workers(2);
+    let application = Application::new("late")
+        .pipeline("lines", Source::new(args.input(0), read_line))
+        .to_sink(Sink::new(args.output(0), encode_line))
+        .pipeline("stamps", Source::new(args.input(1), read_stamp))
+        .event_time(stamp_time, Watermarks::bounded(std::time::Duration::ZERO))
+        .late_to_sink(Sink::new(args.output(1), encode_late_stamp))
+        .to_window(
+            Windows::tumbling(std::time::Duration::from_secs(10)),
+            Tally::default(),
+            "tallies",
+            by_stamp_key,
+        )
+        .to_sink(Sink::new(args.output(2), encode_tally));
+    let sinks: Vec<(String, Option<usize>)> = application.topology().pipelines[1]
+        .sinks
+        .iter()
+        .map(|s| (s.encoder.clone(), s.after))
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            ("encode_late_stamp".to_string(), Some(0)),
+            ("encode_tally".to_string(), Some(0))
+        ]
+    );
+    assert_eq!(application.topology().pipelines[0].sinks[0].after, None);
+    application.run(&args, |_| {}).unwrap();
+    assert_eq!(dir.read("lines.txt"), "the cat\n");
+    assert_eq!(dir.read("late.txt"), "late a 3000\n");
+    assert_eq!(
+        dir.read("tallies.txt"),
+        "a [0,10000) 1\na [20000,30000) 1\n"
+    );
+}
+
+#[encoder]
+fn encode_tally_late(fired: &Fired<String, u64>) -> String {
+    let Window { start, end } = fired.window;
+    let late = if fired.late { " late" } else { "" };
+    format!("{} [{start},{end}) {}{late}\n", fired.key, fired.value)
+}
+
+#[test]
+fn a_message_within_the_allowed_lateness_that_extends_a_fired_session_fires_it_again() {
+    // Sessions of 10 s, kept 5 s after they fire, no out-of-orderness. b's 10 000 closes
+    // a's [0, 10000); at watermark 12 000, a's 3 000 (window [3000, 13000)) is within the
+    // lateness: a's session becomes [0, 13000) and fires again, with both messages.
+    let dir = TempDir::new("api-session-lateness");
+    std::fs::write(
+        dir.0.join("stamps.csv"),
+        "a,0\nb,10000\nb,12000\na,3000\nb,30000\n",
+    )
+    .unwrap();
+    for workers in [1, 2] {
+        let args = Args::new()
+            .with_input(dir.address("stamps.csv"))
+            .with_output(dir.address("out.txt"))
+            .with_workers(workers);
+        Application::new("lateness")
+            .pipeline("stamps", Source::new(args.input(0), read_stamp))
+            .event_time(stamp_time, Watermarks::bounded(std::time::Duration::ZERO))
+            .to_window(
+                Windows::session(std::time::Duration::from_secs(10))
+                    .allowed_lateness(std::time::Duration::from_secs(5)),
+                Tally::default(),
+                "sessions",
+                by_stamp_key,
+            )
+            .to_sink(Sink::new(args.output(0), encode_tally_late))
+            .run(&args, |_| {})
+            .unwrap();
+        let a: Vec<String> = dir
+            .read("out.txt")
+            .lines()
+            .filter(|line| line.starts_with("a "))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            a,
+            ["a [0,10000) 1", "a [0,13000) 2 late"],
+            "{workers} workers"
+        );
+    }
+}

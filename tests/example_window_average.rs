@@ -325,3 +325,47 @@ fn the_shipped_file_gives_the_windows_the_contract_says() {
         .unwrap();
     assert_eq!(grouped(&dir.read("out.txt")), expected);
 }
+
+#[test]
+fn the_topology_shows_the_window_step_and_where_its_time_comes_from() {
+    let run = |format: &str| {
+        let out = Command::new(example_bin("window_average"))
+            .args(["--topology", format])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).expect("valid JSON");
+    let step = &json["pipelines"][0]["steps"][0];
+    assert_eq!(step["kind"], "window");
+    assert_eq!(step["name"], "Stats");
+    assert_eq!(step["state"], "sensor windows");
+    assert_eq!(step["partition"], "by_sensor");
+    assert_eq!(step["input"], "Reading");
+    assert_eq!(step["output"], "Fired<String, Summary>");
+    assert_eq!(
+        step["window"],
+        serde_json::json!({
+            "kind": "tumbling",
+            "size_ms": 10_000,
+            "allowed_lateness_ms": 0,
+            "late": "drop",
+            "timestamp": "event_time",
+            "out_of_orderness_ms": 2_000,
+        })
+    );
+    let dot = run("dot");
+    assert!(dot.starts_with("digraph \"Window Average\" {"), "{dot}");
+    let label = dot
+        .lines()
+        .find(|line| line.contains("p0_step0 ["))
+        .unwrap_or_else(|| panic!("no window step in:\n{dot}"));
+    assert!(
+        label.contains("tumbling 10000 ms, event_time - 2000 ms"),
+        "{label}"
+    );
+    assert!(dot.contains("p0_source -> p0_step0"), "{dot}");
+    assert!(dot.contains("p0_step0 -> p0_sink0"), "{dot}");
+}

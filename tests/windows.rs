@@ -242,7 +242,10 @@ fn a_running_aggregate_fires_with_every_message_of_its_key() {
     let input = events(&[("a", 0, 1), ("b", 0, 10), ("a", 0, 2), ("a", 0, 4)]);
     let fired = Arc::default();
     Application::new("running")
-        .pipeline("events", Generator::new(move |i| input.get(i as usize).cloned()))
+        .pipeline(
+            "events",
+            Generator::new(move |i| input.get(i as usize).cloned()),
+        )
         .to_window(Windows::running(), Sum::default(), "sums", by_key)
         .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
         .run(&Args::new().with_workers(2), |_| {})

@@ -757,7 +757,7 @@ pub struct Timed<T> {
     timestamp: TimestampFn<T>,
     timestamp_name: String,
     watermarks: Watermarks,
-    /// The sink of late messages: its index, and its chain.
+    /// The sink of late messages: its index in the pipeline's topology, and its chain.
     late_sink: Option<(usize, Downstream<T>)>,
 }
 
@@ -767,8 +767,10 @@ impl<T: Send + 'static> Timed<T> {
     /// output of late data.
     pub fn late_to_sink<E: Encoder<T>>(mut self, sink: Sink<E>) -> Timed<T> {
         let (index, encoder) = self.pipeline.add_sink(sink);
+        // `index` counts the application's sinks; the topology's are the pipeline's own.
+        let in_topology = self.pipeline.topology.sinks.len() - 1;
         self.late_sink = Some((
-            index,
+            in_topology,
             Arc::new(move |ctx| {
                 sink_link(
                     Arc::clone(&encoder),
@@ -846,6 +848,11 @@ impl UntimedWindows for CountWindows {
 }
 
 /// Any windows: of time ([`TimeWindows`]) or of a count ([`CountWindows`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not windows",
+    label = "give windows from `Windows`: `Windows::tumbling(size)`, `Windows::sliding(size, slide)`, `Windows::session(gap)` or `Windows::count(n)`",
+    note = "a window's size or gap is a `Duration` given to one of them: `Windows::tumbling(Duration::from_secs(10))`"
+)]
 pub trait AnyWindows {
     #[doc(hidden)]
     fn windows(self) -> TimeWindows;

@@ -4,7 +4,7 @@
 //! A source stamps each read (one clock read per read, not per message) on its thread; a
 //! router puts the stamp of the first message of each batch on the batch; a worker takes the
 //! stamp of the batch it runs; a sink link puts the stamp of the first message of each
-//! chunk it encodes on the chunk ([`crate::chunk::Chunk`]), which carries it to the sink's
+//! chunk it encodes on the chunk (`Chunk`), which carries it to the sink's
 //! thread. The clock stops there, once the chunk is written: when the write call that took
 //! its bytes (to the file, standard output or the TCP socket; for an acknowledging
 //! receiver, the write, not its acknowledgement) returns, or when a sink connector says

@@ -189,6 +189,16 @@ pub(crate) fn data(item: TokenStream) -> TokenStream {
 /// serde's derives and a `State` implementation that is never run; anything else is left
 /// as written.
 pub(crate) fn state(item: TokenStream) -> TokenStream {
+    state_as(item, false)
+}
+
+/// The dummy of a rejected `#[aggregation]`: the dummy of a `#[state]`, and an `Accumulator`
+/// implementation, so that its `impl Aggregation<…>` raises no second error.
+pub(crate) fn aggregation(item: TokenStream) -> TokenStream {
+    state_as(item, true)
+}
+
+fn state_as(item: TokenStream, aggregation: bool) -> TokenStream {
     let Ok(input) = syn::parse2::<DeriveInput>(item.clone()) else {
         return item;
     };
@@ -205,6 +215,14 @@ pub(crate) fn state(item: TokenStream) -> TokenStream {
     let info = paths::component_info(call_site);
     let unreachable = paths::unreachable(call_site);
     let cfg = component::Attrs::sort(&input.attrs).cfg;
+    let accumulator = aggregation.then(|| {
+        let accumulator = paths::accumulator_trait(call_site);
+        quote! {
+            #(#cfg)*
+            #[automatically_derived]
+            impl #accumulator for #ident {}
+        }
+    });
     quote! {
         #serde_attrs
         #item
@@ -218,6 +236,7 @@ pub(crate) fn state(item: TokenStream) -> TokenStream {
                 #unreachable
             }
         }
+        #accumulator
     }
 }
 

@@ -104,7 +104,8 @@ pub fn state(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Does what `#[state]` does (serializable through wallaroo's serde, so that window contents
 /// are saved with a resilience directory; `version = N` and `upgrade = path` as for a state),
-/// and names the struct in the topology as an aggregation. Implement
+/// names the struct in the topology as an aggregation, and implements
+/// `wallaroo::time::Accumulator`, which `Aggregation` requires. Implement
 /// `Aggregation<In>` for it (`update`, `combine`, `output`); the initial accumulator is the
 /// value given to `.to_window(…)`, so derive `Clone` and usually `Default`.
 ///
@@ -128,7 +129,7 @@ pub fn aggregation(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::finish(
         "#[aggregation]",
         expand::aggregation(args.into(), item.clone().into()),
-        || dummy::state(item.into()),
+        || dummy::aggregation(item.into()),
     )
     .into()
 }

@@ -39,6 +39,8 @@ paths! {
     serde => { ::wallaroo::__private::serde }
     /// The `State` trait.
     state_trait => { ::wallaroo::__private::State }
+    /// The `Accumulator` trait, which `#[aggregation]` implements beside `State`.
+    accumulator_trait => { ::wallaroo::__private::Accumulator }
     /// `read_upgraded(saved, reader, upgrade)`: `State::read_saved` of a state with an
     /// upgrade function.
     read_upgraded => { ::wallaroo::__private::read_upgraded }

@@ -14,6 +14,7 @@ use crate::signature::item_head;
 
 /// A `#[state]` as wallaroo understands it.
 struct State {
+    role: Role,
     item: ItemStruct,
     info: Info,
     builder: Option<Expr>,
@@ -86,10 +87,11 @@ impl State {
     fn new(role: Role, item: ItemStruct, args: StateArgs, errors: &mut Errors) -> Option<State> {
         let attr = role.attr();
         if !item.generics.params.is_empty() {
-            errors.spanned(
-                &item.generics,
-                format!("{attr} cannot be generic: the state of a partition is one concrete type; remove the generic parameters"),
-            );
+            let why = match role {
+                Role::State => "the state of a partition is one concrete type; remove the generic parameters",
+                Role::Aggregation => "the windows of a partition keep one concrete accumulator type; remove the generic parameters and name the types it holds (`sum: f64`)",
+            };
+            errors.spanned(&item.generics, format!("{attr} cannot be generic: {why}"));
         } else if let Some(clause) = &item.generics.where_clause {
             errors.spanned(
                 clause,
@@ -105,6 +107,7 @@ impl State {
         let ident = &item.ident;
         info.state = Some(quote!(#ident));
         Some(State {
+            role,
             info,
             builder: args.builder,
             version: args.version,
@@ -171,6 +174,19 @@ fn generate(s: &State) -> TokenStream {
             }
             fn build() -> Self {
                 #build
+            }
+        }
+    };
+    // An aggregation says so with a trait of its own, so that a struct without
+    // `#[aggregation]` in `impl Aggregation<…>` is reported as not an aggregation.
+    let trait_impl = match s.role {
+        Role::State => trait_impl,
+        Role::Aggregation => {
+            let accumulator = paths::accumulator_trait(call_site);
+            quote! {
+                #trait_impl
+                #[automatically_derived]
+                impl #accumulator for #ident {}
             }
         }
     };

@@ -56,7 +56,7 @@ pub use window::Panes;
     label = "the window takes `{In}`, which `{Self}` does not aggregate",
     note = "an aggregation is a `#[aggregation] #[derive(Clone, Default)] struct` with `impl Aggregation<{In}> for …` (update, combine, output)"
 )]
-pub trait Aggregation<In>: State + Clone + Sync {
+pub trait Aggregation<In>: Accumulator + Clone + Sync {
     /// What a fired window sends on.
     type Out: Send + 'static;
     /// Adds one message.
@@ -66,6 +66,21 @@ pub trait Aggregation<In>: State + Clone + Sync {
     /// The window's result.
     fn output(&self) -> Self::Out;
 }
+
+/// What `#[aggregation]` says of a struct: it is the accumulator of windows, and a
+/// [`State`] (serializable, so that the windows holding it are saved with a resilience
+/// directory). `#[aggregation]` implements it; there is nothing in it to write by hand.
+///
+/// It stands between [`Aggregation`] and [`State`] for the error message: an
+/// `impl Aggregation<…>` for a struct without `#[aggregation]` is reported as "not an
+/// aggregation: annotate it with `#[aggregation]`", rather than as not a state, whose message
+/// asks for `#[state]`, which does not make an aggregation.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregation: annotate it with `#[aggregation]`",
+    label = "`{Self}` needs `#[aggregation]` on its struct",
+    note = "an aggregation is a `#[aggregation] #[derive(Clone, Default)] struct`; `#[aggregation]` makes it serializable, so that the windows holding it are saved with a resilience directory"
+)]
+pub trait Accumulator: State {}
 
 /// An event time, in milliseconds (since the Unix epoch, or any origin the input uses).
 pub type Millis = i64;
@@ -134,7 +149,9 @@ pub(crate) enum Kind {
 
 /// What becomes of a message that comes after every window it belongs to has closed (and
 /// its allowed lateness passed). To send such messages to a sink of their own instead,
-/// see [`Timed::late_to_sink`](crate::app::Timed::late_to_sink).
+/// see `Timed::late_to_sink` (`.late_to_sink(sink)` after `.event_time(…)`).
+// Not a link: this module is below the builder (`app` imports it), and a link counts as an
+// import in tests/layering.rs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Late {
     /// It is counted (`wallaroo_window_late_total`) and dropped.
@@ -161,7 +178,7 @@ impl Late {
 ///
 /// ```
 /// use std::time::Duration;
-/// use wallaroo_core::time::{Late, Windows};
+/// use wallaroo_core::time::{Late, Windows}; // in an application: `wallaroo::time`
 ///
 /// let minute = Windows::tumbling(Duration::from_secs(60));
 /// let sliding = Windows::sliding(Duration::from_secs(60), Duration::from_secs(10))

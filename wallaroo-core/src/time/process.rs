@@ -138,6 +138,9 @@ pub struct WithTimers<S> {
     pub wall: Vec<Millis>,
 }
 
+// Why `do_not_recommend`: `WithTimers` is the runtime's, never a user's state; without it,
+// every "not a state" error lists it among the types that are.
+#[diagnostic::do_not_recommend]
 impl<S: State> State for WithTimers<S> {
     const VERSION: u32 = S::VERSION;
     const LAYOUT: &'static str = S::LAYOUT;

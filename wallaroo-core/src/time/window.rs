@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(test)]
+use super::Accumulator;
 use super::{Aggregation, Kind, Millis, Window};
 use crate::component::ComponentInfo;
 use crate::state::State;
@@ -47,6 +49,9 @@ impl<A> Pane<A> {
     }
 }
 
+// Why `do_not_recommend`: `Panes` is the runtime's, never a user's state; without it, every
+// "not a state" error lists it among the types that are.
+#[diagnostic::do_not_recommend]
 impl<A: State + Clone> State for Panes<A> {
     // The windows' own layout is wallaroo's; what a user can change is the accumulator.
     const VERSION: u32 = A::VERSION;
@@ -228,7 +233,17 @@ impl<A: Clone> Panes<A> {
         if grew {
             timer(window.end);
         }
-        pane.fire_if_passed(wm, lateness, timer, fire);
+        // A session that fired already fires again with the message at once, as a window of
+        // time does within its allowed lateness, even when the message moved its end past
+        // the watermark: `fire_due` fires only sessions that have not fired, so it would
+        // never send what the message added.
+        if window.end <= wm || pane.fired {
+            fire(window, &pane.acc, pane.fired);
+            if !pane.fired || grew {
+                pane.fired = true;
+                timer(window.end.saturating_add(lateness));
+            }
+        }
         let at = self
             .panes
             .partition_point(|p| (p.window.start, p.window.end) < (window.start, window.end));
@@ -401,6 +416,8 @@ mod tests {
         }
     }
 
+    impl Accumulator for Sum {}
+
     impl Aggregation<i64> for Sum {
         type Out = (i64, u64);
         fn update(&mut self, msg: &i64) {
@@ -554,6 +571,28 @@ mod tests {
         fire_due(&mut panes, 47, 0, &mut fires);
         assert_eq!(fires[1], (37, 47, (37, 1), false));
         assert!(panes.is_empty());
+    }
+
+    #[test]
+    fn a_fired_session_that_a_message_within_its_lateness_extends_fires_again() {
+        let kind = Kind::Session { gap: 10 };
+        let (mut panes, mut fires) = (Panes::build(), Fires::new());
+        place(&mut panes, kind, 5, 0, Millis::MIN, &mut fires);
+        fire_due(&mut panes, 10, 5, &mut fires);
+        assert_eq!(fires, [(0, 10, (0, 1), false)]);
+        // Watermark 12: 3 is within the lateness, and moves the session's end to 13, past
+        // the watermark. The session fires again with it, late, and is kept until 18.
+        assert_eq!(
+            place(&mut panes, kind, 5, 3, 12, &mut fires),
+            Placed::Applied
+        );
+        fire_due(&mut panes, 13, 5, &mut fires);
+        assert_eq!(fires[1..], [(0, 13, (3, 2), true)]);
+        fire_due(&mut panes, 17, 5, &mut fires);
+        assert!(!panes.is_empty(), "kept until its new end plus lateness");
+        fire_due(&mut panes, 18, 5, &mut fires);
+        assert!(panes.is_empty());
+        assert_eq!(fires.len(), 2);
     }
 
     #[test]
