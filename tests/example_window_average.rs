@@ -369,3 +369,79 @@ fn the_topology_shows_the_window_step_and_where_its_time_comes_from() {
     assert!(dot.contains("p0_source -> p0_step0"), "{dot}");
     assert!(dot.contains("p0_step0 -> p0_sink0"), "{dot}");
 }
+
+#[test]
+fn after_kill_9_the_input_read_again_gives_each_window_once_and_right() {
+    let readings = readings(40_000, 47);
+    let (expected, _) = model(&readings);
+    let text = input_text(&readings);
+    let half = text
+        .match_indices('\n')
+        .nth(readings.len() / 2)
+        .map_or(text.len(), |(at, _)| at + 1);
+    let dir = TempDir::new("window-average-kill");
+    let input = dir.0.join("in.csv");
+    let state = dir.0.join("state");
+    let start = |out: &str| {
+        Command::new(example_bin("window_average"))
+            .args(["--in", &format!("file:{}", input.display())])
+            .args(["--out", &dir.address(out)])
+            .args(["--resilience-dir", &state.display().to_string()])
+            .args(["--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The first run reads half of the input from a FIFO that stays open, so that it is
+    // still reading when it is killed.
+    assert!(Command::new("mkfifo")
+        .arg(&input)
+        .status()
+        .unwrap()
+        .success());
+    let mut first = start("first.txt");
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap();
+    fifo.write_all(&text.as_bytes()[..half]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dir.read("first.txt").lines().count() < 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    drop(fifo);
+    // The next reads the whole input, at the same name, to its end.
+    std::fs::remove_file(&input).unwrap();
+    std::fs::write(&input, &text).unwrap();
+    let status = start("second.txt").wait().unwrap();
+    assert!(status.success());
+
+    let (first, second) = (dir.read("first.txt"), dir.read("second.txt"));
+    assert!(
+        first.lines().count() >= 100,
+        "the first run wrote windows before its kill"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for line in first.lines().chain(second.lines()) {
+        assert!(seen.insert(line), "written twice: {line}");
+        let sensor = line.split(' ').next().unwrap();
+        assert!(
+            expected[sensor].iter().any(|l| l == line),
+            "not a window of the input: {line}"
+        );
+    }
+    // Every window of the second half fired after the kill: each is there, exactly right.
+    let got = grouped(&second);
+    let last_time = readings[readings.len() / 2].1;
+    for (sensor, lines) in &expected {
+        for line in lines {
+            let start: i64 = line.split(['[', ',']).nth(1).unwrap().parse().unwrap();
+            if start > last_time + 10_000 {
+                assert!(got[sensor].contains(line), "missing: {line}");
+            }
+        }
+    }
+}
