@@ -541,3 +541,138 @@ fn a_stateless_pipelines_kafka_source_shows_its_lag_too() {
     running.stop().unwrap();
     assert_drained(&body, &lags, "Reverse Word", 3);
 }
+
+/// Whether [`slowly`] holds each word back: set while a test wants the application unable
+/// to keep up with its input.
+static THROTTLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Passes the word on, after 5 ms while [`THROTTLED`]: a stateless step runs on the
+/// source's thread, so the consumer reads no faster than 200 records a second. It sleeps
+/// rather than blocks, because a source blocked outright measures no lag until it moves
+/// again (the measure is taken between polls), and the gauge would show what it was
+/// before.
+#[wallaroo::computation(name = "keep up slowly")]
+fn slowly(word: reverse::Word) -> reverse::Word {
+    if THROTTLED.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    word
+}
+
+/// Produces `count` words to `partition` of `topic`, and waits until the broker has them.
+fn produce_to(broker: &Broker, topic: &str, partition: i32, count: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("linger.ms", "5")
+        .create()
+        .expect("a producer");
+    for i in 0..count {
+        let value = format!("word{i}");
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(partition)
+            .payload(value.as_bytes());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(20));
+                    record = back;
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).expect("flushed");
+}
+
+#[test]
+fn metrics_show_the_lag_of_an_application_that_cannot_keep_up_then_zero_once_it_does() {
+    const PRODUCED: [i64; 2] = [1200, 800];
+    let total: i64 = PRODUCED.iter().sum();
+    let broker = Broker::start();
+    broker.create_topic("words", 2);
+    broker.create_topic("reversed", 1);
+    // Uneven partitions, so that a lag reported under the other partition's number shows.
+    for (partition, &count) in PRODUCED.iter().enumerate() {
+        produce_to(&broker, "words", partition as i32, count as usize);
+    }
+
+    let args = Args::new()
+        .with_input("kafka:words")
+        .with_output("kafka:reversed")
+        .with_brokers(&broker.address())
+        .with_kafka_option("session.timeout.ms", "6000")
+        .with_kafka_option("socket.timeout.ms", "10000")
+        .with_http("127.0.0.1:0");
+    THROTTLED.store(true, std::sync::atomic::Ordering::Relaxed);
+    let app = wallaroo::Application::new("Slow Reverse")
+        .pipeline(
+            "Slow Reverse",
+            wallaroo::Source::new(args.input(0), reverse::decode),
+        )
+        .to(slowly)
+        .to(reverse::reverse)
+        .to_sink(wallaroo::Sink::new(args.output(0), reverse::encode));
+    let running = app.start(&args).unwrap();
+    let http = running.http_addr().expect("the HTTP server's address");
+
+    // The first measure that knows both partitions' watermarks (taken within about a
+    // second of the first fetch): at 200 records a second, the 2000 take 10 s to read.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (body, behind) = loop {
+        let body = support::http_get(http, "/metrics");
+        let lags = kafka_lags(&body);
+        if lags.len() >= 2 || Instant::now() > deadline {
+            break (body, lags);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let read = running.source_counts(0).unwrap().messages;
+    assert!(
+        read < total as u64,
+        "read all {read} before a measure: {body}"
+    );
+    // Each partition once, in order, under the pipeline's name.
+    let held: Vec<(&str, i32)> = behind.iter().map(|(p, n, _)| (p.as_str(), *n)).collect();
+    assert_eq!(held, [("Slow Reverse", 0), ("Slow Reverse", 1)], "{body}");
+    // Behind, but by no more than was produced: to each partition, and in all.
+    for &(_, partition, lag) in &behind {
+        let produced = PRODUCED[partition as usize];
+        assert!(
+            (0..=produced).contains(&lag),
+            "partition {partition}: {body}"
+        );
+    }
+    let first: i64 = behind.iter().map(|(_, _, lag)| lag).sum();
+    assert!(
+        first > 0 && first <= total,
+        "lag {first} of {total}: {body}"
+    );
+
+    // Still throttled, the gauge follows the reading down: a later measure is lower, and
+    // still above 0 (a gauge stuck at its first value would not pass).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (body, later) = loop {
+        let body = support::http_get(http, "/metrics");
+        let lags = kafka_lags(&body);
+        let sum: i64 = lags.iter().map(|(_, _, lag)| lag).sum();
+        if (lags.len() == 2 && sum < first) || Instant::now() > deadline {
+            break (body, lags);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let sum: i64 = later.iter().map(|(_, _, lag)| lag).sum();
+    assert!(sum > 0 && sum < first, "lag {sum} after {first}: {body}");
+    let partitions: Vec<i32> = later.iter().map(|(_, p, _)| *p).collect();
+    assert_eq!(partitions, [0, 1], "{body}");
+    for &(_, partition, lag) in &later {
+        assert!(lag <= PRODUCED[partition as usize], "{body}");
+    }
+
+    // Let it keep up: every record is read, and the lag of both partitions reaches 0.
+    THROTTLED.store(false, std::sync::atomic::Ordering::Relaxed);
+    wait_for_messages(&running, total as u64);
+    let (body, lags) = drained_lags(http, 2);
+    running.stop().unwrap();
+    assert_drained(&body, &lags, "Slow Reverse", 2);
+}
