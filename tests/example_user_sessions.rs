@@ -9,9 +9,7 @@ mod support;
 mod user_sessions;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::{example_bin, free_port, Receiver, Rng, TempDir};
 use user_sessions::Flags;
@@ -380,25 +378,14 @@ fn the_binary_over_tcp_takes_its_gap_flag_and_counts_late_events() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
-    // In pieces that cut lines, as a network does.
-    for piece in input_text(&events).as_bytes().chunks(1_000) {
-        stream.write_all(piece).unwrap();
-    }
-    drop(stream);
+    let stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    support::send_in_pieces(stream, &input_text(&events));
     let sessions: usize = expected.values().map(Vec::len).sum();
     let got = receiver.wait_for(sessions);
     let counted = format!(
         "wallaroo_window_late_total{{pipeline=\"Events\",state=\"user sessions\"}} {late}\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let metrics = loop {
-        let metrics = support::http_get(format!("127.0.0.1:{http}").parse().unwrap(), "/metrics");
-        if metrics.contains(&counted) || Instant::now() > deadline {
-            break metrics;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let metrics = support::metrics_when(format!("127.0.0.1:{http}").parse().unwrap(), &counted);
     let _ = app.kill();
     let _ = app.wait();
     assert_eq!(got.len(), sessions);

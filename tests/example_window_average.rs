@@ -214,27 +214,14 @@ fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_coun
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
-    // In pieces that cut lines, as a network does.
-    let text = input_text(&readings);
-    for piece in text.as_bytes().chunks(1_000) {
-        stream.write_all(piece).unwrap();
-    }
-    drop(stream);
+    let stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    support::send_in_pieces(stream, &input_text(&readings));
     let windows: usize = expected.values().map(Vec::len).sum();
     let got = receiver.wait_for(windows);
-    // The count is published once per round of batches, beside the outputs.
     let counted = format!(
         "wallaroo_window_late_total{{pipeline=\"Readings\",state=\"sensor windows\"}} {late}\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let metrics = loop {
-        let metrics = support::http_get(format!("127.0.0.1:{http}").parse().unwrap(), "/metrics");
-        if metrics.contains(&counted) || Instant::now() > deadline {
-            break metrics;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let metrics = support::metrics_when(format!("127.0.0.1:{http}").parse().unwrap(), &counted);
     let _ = app.kill();
     let _ = app.wait();
     assert_eq!(got.len(), windows);

@@ -196,6 +196,27 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     body.to_string()
 }
 
+/// `/metrics` of the HTTP server at `addr` once it holds `sample` (or after 10 s): counters
+/// are published once per round of batches, beside the outputs they count.
+pub fn metrics_when(addr: SocketAddr, sample: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http_get(addr, "/metrics");
+        if metrics.contains(sample) || Instant::now() > deadline {
+            return metrics;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Writes `text` to `stream` in pieces of 1 000 bytes that cut lines, as a network does, and
+/// closes the stream: the end of that input.
+pub fn send_in_pieces(mut stream: TcpStream, text: &str) {
+    for piece in text.as_bytes().chunks(1_000) {
+        stream.write_all(piece).unwrap();
+    }
+}
+
 /// A shipped data file, `examples/data/{name}`, as an `--in` address.
 pub fn data_file(name: &str) -> String {
     format!("file:{}/examples/data/{name}", env!("CARGO_MANIFEST_DIR"))
