@@ -830,11 +830,11 @@ impl<T: Send + 'static> Timed<T> {
     }
 }
 
-/// Windows that need no event time: count windows.
+/// Windows that need no event time: count windows and the running window.
 #[diagnostic::on_unimplemented(
     message = "windows of time need event time",
     label = "call `.event_time(timestamp, Watermarks::bounded(…))` on the pipeline before `.to_window(…)`",
-    note = "only count windows (`Windows::count(n)`) work without event time"
+    note = "only `Windows::count(n)` and `Windows::running()` work without event time"
 )]
 pub trait UntimedWindows {
     #[doc(hidden)]
@@ -847,10 +847,10 @@ impl UntimedWindows for CountWindows {
     }
 }
 
-/// Any windows: of time ([`TimeWindows`]) or of a count ([`CountWindows`]).
+/// Any windows: of time ([`TimeWindows`]), or of a count or running ([`CountWindows`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not windows",
-    label = "give windows from `Windows`: `Windows::tumbling(size)`, `Windows::sliding(size, slide)`, `Windows::session(gap)` or `Windows::count(n)`",
+    label = "give windows from `Windows`: `Windows::tumbling(size)`, `Windows::sliding(size, slide)`, `Windows::session(gap)`, `Windows::count(n)` or `Windows::running()`",
     note = "a window's size or gap is a `Duration` given to one of them: `Windows::tumbling(Duration::from_secs(10))`"
 )]
 pub trait AnyWindows {
