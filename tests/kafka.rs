@@ -9,6 +9,9 @@ mod alphabet;
 #[path = "../examples/reverse.rs"]
 mod reverse;
 mod support;
+#[allow(dead_code)]
+#[path = "../examples/window_average.rs"]
+mod window_average;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -675,4 +678,42 @@ fn metrics_show_the_lag_of_an_application_that_cannot_keep_up_then_zero_once_it_
     let (body, lags) = drained_lags(http, 2);
     running.stop().unwrap();
     assert_drained(&body, &lags, "Slow Reverse", 2);
+}
+
+#[test]
+fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark() {
+    use support::windows::{grouped, model_until, readings};
+    let broker = Broker::start();
+    broker.create_topic("readings", 1);
+    broker.create_topic("windows", 2);
+    let input = readings(12_000, 61);
+    let values: Vec<Vec<u8>> = input
+        .iter()
+        .map(|(s, t, v)| format!("{s},{t},{v}").into_bytes())
+        .collect();
+    produce(&broker, "readings", &values);
+    // A topic has no end: the windows are those the watermark closes.
+    let (expected, late) = model_until(&input, false);
+    let windows: usize = expected.values().map(Vec::len).sum();
+    assert!(late > 0 && windows > 100);
+
+    let args = Args::new()
+        .with_input("kafka:readings")
+        .with_output("kafka:windows")
+        .with_workers(2)
+        .with_brokers(&broker.address())
+        .with_kafka_option("session.timeout.ms", "6000")
+        .with_kafka_option("socket.timeout.ms", "10000");
+    let running = window_average::window_average(&args).start(&args).unwrap();
+    wait_for_messages(&running, input.len() as u64);
+    let records = consume_records(&broker, "windows", windows);
+    running.stop().unwrap();
+    let lines: Vec<String> = records.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(lines.len(), windows);
+    assert_eq!(grouped(&lines.concat()), expected);
+    // Each window is keyed by its sensor, the state key (a string key as it is).
+    for record in &records {
+        let sensor = record.value.split(' ').next().unwrap();
+        assert_eq!(record.key.as_deref(), Some(sensor), "{}", record.value);
+    }
 }

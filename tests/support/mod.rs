@@ -6,6 +6,7 @@
 pub mod app;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod windows;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
