@@ -104,10 +104,14 @@ fn totals(lines: &[String]) -> HashMap<char, Vec<u64>> {
 }
 
 fn args(broker: &Broker) -> Args {
+    args_to(broker, "kafka:votes", "kafka:totals").with_workers(2)
+}
+
+/// Reads `input` and writes `output` through `broker`, with the timeouts the tests need.
+fn args_to(broker: &Broker, input: &str, output: &str) -> Args {
     Args::new()
-        .with_input("kafka:votes")
-        .with_output("kafka:totals")
-        .with_workers(2)
+        .with_input(input)
+        .with_output(output)
         .with_brokers(&broker.address())
         .with_kafka_option("session.timeout.ms", "6000")
         // A request the broker leaves unanswered (seen with tansu on a loaded machine) is
@@ -530,13 +534,7 @@ fn a_stateless_pipelines_kafka_source_shows_its_lag_too() {
     let words: Vec<Vec<u8>> = (0..300).map(|i| format!("word{i}").into_bytes()).collect();
     produce(&broker, "words", &words);
 
-    let args = Args::new()
-        .with_input("kafka:words")
-        .with_output("kafka:reversed")
-        .with_brokers(&broker.address())
-        .with_kafka_option("session.timeout.ms", "6000")
-        .with_kafka_option("socket.timeout.ms", "10000")
-        .with_http("127.0.0.1:0");
+    let args = args_to(&broker, "kafka:words", "kafka:reversed").with_http("127.0.0.1:0");
     let running = reverse::reverse_word(&args).start(&args).unwrap();
     let http = running.http_addr().expect("the HTTP server's address");
     wait_for_messages(&running, 300);
@@ -600,13 +598,7 @@ fn metrics_show_the_lag_of_an_application_that_cannot_keep_up_then_zero_once_it_
         produce_to(&broker, "words", partition as i32, count as usize);
     }
 
-    let args = Args::new()
-        .with_input("kafka:words")
-        .with_output("kafka:reversed")
-        .with_brokers(&broker.address())
-        .with_kafka_option("session.timeout.ms", "6000")
-        .with_kafka_option("socket.timeout.ms", "10000")
-        .with_http("127.0.0.1:0");
+    let args = args_to(&broker, "kafka:words", "kafka:reversed").with_http("127.0.0.1:0");
     THROTTLED.store(true, std::sync::atomic::Ordering::Relaxed);
     let app = wallaroo::Application::new("Slow Reverse")
         .pipeline(
@@ -697,13 +689,7 @@ fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark
     let windows: usize = expected.values().map(Vec::len).sum();
     assert!(late > 0 && windows > 100);
 
-    let args = Args::new()
-        .with_input("kafka:readings")
-        .with_output("kafka:windows")
-        .with_workers(2)
-        .with_brokers(&broker.address())
-        .with_kafka_option("session.timeout.ms", "6000")
-        .with_kafka_option("socket.timeout.ms", "10000");
+    let args = args_to(&broker, "kafka:readings", "kafka:windows").with_workers(2);
     let running = window_average::window_average(&args).start(&args).unwrap();
     wait_for_messages(&running, input.len() as u64);
     let records = consume_records(&broker, "windows", windows);

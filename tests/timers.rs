@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Collect, TempDir};
+use support::{texts, Collect, TempDir};
 use wallaroo::prelude::*;
 use wallaroo::resilience::SyncPolicy;
 use wallaroo::time::{Process, Timer, TimerKind, Timers};
@@ -115,14 +115,6 @@ fn clicks(list: &[(&str, i64)]) -> Vec<Click> {
             user: user.to_string(),
             time: *time,
         })
-        .collect()
-}
-
-fn texts(got: &Mutex<Vec<Vec<u8>>>) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|m| String::from_utf8(m.clone()).unwrap())
         .collect()
 }
 

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::Collect;
+use support::{texts, Collect};
 use wallaroo::prelude::*;
 use wallaroo::time::TimeWindows;
 
@@ -101,14 +101,6 @@ fn events(list: &[(&str, i64, i64)]) -> Vec<Ev> {
             time: *time,
             value: *value,
         })
-        .collect()
-}
-
-fn texts(got: &Mutex<Vec<Vec<u8>>>) -> Vec<String> {
-    got.lock()
-        .unwrap()
-        .iter()
-        .map(|m| String::from_utf8(m.clone()).unwrap())
         .collect()
 }
 

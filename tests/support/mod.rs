@@ -278,6 +278,15 @@ impl wallaroo::connector::SinkConnector for Collect {
     }
 }
 
+/// What a [`Collect`] sink was handed, as text.
+pub fn texts(got: &Mutex<Vec<Vec<u8>>>) -> Vec<String> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|m| String::from_utf8(m.clone()).unwrap())
+        .collect()
+}
+
 /// A message with its state's key (as text), as a keyed sink is handed it.
 pub type KeyedMessage = (Option<String>, Vec<u8>);
 

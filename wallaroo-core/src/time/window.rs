@@ -306,7 +306,6 @@ impl<A: Clone> Panes<A> {
         }
         let pane = &mut self.panes[0];
         pane.acc.update(msg);
-        self.counted += 1;
         fire(pane.window, &pane.acc, false);
     }
 
