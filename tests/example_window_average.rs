@@ -64,7 +64,7 @@ fn a_file_of_out_of_order_readings_gives_every_window_as_the_contract_says() {
             .with_input(dir.address("in.csv"))
             .with_output(dir.address(&out))
             .with_workers(workers);
-        window_average::window_average(&args)
+        window_average::window_average(&args, &window_average::Flags::default())
             .run(&args, |_| {})
             .unwrap();
         let got = grouped(&dir.read(&out));
@@ -79,7 +79,7 @@ fn a_file_of_out_of_order_readings_gives_every_window_as_the_contract_says() {
 fn the_demo_stream_drops_its_one_late_reading() {
     let dir = TempDir::new("window-average-demo");
     let args = Args::new().with_output(dir.address("out.txt"));
-    window_average::window_average(&args)
+    window_average::window_average(&args, &window_average::Flags::default())
         .run(&args, |_| {})
         .unwrap();
     let readings: Vec<Reading> = (0..)
@@ -94,7 +94,28 @@ fn the_demo_stream_drops_its_one_late_reading() {
 #[test]
 fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_counted() {
     let readings = readings(5_000, 21);
-    let (expected, late) = model(&readings);
+    let (_, crossed) = over_tcp(&readings, &[]);
+    assert_eq!(crossed, 5_000, "one entry a reading");
+}
+
+#[test]
+fn combined_before_the_exchange_the_windows_are_the_same_and_far_fewer_entries_cross() {
+    let readings = readings(5_000, 21);
+    let (windows, crossed) = over_tcp(&readings, &["--pre-aggregate"]);
+    // A partial per sensor and window, and the late readings one by one.
+    let (_, late) = model(&readings);
+    assert!(
+        crossed <= windows as u64 + late,
+        "{crossed} entries crossed for {windows} windows and {late} late readings"
+    );
+    assert!(crossed < 5_000 / 10, "{crossed}");
+}
+
+/// Runs the example with `flags` over loopback TCP on `readings`, sent in pieces, with two
+/// workers: checks its windows against the model and the late count in `/metrics`; how many
+/// windows, and how many entries crossed to the workers.
+fn over_tcp(readings: &[Reading], flags: &[&str]) -> (usize, u64) {
+    let (expected, late) = model(readings);
     let receiver = Receiver::start();
     let (port, http) = (free_port(), free_port());
     let mut app = Command::new(example_bin("window_average"))
@@ -102,12 +123,13 @@ fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_coun
         .args(["--out", &receiver.addr.to_string()])
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--workers", "2"])
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stream = support::connect(format!("127.0.0.1:{port}").parse().unwrap());
-    support::send_in_pieces(stream, &input_text(&readings));
+    support::send_in_pieces(stream, &input_text(readings));
     let windows: usize = expected.values().map(Vec::len).sum();
     let got = receiver.wait_for(windows);
     let counted = format!(
@@ -122,6 +144,12 @@ fn over_tcp_the_input_ends_when_its_connection_closes_and_late_readings_are_coun
         metrics.contains(&counted),
         "{late} late readings expected in:\n{metrics}"
     );
+    let crossed = metrics
+        .lines()
+        .filter(|l| l.starts_with("wallaroo_worker_messages_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    (windows, crossed)
 }
 
 #[test]
@@ -145,7 +173,9 @@ fn a_stop_keeps_the_open_windows_and_the_watermark_for_the_next_run() {
             .with_output(receiver.addr.to_string())
             .with_workers(2)
             .with_resilience(dir.0.join("state"), SyncPolicy::BeforeOutput);
-        let running = window_average::window_average(&args).start(&args).unwrap();
+        let running = window_average::window_average(&args, &window_average::Flags::default())
+            .start(&args)
+            .unwrap();
         let mut stream = support::connect(running.local_addr(0).unwrap());
         stream.write_all(input_text(part).as_bytes()).unwrap();
         if close {
@@ -199,7 +229,7 @@ fn the_shipped_file_gives_the_windows_the_contract_says() {
     let args = Args::new()
         .with_input(support::data_file("sensor_readings.csv"))
         .with_output(dir.address("out.txt"));
-    window_average::window_average(&args)
+    window_average::window_average(&args, &window_average::Flags::default())
         .run(&args, |_| {})
         .unwrap();
     assert_eq!(grouped(&dir.read("out.txt")), expected);

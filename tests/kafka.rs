@@ -690,7 +690,9 @@ fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark
     assert!(late > 0 && windows > 100);
 
     let args = args_to(&broker, "kafka:readings", "kafka:windows").with_workers(2);
-    let running = window_average::window_average(&args).start(&args).unwrap();
+    let running = window_average::window_average(&args, &window_average::Flags::default())
+        .start(&args)
+        .unwrap();
     wait_for_messages(&running, input.len() as u64);
     let records = consume_records(&broker, "windows", windows);
     running.stop().unwrap();

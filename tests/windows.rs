@@ -424,3 +424,128 @@ fn an_idle_input_stops_holding_the_watermark_back() {
     drop((quiet, busy));
     running.stop().unwrap();
 }
+
+/// `n` events of 40 keys with small values, up to 3 s out of order (so some are late), about
+/// one in 8 at a window's first or last millisecond.
+fn shuffled(n: usize, seed: u64) -> Vec<(String, i64, i64)> {
+    let mut rng = support::Rng::new(seed);
+    let mut clock = 0i64;
+    (0..n)
+        .map(|_| {
+            clock += rng.below(30) as i64;
+            let mut time = (clock - rng.below(3_000) as i64).max(0);
+            match rng.below(16) {
+                0 => time = time / 3_000 * 3_000,
+                1 => time = time / 10_000 * 10_000 + 9_999,
+                _ => {}
+            }
+            (format!("k{}", rng.below(40)), time, rng.below(1_000) as i64)
+        })
+        .collect()
+}
+
+/// Per key, its lines in order.
+fn by_keys(lines: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut keys = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for line in lines {
+        let key = line.split(' ').next().unwrap().to_string();
+        keys.entry(key).or_default().push(line.clone());
+    }
+    keys
+}
+
+#[test]
+fn windows_combined_before_the_exchange_fire_what_the_messages_one_by_one_fire() {
+    let input = shuffled(20_000, 5);
+    let input: Vec<(&str, i64, i64)> = input.iter().map(|(k, t, v)| (k.as_str(), *t, *v)).collect();
+    let lateness = Duration::from_millis(1_500);
+    for (name, windows, bound) in [
+        ("tumbling", Windows::tumbling(SECONDS_10), 2_000),
+        (
+            "sliding",
+            Windows::sliding(SECONDS_10, Duration::from_millis(3_000)),
+            1_000,
+        ),
+        (
+            "lateness",
+            Windows::tumbling(SECONDS_10).allowed_lateness(lateness),
+            500,
+        ),
+        (
+            "fire per message",
+            Windows::tumbling(SECONDS_10).late(Late::FirePerMessage),
+            500,
+        ),
+        (
+            "oldest",
+            Windows::sliding(SECONDS_10, Duration::from_millis(4_000))
+                .allowed_lateness(lateness)
+                .late(Late::PlaceInOldest),
+            500,
+        ),
+    ] {
+        let (one_by_one, _) = run_timed(&input, windows, bound, false);
+        let (combined, _) = run_timed(&input, windows.pre_aggregate(), bound, false);
+        assert!(
+            one_by_one.len() > 500,
+            "{name}: {} windows",
+            one_by_one.len()
+        );
+        if name != "tumbling" && name != "sliding" {
+            assert!(
+                one_by_one.iter().any(|l| l.ends_with(" late")),
+                "{name}: the input has late firings"
+            );
+        }
+        let (one_by_one, combined) = (by_keys(&one_by_one), by_keys(&combined));
+        assert_eq!(one_by_one.len(), 40, "{name}");
+        for (key, lines) in &one_by_one {
+            assert_eq!(&combined[key], lines, "{name}: key {key}");
+        }
+        assert_eq!(combined.len(), one_by_one.len(), "{name}");
+    }
+}
+
+#[test]
+fn windows_that_cannot_be_combined_before_the_exchange_are_an_error_at_start() {
+    let timed = || {
+        Application::new("windows")
+            .pipeline("events", Generator::new(|_| None::<Ev>))
+            .event_time(time, Watermarks::bounded(Duration::ZERO))
+    };
+    let sessions = timed()
+        .to_window(
+            Windows::session(SECONDS_10).pre_aggregate(),
+            Sum::default(),
+            "sessions",
+            by_key,
+        )
+        .done();
+    let late = Arc::default();
+    let with_side_output = timed()
+        .late_to_sink(Sink::to_connector(Collect(late), encode_late))
+        .to_window(
+            Windows::tumbling(SECONDS_10).pre_aggregate(),
+            Sum::default(),
+            "sums",
+            by_key,
+        )
+        .done();
+    for (app, expected) in [
+        (
+            sessions,
+            "window state \"sessions\": session windows cannot be combined before the exchange",
+        ),
+        (
+            with_side_output,
+            "window state \"sums\": windows whose late messages go to a sink cannot be combined",
+        ),
+    ] {
+        let Err(error) = app.start(&Args::new()) else {
+            panic!("started: {expected}");
+        };
+        let error = error.to_string();
+        assert!(error.contains(expected), "{error}");
+        assert!(error.contains("drop `.pre_aggregate()`"), "{error}");
+    }
+}

@@ -34,12 +34,13 @@ pub use crate::source::Source;
 use crate::source::{AnySource, ReadFrom, SourceRuntime};
 use crate::state::{Partition, State};
 use crate::step::{Computation, StateComputation};
+use crate::time::combine::{CombineLink, PrePartition};
 use crate::time::keyed::ProcessOp;
 use crate::time::runner::{Op, Spec, TimedEntry};
-use crate::time::stamp::{StampLink, StampedPartition, Timestamp, TimestampFn};
-use crate::time::windowing::WindowOp;
+use crate::time::stamp::{StampLink, Stamped, StampedPartition, Timestamp, TimestampFn};
+use crate::time::windowing::{CombinedWindowOp, WindowOp};
 use crate::time::{
-    Aggregation, CountWindows, Fired, Late, Millis, Process, TimeWindows, Watermarks,
+    Aggregation, CountWindows, Fired, Kind, Late, Millis, Process, TimeWindows, Watermarks,
 };
 use crate::topology::{
     PipelineTopology, SinkTopology, SourceTopology, StateTopology, StepTopology, Topology,
@@ -540,21 +541,59 @@ impl<T: Send + 'static> Pipeline<T> {
             .windows
             .push((state_name.to_string(), Arc::clone(&dropped)));
         let initial = Arc::new(initial);
+        let combine_initial = Arc::clone(&initial);
         let late = late_sink.map(|(_, late)| late);
+        let make_op = move |ctx: &Ctx, next| {
+            WindowOp::new(
+                spec,
+                Arc::clone(&initial),
+                next,
+                late.as_ref().map(|late| late(ctx)),
+                Arc::clone(&dropped),
+            )
+        };
+        if !spec.pre_aggregate {
+            let stamp = stamp_link(timestamp);
+            return self.timed_step(
+                step,
+                state_name,
+                Arc::new(partition),
+                spec.idle,
+                make_op,
+                stamp,
+            );
+        }
+        // Combined before the exchange: only windows of time (`pre_aggregate` is a method
+        // of theirs, so there is a timestamp) whose extent one thread knows.
+        if matches!(spec.kind, Kind::Session { .. }) || spec.side_output {
+            self.app.errors.push(format!(
+                "window state \"{state_name}\": {} cannot be combined before the exchange (`.pre_aggregate()`): {}",
+                if spec.side_output { "windows whose late messages go to a sink" } else { "session windows" },
+                if spec.side_output { "a partial holds no messages to send there; drop `.pre_aggregate()` or `.late_to_sink(…)`" } else { "a session's extent depends on what other threads read; drop `.pre_aggregate()`" },
+            ));
+        }
+        // Only `TimeWindows` combine early, and only `Timed::to_window` takes them.
+        let (stamp, _, watermarks) = timestamp.expect("windows of time have event time");
+        let bound = watermarks.bound;
+        let partition = Arc::new(partition);
+        let to_combine = Arc::clone(&partition);
+        let initial = combine_initial;
         self.timed_step(
             step,
             state_name,
-            partition,
-            timestamp,
+            Arc::new(PrePartition(partition)),
             spec.idle,
-            move |ctx, next| {
-                WindowOp::new(
-                    spec,
+            move |ctx: &Ctx, next| CombinedWindowOp(make_op(ctx, next)),
+            move |ctx: &Ctx, router| -> BoxLink<T> {
+                Box::new(CombineLink::new(
+                    Arc::clone(&stamp),
+                    bound,
+                    &spec,
                     Arc::clone(&initial),
-                    next,
-                    late.as_ref().map(|late| late(ctx)),
-                    Arc::clone(&dropped),
-                )
+                    Arc::clone(&to_combine),
+                    router,
+                    Arc::clone(&ctx.control),
+                ))
             },
         )
     }
@@ -586,27 +625,33 @@ impl<T: Send + 'static> Pipeline<T> {
         self.timed_step(
             topology,
             state_name,
-            partition,
-            timestamp,
+            Arc::new(partition),
             idle,
             move |_, next| ProcessOp::new(Arc::clone(&step), next),
+            stamp_link(timestamp),
         )
     }
 
-    /// A step that keeps time over a state partition: the messages are stamped with their
-    /// event time and routed to the workers, where `make_op` builds what the step does.
-    fn timed_step<P, O, Out>(
+    /// A step that keeps time over a state partition: on the source's side, `source_link`
+    /// stamps the messages (of type `M` as they cross, partitioned by `partition`) and
+    /// routes them to the workers, where `make_op` builds what the step does.
+    #[allow(clippy::too_many_arguments)]
+    fn timed_step<P, M, O, Out>(
         mut self,
         step: StepTopology,
         state_name: &str,
-        partition: P,
-        timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+        partition: Arc<P>,
         idle: Option<std::time::Duration>,
         make_op: impl Fn(&Ctx, BoxLink<Out>) -> O + Send + Sync + 'static,
+        source_link: impl Fn(&Ctx, Router<StampedPartition<P>, Stamped<M>>) -> BoxLink<T>
+            + Send
+            + Sync
+            + 'static,
     ) -> Pipeline<Out>
     where
-        P: Partition<T>,
-        O: Op<P::Key, T> + 'static,
+        P: Partition<M>,
+        M: Send + 'static,
+        O: Op<P::Key, M> + 'static,
         Out: Send + 'static,
     {
         let source_blocked = self
@@ -626,9 +671,6 @@ impl<T: Send + 'static> Pipeline<T> {
                 ));
             }
         }
-        let bound = timestamp.as_ref().map_or(0, |(_, _, w)| w.bound);
-        let timestamp: Timestamp<T> = timestamp.map(|(stamp, _, _)| stamp);
-        let partition = Arc::new(partition);
         let prev = self.attach;
         Pipeline {
             app: self.app,
@@ -639,11 +681,11 @@ impl<T: Send + 'static> Pipeline<T> {
                     prev(wiring, Arc::new(|_| Box::new(Discard)));
                     return;
                 };
-                let spares = routing::spares::<P::Carried, crate::time::stamp::Stamped<T>>();
+                let spares = routing::spares::<P::Carried, Stamped<M>>();
                 let take_back = spares.clone();
                 let to_entry = Arc::clone(&partition);
                 let make_entry: EntryFactory<P::Key, O::State> = Arc::new(move |ctx| {
-                    Box::new(TimedEntry::<O, P, T>::new(
+                    Box::new(TimedEntry::<O, P, M>::new(
                         make_op(ctx, down(ctx)),
                         Arc::clone(&to_entry),
                         idle,
@@ -661,12 +703,7 @@ impl<T: Send + 'static> Pipeline<T> {
                     );
                     router.sharded = ctx.sharded.contains(&index);
                     router.blocked.clone_from(&source_blocked);
-                    Box::new(StampLink::new(
-                        timestamp.clone(),
-                        bound,
-                        router,
-                        Arc::clone(&ctx.control),
-                    ))
+                    source_link(ctx, router)
                 });
                 prev(wiring, here);
             }),
@@ -746,6 +783,23 @@ impl<T: Send + 'static> Pipeline<T> {
         app.wiring.flows.push(self.flow);
         app.topology.pipelines.push(self.topology);
         app
+    }
+}
+
+/// The source side of a timed step whose messages cross one by one: a [`StampLink`] with
+/// the pipeline's timestamp function (none without event time).
+fn stamp_link<T: Send + 'static, P: Partition<T>>(
+    timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+) -> impl Fn(&Ctx, Router<StampedPartition<P>, Stamped<T>>) -> BoxLink<T> + Send + Sync + 'static {
+    let bound = timestamp.as_ref().map_or(0, |(_, _, w)| w.bound);
+    let timestamp: Timestamp<T> = timestamp.map(|(stamp, _, _)| stamp);
+    move |ctx, router| {
+        Box::new(StampLink::new(
+            timestamp.clone(),
+            bound,
+            router,
+            Arc::clone(&ctx.control),
+        ))
     }
 }
 
@@ -864,6 +918,7 @@ impl AnyWindows for CountWindows {
             kind: self.kind,
             lateness: 0,
             late: Late::Drop,
+            pre_aggregate: false,
         }
     }
 }

@@ -24,6 +24,7 @@
 //!   are logged and recovered with a resilience directory as any state is.
 
 pub(crate) mod clock;
+pub(crate) mod combine;
 pub(crate) mod keyed;
 mod process;
 pub(crate) mod runner;
@@ -123,6 +124,7 @@ pub struct TimeWindows {
     pub(crate) kind: Kind,
     pub(crate) lateness: Millis,
     pub(crate) late: Late,
+    pub(crate) pre_aggregate: bool,
 }
 
 /// Windows of a count of messages, or one running window, per key (see [`Windows::count`]
@@ -254,6 +256,7 @@ impl TimeWindows {
             kind,
             lateness: 0,
             late: Late::Drop,
+            pre_aggregate: false,
         }
     }
 
@@ -268,6 +271,30 @@ impl TimeWindows {
     /// [`Late::Drop`] unless said).
     pub fn late(mut self, policy: Late) -> TimeWindows {
         self.late = policy;
+        self
+    }
+
+    /// Combines the messages of a key and window into one partial accumulator on the
+    /// source's thread, before they cross to the worker that owns the key, which combines
+    /// the partials ([`Aggregation::combine`]): one entry crosses per key and window instead
+    /// of one per message. For tumbling and sliding windows; a session's extent depends on
+    /// what other threads read, so a session window cannot be combined early (the
+    /// application reports it at start), nor can windows whose late messages go to a sink
+    /// of their own.
+    ///
+    /// The results are those of the messages one by one when `combine` merges as `update`
+    /// adds: associative and commutative (counts, sums, minima, maxima, but a float sum may
+    /// differ in its last bits, being added in another order). A partial crosses before the
+    /// input's watermark passes its window, so with one input what is late is what it was;
+    /// messages the input's watermark finds late, and messages of a source that can replay
+    /// (each is logged by its position), still cross one by one. With several inputs, a
+    /// partial that its worker finds late counts as its messages coming together: dropped
+    /// and counted, fired once, or placed at once. An input flushes its partials when its
+    /// watermark passes their window and when it ends; when it runs dry too, if its
+    /// watermarks have an idle timeout (a quiet input must not hold messages back from the
+    /// others' windows).
+    pub fn pre_aggregate(mut self) -> TimeWindows {
+        self.pre_aggregate = true;
         self
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Spec {
     /// Whether late messages go to a sink of their own.
     pub(crate) side_output: bool,
     pub(crate) idle: Option<Duration>,
+    /// Whether messages are combined before the exchange ([`super::TimeWindows::pre_aggregate`]).
+    pub(crate) pre_aggregate: bool,
 }
 
 impl Spec {
@@ -40,6 +42,7 @@ impl Spec {
             late: windows.late,
             side_output,
             idle,
+            pre_aggregate: windows.pre_aggregate,
         }
     }
 }

@@ -67,6 +67,11 @@ impl<P: Partition<In>, In> Partition<Stamped<In>> for StampedPartition<P> {
 /// Numbers the inputs of every window partition: each chain gets its own.
 static INPUTS: AtomicU32 = AtomicU32::new(1);
 
+/// A number for a new input, of its own.
+pub(crate) fn next_input() -> u32 {
+    INPUTS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A pipeline's timestamp function.
 pub(crate) type TimestampFn<T> = Arc<dyn Fn(&T) -> Millis + Send + Sync>;
 
@@ -100,7 +105,7 @@ impl<P: Partition<T>, T: Send + 'static> StampLink<P, T> {
         StampLink {
             timestamp,
             watermark: Bounded::new(bound),
-            input: INPUTS.fetch_add(1, Ordering::Relaxed),
+            input: next_input(),
             told: Millis::MIN,
             carried: false,
             stamped: Vec::new(),

@@ -151,28 +151,65 @@ impl<A: Clone> Panes<A> {
                 return;
             }
             placed = Placed::Applied;
-            let at = match self.panes.binary_search_by(|p| {
-                (p.window.start, p.window.end).cmp(&(window.start, window.end))
-            }) {
-                Ok(at) => at,
-                Err(at) => {
-                    self.panes.insert(
-                        at,
-                        Pane {
-                            window,
-                            fired: false,
-                            acc: initial.clone(),
-                        },
-                    );
-                    timer(window.end);
-                    at
-                }
-            };
-            let pane = &mut self.panes[at];
+            let pane = self.pane(window, initial, timer);
             pane.acc.update(msg);
             pane.fire_if_passed(wm, lateness, timer, fire);
         });
         placed
+    }
+
+    /// Combines `partial`, what the messages of one window held before they crossed to the
+    /// worker, into that window at watermark `wm`: as if its messages came together (a window
+    /// opened by it calls `timer`, and it fires if the watermark has passed its end).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn combine_into<In>(
+        &mut self,
+        window: Window,
+        lateness: Millis,
+        initial: &A,
+        partial: &A,
+        wm: Millis,
+        timer: &mut impl FnMut(Millis),
+        fire: &mut impl FnMut(Window, &A, bool),
+    ) -> Placed
+    where
+        A: Aggregation<In>,
+    {
+        if closed(window, lateness, wm) {
+            return Placed::Late;
+        }
+        let pane = self.pane(window, initial, timer);
+        pane.acc.combine(partial);
+        pane.fire_if_passed(wm, lateness, timer, fire);
+        Placed::Applied
+    }
+
+    /// The pane of `window`, opened with `initial` (and a `timer` at its end) if it is not.
+    fn pane(
+        &mut self,
+        window: Window,
+        initial: &A,
+        timer: &mut impl FnMut(Millis),
+    ) -> &mut Pane<A> {
+        let at = match self
+            .panes
+            .binary_search_by(|p| (p.window.start, p.window.end).cmp(&(window.start, window.end)))
+        {
+            Ok(at) => at,
+            Err(at) => {
+                self.panes.insert(
+                    at,
+                    Pane {
+                        window,
+                        fired: false,
+                        acc: initial.clone(),
+                    },
+                );
+                timer(window.end);
+                at
+            }
+        };
+        &mut self.panes[at]
     }
 
     /// [`Panes::place`] for session windows: the message's window `[t, t + gap)` merges
@@ -319,10 +356,30 @@ impl<A: Clone> Panes<A> {
     where
         A: Aggregation<In>,
     {
+        self.in_oldest(|acc| acc.update(msg), fire)
+    }
+
+    /// [`Panes::place_in_oldest`] for a partial accumulator of late messages.
+    pub(crate) fn combine_in_oldest<In>(
+        &mut self,
+        partial: &A,
+        fire: &mut impl FnMut(Window, &A, bool),
+    ) -> bool
+    where
+        A: Aggregation<In>,
+    {
+        self.in_oldest(|acc| acc.combine(partial), fire)
+    }
+
+    fn in_oldest(
+        &mut self,
+        add: impl FnOnce(&mut A),
+        fire: &mut impl FnMut(Window, &A, bool),
+    ) -> bool {
         let Some(pane) = self.panes.first_mut() else {
             return false;
         };
-        pane.acc.update(msg);
+        add(&mut pane.acc);
         if pane.fired {
             fire(pane.window, &pane.acc, true);
         }

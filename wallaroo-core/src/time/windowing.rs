@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::clock::Moved;
+use super::combine::{Partial, Pre};
 use super::runner::{due_at, Due, Op, Spec};
 use super::window::{windows_of, Panes, Placed};
 use super::{Aggregation, Fired, Kind, Late, Millis, Window};
@@ -50,6 +51,167 @@ impl<A: Aggregation<In>, K, In> WindowOp<A, K, In> {
             dropped: 0,
             dropped_total,
         }
+    }
+}
+
+impl<A, K, In> WindowOp<A, K, In>
+where
+    A: Aggregation<In>,
+    K: Key,
+    In: Send + 'static,
+{
+    /// Places one message, of event time `time`, at watermark `wm`; whether the key's
+    /// windows changed.
+    fn one(&mut self, msg: In, time: Millis, wm: Millis, key: &K, panes: &mut Panes<A>) -> bool {
+        let WindowOp {
+            spec,
+            initial,
+            due,
+            out,
+            late_out,
+            dropped,
+            ..
+        } = self;
+        let initial: &A = initial;
+        let mut timer = |t: Millis| due_at(due, t, key);
+        let mut fire = gather(key, out);
+        let kind = match spec.kind {
+            Kind::Count { size } => {
+                panes.count(size, initial, &msg, &mut timer, &mut fire);
+                return true;
+            }
+            Kind::Running => {
+                panes.running(initial, &msg, &mut fire);
+                return true;
+            }
+            kind => kind,
+        };
+        match panes.place(
+            kind,
+            spec.lateness,
+            initial,
+            &msg,
+            time,
+            wm,
+            &mut timer,
+            &mut fire,
+        ) {
+            Placed::Applied => true,
+            Placed::Late if spec.side_output => {
+                late_out.push(msg);
+                false
+            }
+            Placed::Late => match spec.late {
+                Late::Drop => {
+                    *dropped += 1;
+                    false
+                }
+                Late::FirePerMessage => {
+                    let mut alone = initial.clone();
+                    alone.update(&msg);
+                    windows_of(kind, time, |window| fire(window, &alone, true));
+                    false
+                }
+                Late::PlaceInOldest => {
+                    let placed = panes.place_in_oldest(&msg, &mut fire);
+                    if !placed {
+                        *dropped += 1;
+                    }
+                    placed
+                }
+            },
+        }
+    }
+
+    /// Combines a partial of `window`'s messages, combined before the exchange, at
+    /// watermark `wm`; whether the key's windows changed. A partial the watermark finds late
+    /// is its messages coming together.
+    fn partial(&mut self, partial: Partial<K, A>, wm: Millis, panes: &mut Panes<A>) -> bool {
+        let WindowOp {
+            spec,
+            initial,
+            due,
+            out,
+            dropped,
+            ..
+        } = self;
+        let key = &partial.key;
+        let mut timer = |t: Millis| due_at(due, t, key);
+        let mut fire = gather(key, out);
+        let placed = panes.combine_into::<In>(
+            partial.window,
+            spec.lateness,
+            initial,
+            &partial.acc,
+            wm,
+            &mut timer,
+            &mut fire,
+        );
+        match (placed, spec.late) {
+            (Placed::Applied, _) => true,
+            (Placed::Late, Late::Drop) => {
+                *dropped += partial.count;
+                false
+            }
+            (Placed::Late, Late::FirePerMessage) => {
+                fire(partial.window, &partial.acc, true);
+                false
+            }
+            (Placed::Late, Late::PlaceInOldest) => {
+                let placed = panes.combine_in_oldest::<In>(&partial.acc, &mut fire);
+                if !placed {
+                    *dropped += partial.count;
+                }
+                placed
+            }
+        }
+    }
+}
+
+/// A window step whose messages were combined before the exchange
+/// ([`super::TimeWindows::pre_aggregate`]): it takes partials beside messages.
+pub(crate) struct CombinedWindowOp<A: Aggregation<In>, K, In>(pub(crate) WindowOp<A, K, In>);
+
+impl<A, K, In> Op<K, Pre<In, K, A>> for CombinedWindowOp<A, K, In>
+where
+    A: Aggregation<In>,
+    K: Key,
+    In: Send + 'static,
+{
+    type State = Panes<A>;
+
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn recovered(&mut self, store: &StateStore<K, Panes<A>>) {
+        self.0.recovered(store);
+    }
+
+    fn moved(&mut self, moved: Moved, wm: Millis, store: &mut StateStore<K, Panes<A>>) {
+        self.0.moved(moved, wm, store);
+    }
+
+    fn message(
+        &mut self,
+        msg: Pre<In, K, A>,
+        time: Millis,
+        wm: Millis,
+        key: &K,
+        panes: &mut Panes<A>,
+    ) -> bool {
+        match msg {
+            Pre::One(msg) => self.0.one(msg, time, wm, key, panes),
+            Pre::Part(partial) => self.0.partial(partial, wm, panes),
+        }
+    }
+
+    fn pass_on(&mut self) {
+        self.0.pass_on();
+    }
+
+    fn flush(&mut self) {
+        self.0.flush();
     }
 }
 
@@ -123,64 +285,7 @@ where
         key: &K,
         panes: &mut Panes<A>,
     ) -> bool {
-        let WindowOp {
-            spec,
-            initial,
-            due,
-            out,
-            late_out,
-            dropped,
-            ..
-        } = self;
-        let initial: &A = initial;
-        let mut timer = |t: Millis| due_at(due, t, key);
-        let mut fire = gather(key, out);
-        let kind = match spec.kind {
-            Kind::Count { size } => {
-                panes.count(size, initial, &msg, &mut timer, &mut fire);
-                return true;
-            }
-            Kind::Running => {
-                panes.running(initial, &msg, &mut fire);
-                return true;
-            }
-            kind => kind,
-        };
-        match panes.place(
-            kind,
-            spec.lateness,
-            initial,
-            &msg,
-            time,
-            wm,
-            &mut timer,
-            &mut fire,
-        ) {
-            Placed::Applied => true,
-            Placed::Late if spec.side_output => {
-                late_out.push(msg);
-                false
-            }
-            Placed::Late => match spec.late {
-                Late::Drop => {
-                    *dropped += 1;
-                    false
-                }
-                Late::FirePerMessage => {
-                    let mut alone = initial.clone();
-                    alone.update(&msg);
-                    windows_of(kind, time, |window| fire(window, &alone, true));
-                    false
-                }
-                Late::PlaceInOldest => {
-                    let placed = panes.place_in_oldest(&msg, &mut fire);
-                    if !placed {
-                        *dropped += 1;
-                    }
-                    placed
-                }
-            },
-        }
+        self.one(msg, time, wm, key, panes)
     }
 
     fn pass_on(&mut self) {
