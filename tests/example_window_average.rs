@@ -237,9 +237,21 @@ fn the_shipped_file_gives_the_windows_the_contract_says() {
 
 #[test]
 fn the_topology_shows_the_window_step_and_where_its_time_comes_from() {
+    for pre_aggregate in [false, true] {
+        topology_of_the_window_step(pre_aggregate);
+    }
+}
+
+fn topology_of_the_window_step(pre_aggregate: bool) {
+    let flags: &[&str] = if pre_aggregate {
+        &["--pre-aggregate"]
+    } else {
+        &[]
+    };
     let run = |format: &str| {
         let out = Command::new(example_bin("window_average"))
             .args(["--topology", format])
+            .args(flags)
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();
@@ -263,6 +275,7 @@ fn the_topology_shows_the_window_step_and_where_its_time_comes_from() {
             "late": "drop",
             "timestamp": "event_time",
             "out_of_orderness_ms": 2_000,
+            "pre_aggregate": pre_aggregate,
         })
     );
     let dot = run("dot");
@@ -275,12 +288,26 @@ fn the_topology_shows_the_window_step_and_where_its_time_comes_from() {
         label.contains("tumbling 10000 ms, event_time - 2000 ms"),
         "{label}"
     );
+    assert_eq!(label.contains("pre-aggregated"), pre_aggregate, "{label}");
     assert!(dot.contains("p0_source -> p0_step0"), "{dot}");
     assert!(dot.contains("p0_step0 -> p0_sink0"), "{dot}");
 }
 
 #[test]
 fn after_kill_9_the_input_read_again_gives_each_window_once_and_right() {
+    killed_and_read_again(&[]);
+}
+
+#[test]
+fn combined_before_the_exchange_after_kill_9_each_window_is_still_once_and_right() {
+    // Readings of a file are logged by position: they cross one by one, exactly once.
+    killed_and_read_again(&["--pre-aggregate"]);
+}
+
+/// Runs the example with `flags` and a resilience directory on half of an input, kills it,
+/// then runs it on the whole input: no window twice, every window right, every window of the
+/// second half there.
+fn killed_and_read_again(flags: &[&str]) {
     let readings = readings(40_000, 47);
     let (expected, _) = model(&readings);
     let text = input_text(&readings);
@@ -297,6 +324,7 @@ fn after_kill_9_the_input_read_again_gives_each_window_once_and_right() {
             .args(["--out", &dir.address(out)])
             .args(["--resilience-dir", &state.display().to_string()])
             .args(["--workers", "2"])
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

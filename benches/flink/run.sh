@@ -13,6 +13,9 @@
 #   SENSORS, SEED  of the generated input (default 1000, 1)
 #   JAVA_HEAP    the JVM's -Xmx (default 4g)
 #   WALLAROO_WORKERS  wallaroo's runs per size, a --workers value each (default "1 2")
+#   WALLAROO_PRE  for each of those, without and with --pre-aggregate (the readings of a
+#                 sensor and window combined before they cross to the workers): "off", "on"
+#                 or "off on" (the default)
 #   WALLAROO_BIN a window_average binary built elsewhere (another worktree's), used as is
 #                instead of building this checkout's examples/window_average.rs
 #
@@ -29,6 +32,7 @@ BUILD="$HERE/build"
 DATA="$HERE/data"
 FLINK_RUNS="${FLINK_RUNS-1:record 2:record 1:boundary}"
 WALLAROO_WORKERS="${WALLAROO_WORKERS-1 2}"
+WALLAROO_PRE="${WALLAROO_PRE-off on}"
 REPEAT="${REPEAT:-1}"
 REF_MAX="${REF_MAX:-1000000}"
 SENSORS="${SENSORS:-1000}"
@@ -156,13 +160,17 @@ for N in "${SIZES[@]}"; do
     done
     if [ "$HAVE_WALLAROO" = 1 ]; then
         for w in $WALLAROO_WORKERS; do
-            name="wallaroo-w$w"
+          for pre in $WALLAROO_PRE; do
+            name="wallaroo-w$w"; flags=()
+            [ "$pre" = on ] && { name="$name-pre"; flags=(--pre-aggregate); }
             say "$N lines: $name"
             OUT="$DATA/out-$N-$name.txt"; ERRF="$DATA/err-$N-$name.txt"
-            best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT" --workers "$w"
+            best_of "$WALLAROO" --in "file:$IN" --out "file:$OUT" --workers "$w" "${flags[@]}"
             late=$(grep -o '[0-9]* late messages\? dropped' "$ERRF" | grep -o '^[0-9]*' | tail -1 || true)
             cmpres=-; [ -n "$FIRST" ] && cmpres=$(same "$FIRST" "$OUT")
             row "$N" "$name" "$WALL" "$(rate "$N" "$WALL")" "$CPU" "$(rate "$N" "$CPU")" - - - "$(wc -l <"$OUT")" "${late:--}" "$cmpres"
+            [ -n "$FIRST" ] || FIRST="$OUT"
+          done
         done
     fi
 done

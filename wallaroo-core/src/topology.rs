@@ -113,6 +113,9 @@ pub struct WindowTopology {
     /// After how long without a message an input no longer holds the watermark back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_timeout_ms: Option<u64>,
+    /// Whether messages are combined per key and window before they cross to the workers
+    /// (`TimeWindows::pre_aggregate`).
+    pub pre_aggregate: bool,
 }
 
 impl WindowTopology {
@@ -145,6 +148,7 @@ impl WindowTopology {
             idle_timeout_ms: time
                 .and_then(|(_, w)| w.idle)
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            pre_aggregate: spec.pre_aggregate,
         }
     }
 
@@ -162,6 +166,9 @@ impl WindowTopology {
         }
         if self.allowed_lateness_ms > 0 {
             let _ = write!(text, ", lateness {} ms", self.allowed_lateness_ms);
+        }
+        if self.pre_aggregate {
+            text.push_str(", pre-aggregated");
         }
         text
     }

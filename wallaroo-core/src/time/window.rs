@@ -684,4 +684,83 @@ mod tests {
         fire_due(&mut panes, 30, 0, &mut fires);
         assert_eq!(fires, [(10, 20, (16, 2), false), (20, 30, (25, 1), false)]);
     }
+
+    /// A partial of `n` messages of value 1 each.
+    fn ones(n: u64) -> Sum {
+        Sum { sum: n as i64, n }
+    }
+
+    #[test]
+    fn a_partial_joins_its_window_as_its_messages_would_and_is_late_when_they_would_be() {
+        let window = Window { start: 10, end: 20 };
+        let (mut panes, mut fires) = (Panes::build(), Fires::new());
+        let combine = |panes: &mut Panes<Sum>, partial: &Sum, lateness, wm, fires: &mut Fires| {
+            panes.combine_into::<i64>(
+                window,
+                lateness,
+                &Sum::default(),
+                partial,
+                wm,
+                &mut |_| {},
+                &mut |w, acc, late| fires.push((w.start, w.end, acc.output(), late)),
+            )
+        };
+        // Open: two partials and a message add up; nothing fires before the watermark.
+        assert_eq!(
+            combine(&mut panes, &ones(3), 0, 19, &mut fires),
+            Placed::Applied
+        );
+        assert_eq!(
+            combine(&mut panes, &ones(2), 0, 19, &mut fires),
+            Placed::Applied
+        );
+        place(
+            &mut panes,
+            Kind::Tumbling { size: 10 },
+            0,
+            15,
+            19,
+            &mut fires,
+        );
+        assert!(fires.is_empty());
+        fire_due(&mut panes, 20, 5, &mut fires);
+        assert_eq!(fires, [(10, 20, (20, 6), false)]);
+        // Within its lateness: it fires again with the partial, once.
+        assert_eq!(
+            combine(&mut panes, &ones(4), 5, 24, &mut fires),
+            Placed::Applied
+        );
+        assert_eq!(fires[1], (10, 20, (24, 10), true));
+        // At the end of its lateness, and on a key without it: late, not applied.
+        assert_eq!(
+            combine(&mut panes, &ones(1), 5, 25, &mut fires),
+            Placed::Late
+        );
+        let mut other = Panes::build();
+        assert_eq!(
+            combine(&mut other, &ones(1), 0, 20, &mut fires),
+            Placed::Late
+        );
+        assert!(other.is_empty());
+        assert_eq!(fires.len(), 2);
+    }
+
+    #[test]
+    fn a_late_partial_can_go_to_the_oldest_open_window() {
+        let (mut panes, mut fires) = (Panes::<Sum>::build(), Fires::new());
+        let mut record =
+            |w: Window, acc: &Sum, late| fires.push((w.start, w.end, acc.output(), late));
+        assert!(!panes.combine_in_oldest::<i64>(&ones(2), &mut record));
+        place(
+            &mut panes,
+            Kind::Tumbling { size: 10 },
+            0,
+            25,
+            0,
+            &mut Fires::new(),
+        );
+        assert!(panes.combine_in_oldest::<i64>(&ones(2), &mut record));
+        panes.fire_all(&mut record);
+        assert_eq!(fires, [(20, 30, (27, 3), false)]);
+    }
 }
