@@ -117,6 +117,11 @@
 //! }
 //! ```
 //!
+//! `Windows::tumbling(…).pre_aggregate()` combines each sensor's readings per window on the
+//! source's thread, so that one partial per sensor and window crosses to the worker that
+//! owns the sensor instead of every reading
+//! ([`TimeWindows::pre_aggregate`](time::TimeWindows::pre_aggregate)).
+//!
 //! # Timers
 //!
 //! A [`Process`](time::Process) step keeps a state per key and can ask to be called again at
