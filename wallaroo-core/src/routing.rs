@@ -685,6 +685,73 @@ mod tests {
         }
     }
 
+    /// A message a worker received, with its origin's `(stream, seq, sub)` if it has one.
+    type Received = (u32, Option<(u64, u64, u32)>);
+
+    /// The markers a router sent to its worker, and the messages.
+    fn received(rx: &flume::Receiver<WorkerMsg>) -> (Vec<(u64, u64)>, Vec<Received>) {
+        let (mut markers, mut msgs) = (Vec::new(), Vec::new());
+        for (entry, sent) in rx.drain() {
+            if entry == MARKER {
+                markers.push(*sent.downcast::<(u64, u64)>().unwrap());
+                continue;
+            }
+            let batch = sent.downcast::<Batch<u32, u32>>().unwrap();
+            for (i, keyed) in batch.msgs.iter().enumerate() {
+                let origin = batch.origins.get(i).filter(|o| o.is_some());
+                msgs.push((keyed.msg, origin.map(|o| (o.stream, o.seq, o.sub))));
+            }
+        }
+        (markers, msgs)
+    }
+
+    #[test]
+    fn messages_keep_the_origin_they_were_given_and_a_marker_says_the_last() {
+        let (tx, rx) = flume::unbounded();
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        let at = |seq| Origin {
+            stream: 5,
+            seq,
+            sub: 0,
+        };
+        router.emit_from(at(3), 1);
+        router.emit_from(at(3), 2);
+        router.emit(3);
+        router.emit_from(at(4), 4);
+        router.emit_all(&mut vec![5]);
+        router.flush();
+        drop(router);
+        let (markers, msgs) = received(&rx);
+        assert_eq!(
+            msgs,
+            [
+                (1, Some((5, 3, 0))),
+                (2, Some((5, 3, 1))),
+                (3, None),
+                (4, Some((5, 4, 0))),
+                (5, None)
+            ]
+        );
+        assert_eq!(markers, [(5, 4)], "the last origin routed");
+    }
+
+    #[test]
+    fn a_marker_says_the_positions_a_source_gave_over_the_last_origin_routed() {
+        let (tx, rx) = flume::unbounded();
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        let at = |stream, seq| Origin {
+            stream,
+            seq,
+            sub: 0,
+        };
+        router.emit_from(at(5, 3), 1);
+        // Messages of 5 up to 7 were read, and refused or filtered out; 6 came as far as 9.
+        router.positions(&[at(5, 7), at(6, 9)]);
+        drop(router);
+        let (markers, _) = received(&rx);
+        assert_eq!(markers, [(5, 7), (6, 9)]);
+    }
+
     #[test]
     fn the_same_key_always_hashes_the_same() {
         assert_eq!(key_hasher().hash_one("a"), key_hasher().hash_one("a"));
