@@ -112,6 +112,9 @@ mod tests {
     }
 
     impl Link<Arc<u32>> for Taker {
+        fn emit_from(&mut self, _origin: crate::resilience::record::Origin, msg: Arc<u32>) {
+            self.taken.push(msg);
+        }
         fn emit_all(&mut self, msgs: &mut Vec<Arc<u32>>) {
             self.calls += 1;
             // Takes half, then panics if asked: the vector keeps the other half.

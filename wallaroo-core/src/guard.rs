@@ -12,7 +12,6 @@ use crate::context::panic_message;
 use crate::link::{BoxLink, Link, StepCounts, StepTally};
 use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned, Stop, Within};
 use crate::resilience::record::Origin;
-use crate::routing::current_origin;
 use crate::step::{Computation, Emit};
 
 /// A stateless step fused into the chain, each panic of which skips its message.
@@ -94,18 +93,26 @@ fn skip(
     }
 }
 
-impl<C: Computation<In>, In> Emit<In> for GuardedStepLink<C, In> {
-    fn emit(&mut self, msg: In) {
+impl<C: Computation<In>, In> GuardedStepLink<C, In> {
+    /// Computes the step on `msg`, of `origin` (or none), skipping it if the step panics;
+    /// the outputs stay in `out`.
+    #[inline]
+    fn compute(&mut self, origin: Origin, msg: In) {
         self.quiet();
         let (step, out) = (&self.step, &mut self.out);
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| step.compute(msg, out))) {
             let name = self.step.info().name;
-            skip(&self.policy, &self.pipeline, name, panic, current_origin());
+            skip(&self.policy, &self.pipeline, name, panic, origin);
         }
         self.tally.taken += 1;
         self.tally.given += self.out.len() as u64;
-        // One at a time, as the step would have emitted them: a router reads each
-        // output's origin as it routes it.
+    }
+}
+
+impl<C: Computation<In>, In> Emit<In> for GuardedStepLink<C, In> {
+    fn emit(&mut self, msg: In) {
+        self.compute(Origin::NONE, msg);
+        // One at a time, as the step would have emitted them.
         for output in self.out.drain(..) {
             self.next.emit(output);
         }
@@ -113,6 +120,15 @@ impl<C: Computation<In>, In> Emit<In> for GuardedStepLink<C, In> {
 }
 
 impl<C: Computation<In>, In> Link<In> for GuardedStepLink<C, In> {
+    fn emit_from(&mut self, origin: Origin, msg: In) {
+        self.compute(origin, msg);
+        // One at a time, as the step would have emitted them, each with the origin of the
+        // message it came from.
+        for output in self.out.drain(..) {
+            self.next.emit_from(origin, output);
+        }
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
         self.quiet();
         self.tally.taken += msgs.len() as u64;
@@ -124,8 +140,8 @@ impl<C: Computation<In>, In> Link<In> for GuardedStepLink<C, In> {
                 step.compute(msg, out);
             }
         })) {
-            // A batch's messages have no positions of their own: positioned ones come one
-            // at a time, through `emit`.
+            // A batch's messages have no positions: positioned ones come one at a time,
+            // through `emit_from`.
             skip(
                 &self.policy,
                 &self.pipeline,
@@ -137,6 +153,10 @@ impl<C: Computation<In>, In> Link<In> for GuardedStepLink<C, In> {
         drop(todo);
         self.tally.given += self.out.len() as u64;
         self.next.emit_all(&mut self.out);
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.next.positions(positions);
     }
 
     fn flush(&mut self) {

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::cache::prefetch_ahead;
 use crate::codec::Encoder;
 use crate::context::Ctx;
+use crate::resilience::record::Origin;
 use crate::sink::{Chunk, ChunkSender};
 use crate::step::{Computation, Emit};
 
@@ -22,9 +23,22 @@ use crate::step::{Computation, Emit};
 /// compiler cannot inline; threads that have many messages at hand pass them all with one
 /// [`Link::emit_all`] call, inside which the link's own work (the router's, the encoder's)
 /// is inlined into one loop.
+///
+/// A message's replay position travels with it, as an argument: [`Emit::emit`] and
+/// [`Link::emit_all`] take messages without one, [`Link::emit_from`] a message with one.
 pub(crate) trait Link<T>: Emit<T> + Send {
-    /// Takes every message of `msgs`, in order, leaving it empty (its capacity is kept).
+    /// Takes `msg`, the message of a replayable stream at `origin`; the messages it
+    /// becomes down the chain keep the origin, so that a state partition recognises each
+    /// when the stream is replayed.
+    fn emit_from(&mut self, origin: Origin, msg: T);
+    /// Takes every message of `msgs`, in order, leaving it empty (its capacity is kept):
+    /// messages without an origin.
     fn emit_all(&mut self, msgs: &mut Vec<T>);
+    /// Notes how far each replayable stream this chain's source reads has come (the last
+    /// origin of each, of messages passed on or not: a payload refused, a message a step
+    /// filtered out), for the markers of the router at the chain's end. A chain without a
+    /// router has nothing to mark.
+    fn positions(&mut self, _positions: &[Origin]) {}
     /// Sends on whatever this link or the links after it have buffered.
     fn flush(&mut self);
     /// Whether a sink down this chain writes each message's key ([`set_output_key`]).
@@ -105,6 +119,22 @@ impl<T, E: Emit<T> + ?Sized> Emit<T> for Counting<'_, E> {
     }
 }
 
+/// Passes messages on to `next` as of `origin`, counting them into a plain field: the
+/// outputs of a message with an origin.
+struct CountingFrom<'a, E: ?Sized> {
+    next: &'a mut E,
+    origin: Origin,
+    count: &'a mut u64,
+}
+
+impl<T, E: Link<T> + ?Sized> Emit<T> for CountingFrom<'_, E> {
+    #[inline]
+    fn emit(&mut self, msg: T) {
+        *self.count += 1;
+        self.next.emit_from(self.origin, msg);
+    }
+}
+
 /// A stateless step fused into the chain.
 pub(crate) struct StepLink<C: Computation<In>, In> {
     step: Arc<C>,
@@ -141,6 +171,17 @@ impl<C: Computation<In>, In> Emit<In> for StepLink<C, In> {
 }
 
 impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
+    #[inline]
+    fn emit_from(&mut self, origin: Origin, msg: In) {
+        self.tally.taken += 1;
+        let mut next = CountingFrom {
+            next: &mut *self.next,
+            origin,
+            count: &mut self.tally.given,
+        };
+        self.step.compute(msg, &mut next);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
         // Counted per run of messages, not per message.
         self.tally.taken += msgs.len() as u64;
@@ -149,6 +190,10 @@ impl<C: Computation<In>, In> Link<In> for StepLink<C, In> {
         }
         self.tally.given += self.out.len() as u64;
         self.next.emit_all(&mut self.out);
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.next.positions(positions);
     }
 
     fn flush(&mut self) {
@@ -170,6 +215,8 @@ impl<T> Emit<T> for Discard {
 }
 
 impl<T> Link<T> for Discard {
+    fn emit_from(&mut self, _origin: Origin, _msg: T) {}
+
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         msgs.clear();
     }
@@ -387,6 +434,12 @@ impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for SinkLink<E, T, KEYED> {
 }
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for SinkLink<E, T, KEYED> {
+    /// A sink writes what it is given; where it came from is no part of the output.
+    #[inline]
+    fn emit_from(&mut self, _origin: Origin, msg: T) {
+        self.emit(msg);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         self.count_in(msgs.len() as u64);
         for msg in msgs.drain(..) {
@@ -427,12 +480,24 @@ impl<E: Encoder<T>, T, const KEYED: bool> Emit<T> for TeeLink<E, T, KEYED> {
 }
 
 impl<E: Encoder<T>, T: Send, const KEYED: bool> Link<T> for TeeLink<E, T, KEYED> {
+    /// The sink writes the message; the links after it take it with its origin.
+    #[inline]
+    fn emit_from(&mut self, origin: Origin, msg: T) {
+        self.sink.count_in(1);
+        self.sink.encode(&msg);
+        self.next.emit_from(origin, msg);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         self.sink.count_in(msgs.len() as u64);
         for msg in msgs.iter() {
             self.sink.encode(msg);
         }
         self.next.emit_all(msgs);
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.next.positions(positions);
     }
 
     fn flush(&mut self) {

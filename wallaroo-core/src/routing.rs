@@ -92,14 +92,6 @@ pub(crate) struct Keyed<C, T> {
 }
 
 thread_local! {
-    /// The origin of the input message this thread is working on, set by sources that
-    /// can replay; read by the router that hands the message (or what it became) to a
-    /// state partition.
-    static CURRENT_ORIGIN: Cell<Origin> = const { Cell::new(Origin::NONE) };
-    /// The last origin of each replayable stream this thread reads, set by a source that
-    /// reads several on one thread (a Kafka consumer's partitions); markers say how far
-    /// each has come. Empty for a source of one stream, whose current origin says it.
-    static POSITIONS: std::cell::RefCell<Vec<Origin>> = const { std::cell::RefCell::new(Vec::new()) };
     /// How the routers on this thread treat the shards of their keys ([`ShardMode`]).
     static SHARD_MODE: Cell<ShardMode> = const { Cell::new(ShardMode::OFF) };
     /// The shards that the messages routed in [`ShardMode::probe`] would go to.
@@ -168,41 +160,6 @@ pub(crate) fn take_probed(into: &mut Vec<u32>) {
     PROBED.with(|p| into.append(&mut p.borrow_mut()));
     into.sort_unstable();
     into.dedup();
-}
-
-/// Notes how far each replayable stream this thread reads has come (the last origin of
-/// each), for the markers of the routers on this thread.
-pub(crate) fn set_positions(positions: &[Origin]) {
-    POSITIONS.with(|p| {
-        let mut p = p.borrow_mut();
-        p.clear();
-        p.extend_from_slice(positions);
-    });
-}
-
-/// The last origin of each replayable stream this thread reads.
-fn positions() -> Vec<Origin> {
-    POSITIONS.with(|p| {
-        let p = p.borrow();
-        if p.is_empty() {
-            let current = CURRENT_ORIGIN.with(Cell::get);
-            if current.is_some() {
-                return vec![current];
-            }
-        }
-        p.clone()
-    })
-}
-
-/// Marks the messages emitted from now on, on this thread, as coming from `origin`.
-#[inline]
-pub(crate) fn set_origin(origin: Origin) {
-    CURRENT_ORIGIN.with(|o| o.set(origin));
-}
-
-/// Where the input message this thread works on came from, if a source said.
-pub(crate) fn current_origin() -> Origin {
-    CURRENT_ORIGIN.with(Cell::get)
 }
 
 /// The hasher for keys: fixed, so that a key maps to the same worker in every run.
@@ -280,6 +237,10 @@ pub(crate) struct Router<P: Partition<In>, In> {
     spares: Spares<P::Carried, In>,
     /// The last origin routed, and how many messages it has fanned out into so far.
     last: Origin,
+    /// The last origin of each replayable stream the chain's source reads, as it said
+    /// ([`Link::positions`]), for the markers; empty for a source that does not say, whose
+    /// last origin routed (`last`) is how far its stream came.
+    positions: Vec<Origin>,
     /// The input record of `last`, in a [`ShardMode`].
     last_record: u64,
     /// Whether this router's partition has its shards shared out by a source of this
@@ -315,6 +276,7 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
             buffers,
             spares,
             last: Origin::NONE,
+            positions: Vec::new(),
             last_record: 0,
             sharded: false,
             blocked: None,
@@ -400,11 +362,10 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
         }
     }
 
-    /// The origin of the next message this thread routes: the current input's, numbered
+    /// The origin a message of the input at `origin` travels with: the input's, numbered
     /// after the messages it has fanned out into so far.
     #[inline]
-    fn next_origin(&mut self) -> Origin {
-        let mut origin = CURRENT_ORIGIN.with(Cell::get);
+    fn number(&mut self, mut origin: Origin) -> Origin {
         if origin.is_some() {
             // One input can fan out into several messages: number them, so that each is
             // recognised on replay.
@@ -418,15 +379,15 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
 }
 
 impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
-    /// [`Emit::emit`] in a [`ShardMode`]: notes the message's shard, or routes it if it is
-    /// the shard routed.
+    /// [`Link::emit_from`] in a [`ShardMode`]: notes the message's shard, or routes it if
+    /// it is the shard routed.
     #[inline(never)]
-    fn emit_sharded(&mut self, msg: In, mode: ShardMode) {
+    fn emit_sharded(&mut self, origin: Origin, msg: In, mode: ShardMode) {
         if mode.record != self.last_record {
             self.last = Origin::NONE;
             self.last_record = mode.record;
         }
-        let origin = self.next_origin();
+        let origin = self.number(origin);
         let (hash, _) = self.partition.route(&msg, &self.hasher);
         let shard = shard_of(hash, mode.shards);
         if mode.probe {
@@ -438,32 +399,27 @@ impl<P: Partition<In>, In: Send + 'static> Router<P, In> {
 }
 
 impl<P: Partition<In>, In: Send + 'static> Emit<In> for Router<P, In> {
+    /// A message without an origin: routed as usual in any [`ShardMode`].
     #[inline]
     fn emit(&mut self, msg: In) {
-        // Why a field first: the thread-local costs 11 instructions a message on the path
-        // of every source with positions (callgrind, Alphabet from a file with a
-        // resilience directory, 1 M frames); the field, a load and a branch.
-        if self.sharded {
-            let mode = SHARD_MODE.with(Cell::get);
-            if mode.shards != 0 {
-                self.emit_sharded(msg, mode);
-                return;
-            }
-        }
-        let origin = self.next_origin();
-        self.route(msg, origin);
+        self.route(msg, Origin::NONE);
     }
 }
 
 impl<P: Partition<In>, In> Router<P, In> {
-    /// Tells every worker how far the replayable stream this thread reads has come: every
-    /// message up to the current one was sent before the marker.
+    /// Tells every worker how far each replayable stream the chain's source reads has
+    /// come: every message up to its last origin was sent before the marker.
     fn mark(&mut self, force: bool) {
         if !force && self.marked_at.elapsed() < MARKER_INTERVAL {
             return;
         }
+        let last = [self.last];
+        let positions = match &self.positions[..] {
+            [] if self.last.is_some() => &last[..],
+            positions => positions,
+        };
         let mut sent = false;
-        for current in positions() {
+        for &current in positions {
             let marked = match self.marked.iter_mut().find(|(s, _)| *s == current.stream) {
                 Some((_, seq)) => seq,
                 None => {
@@ -514,13 +470,25 @@ impl<P: Partition<In>, In> Router<P, In> {
 }
 
 impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
+    #[inline]
+    fn emit_from(&mut self, origin: Origin, msg: In) {
+        // Why a field first: the shard mode's thread-local costs 11 instructions a message
+        // on the path of every source with positions (callgrind, Alphabet from a file with
+        // a resilience directory, 1 M frames); the field, a load and a branch.
+        if self.sharded {
+            let mode = SHARD_MODE.with(Cell::get);
+            if mode.shards != 0 {
+                self.emit_sharded(origin, msg, mode);
+                return;
+            }
+        }
+        let origin = self.number(origin);
+        self.route(msg, origin);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<In>) {
         self.stamp_empty();
-        if CURRENT_ORIGIN.with(Cell::get).is_some() {
-            for msg in msgs.drain(..) {
-                self.emit(msg);
-            }
-        } else if self.buffers.iter().all(|b| b.origins.is_empty()) {
+        if self.buffers.iter().all(|b| b.origins.is_empty()) {
             // Messages of a source that cannot replay, into batches without origins (the
             // spares that replace sent batches have none either): no numbering, and
             // nothing beside each message.
@@ -532,6 +500,11 @@ impl<P: Partition<In>, In: Send + 'static> Link<In> for Router<P, In> {
                 self.route(msg, Origin::NONE);
             }
         }
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.positions.clear();
+        self.positions.extend_from_slice(positions);
     }
 
     fn flush(&mut self) {
@@ -663,18 +636,17 @@ mod tests {
         let (tx, rx) = flume::unbounded();
         let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
         router.sharded = true;
-        set_origin(Origin {
+        let origin = Origin {
             stream: 5,
             seq: 1,
             sub: 0,
-        });
+        };
         set_shard_mode(mode);
         for msg in 0..20u32 {
-            router.emit(msg);
+            router.emit_from(origin, msg);
         }
         router.flush();
         set_shard_mode(ShardMode::OFF);
-        set_origin(Origin::NONE);
         let mut got = Vec::new();
         for (entry, batch) in rx.drain() {
             if entry == MARKER {
@@ -711,6 +683,73 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A message a worker received, with its origin's `(stream, seq, sub)` if it has one.
+    type Received = (u32, Option<(u64, u64, u32)>);
+
+    /// The markers a router sent to its worker, and the messages.
+    fn received(rx: &flume::Receiver<WorkerMsg>) -> (Vec<(u64, u64)>, Vec<Received>) {
+        let (mut markers, mut msgs) = (Vec::new(), Vec::new());
+        for (entry, sent) in rx.drain() {
+            if entry == MARKER {
+                markers.push(*sent.downcast::<(u64, u64)>().unwrap());
+                continue;
+            }
+            let batch = sent.downcast::<Batch<u32, u32>>().unwrap();
+            for (i, keyed) in batch.msgs.iter().enumerate() {
+                let origin = batch.origins.get(i).filter(|o| o.is_some());
+                msgs.push((keyed.msg, origin.map(|o| (o.stream, o.seq, o.sub))));
+            }
+        }
+        (markers, msgs)
+    }
+
+    #[test]
+    fn messages_keep_the_origin_they_were_given_and_a_marker_says_the_last() {
+        let (tx, rx) = flume::unbounded();
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        let at = |seq| Origin {
+            stream: 5,
+            seq,
+            sub: 0,
+        };
+        router.emit_from(at(3), 1);
+        router.emit_from(at(3), 2);
+        router.emit(3);
+        router.emit_from(at(4), 4);
+        router.emit_all(&mut vec![5]);
+        router.flush();
+        drop(router);
+        let (markers, msgs) = received(&rx);
+        assert_eq!(
+            msgs,
+            [
+                (1, Some((5, 3, 0))),
+                (2, Some((5, 3, 1))),
+                (3, None),
+                (4, Some((5, 4, 0))),
+                (5, None)
+            ]
+        );
+        assert_eq!(markers, [(5, 4)], "the last origin routed");
+    }
+
+    #[test]
+    fn a_marker_says_the_positions_a_source_gave_over_the_last_origin_routed() {
+        let (tx, rx) = flume::unbounded();
+        let mut router = Router::new(Arc::new(ByValue), 0, vec![tx], spares());
+        let at = |stream, seq| Origin {
+            stream,
+            seq,
+            sub: 0,
+        };
+        router.emit_from(at(5, 3), 1);
+        // Messages of 5 up to 7 were read, and refused or filtered out; 6 came as far as 9.
+        router.positions(&[at(5, 7), at(6, 9)]);
+        drop(router);
+        let (markers, _) = received(&rx);
+        assert_eq!(markers, [(5, 7), (6, 9)]);
     }
 
     #[test]

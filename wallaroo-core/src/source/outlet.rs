@@ -4,7 +4,6 @@
 use super::DECODED_BATCH;
 use crate::link::BoxLink;
 use crate::resilience::record::Origin;
-use crate::routing::{set_origin, set_positions};
 
 /// Messages on their way down one thread's chain.
 pub(super) struct Outlet<T> {
@@ -13,10 +12,10 @@ pub(super) struct Outlet<T> {
     pending: Vec<T>,
     /// Messages sent since the last flush.
     sent: u64,
-    /// The last origin of each stream, for the routers' markers.
+    /// The last origin of each stream, for the routers' markers: told to the chain at each
+    /// flush, as the messages passed on do not say it all (a refused payload, a message a
+    /// step filtered out).
     positions: Vec<Origin>,
-    /// Whether this thread's current origin is set (the last message had a position).
-    positioned: bool,
 }
 
 impl<T> Outlet<T> {
@@ -26,7 +25,6 @@ impl<T> Outlet<T> {
             pending: Vec::with_capacity(DECODED_BATCH),
             sent: 0,
             positions: Vec::new(),
-            positioned: false,
         }
     }
 
@@ -37,13 +35,9 @@ impl<T> Outlet<T> {
         match origin {
             Some(origin) => {
                 self.position(origin);
-                self.chain.emit(msg);
+                self.chain.emit_from(origin, msg);
             }
             None => {
-                if self.positioned {
-                    self.positioned = false;
-                    set_origin(Origin::NONE);
-                }
                 self.pending.push(msg);
                 if self.pending.len() >= DECODED_BATCH {
                     self.chain.emit_all(&mut self.pending);
@@ -52,12 +46,10 @@ impl<T> Outlet<T> {
         }
     }
 
-    /// Notes that the next messages come from `origin` (or that a stream has come this
-    /// far, for a payload that was read but refused).
+    /// Notes that a stream has come as far as `origin`: the origin of a message sent, or of
+    /// a payload that was read but refused.
     #[inline]
     pub(super) fn position(&mut self, origin: Origin) {
-        set_origin(origin);
-        self.positioned = true;
         match self
             .positions
             .iter_mut()
@@ -75,7 +67,7 @@ impl<T> Outlet<T> {
             self.chain.emit_all(&mut self.pending);
         }
         if !self.positions.is_empty() {
-            set_positions(&self.positions);
+            self.chain.positions(&self.positions);
         }
         self.chain.flush();
         std::mem::take(&mut self.sent)

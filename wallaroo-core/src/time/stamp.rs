@@ -11,6 +11,7 @@ use super::Millis;
 use crate::component::ComponentInfo;
 use crate::context::Control;
 use crate::link::Link;
+use crate::resilience::record::Origin;
 use crate::routing::Router;
 use crate::state::Partition;
 use crate::step::Emit;
@@ -142,11 +143,21 @@ impl<P: Partition<T>, T: Send + 'static> Emit<T> for StampLink<P, T> {
 }
 
 impl<P: Partition<T>, T: Send + 'static> Link<T> for StampLink<P, T> {
+    #[inline]
+    fn emit_from(&mut self, origin: Origin, msg: T) {
+        let stamped = self.stamp(msg);
+        self.router.emit_from(origin, stamped);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         let mut stamped = std::mem::take(&mut self.stamped);
         stamped.extend(msgs.drain(..).map(|msg| self.stamp(msg)));
         self.router.emit_all(&mut stamped);
         self.stamped = stamped;
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.router.positions(positions);
     }
 
     fn flush(&mut self) {
