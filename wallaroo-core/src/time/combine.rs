@@ -7,7 +7,7 @@
 //! tells any worker a watermark that passes its window (before the message that moves the
 //! watermark there, and before the tick of a flush). A message that the input's watermark
 //! finds past one of its windows crosses alone, as do the messages of a source that can
-//! replay: the worker logs each by its position.
+//! replay (they come with their position, [`Link::emit_from`]): the worker logs each by it.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use super::{Aggregation, Kind, Late, Millis, Window};
 use crate::component::ComponentInfo;
 use crate::context::Control;
 use crate::link::Link;
+use crate::resilience::record::Origin;
 use crate::routing::{key_hasher, Router};
 use crate::state::Partition;
 use crate::step::Emit;
@@ -170,11 +171,12 @@ where
         }
     }
 
-    /// Takes one message: into the partials of its windows, or across alone.
+    /// Takes the event time of `msg`, and sends the partials whose window its watermark
+    /// passes: the message's time, and the input's watermark before and after it.
     #[inline]
-    fn take(&mut self, msg: T) {
+    fn advance(&mut self, msg: &T) -> (Millis, Millis, Millis) {
         self.carried = true;
-        let time = (self.timestamp)(&msg);
+        let time = (self.timestamp)(msg);
         let before = self.watermark.current();
         let watermark = self.watermark.observe(time);
         if watermark >= self.due {
@@ -182,16 +184,18 @@ where
             // windows still open, and the message after them moves the watermark on.
             self.send_held(before, |held| held.window.end <= watermark);
         }
+        (time, before, watermark)
+    }
+
+    /// Takes one message without a position: into the partials of its windows, or across
+    /// alone.
+    #[inline]
+    fn take(&mut self, msg: T) {
+        let (time, before, watermark) = self.advance(&msg);
         let mut open = true;
         windows_of(self.kind, time, |window| open &= window.end > watermark);
         if !open {
-            if self.oldest {
-                // The oldest open window of the key, where a late message may go, may be one
-                // held here: the worker must have every window the key has open.
-                let (partition, hasher) = (Arc::clone(&self.partition), self.hasher.clone());
-                let (_, carried) = partition.route(&msg, &hasher);
-                self.send_held(before, |held| partition.is_key(&msg, &carried, &held.key));
-            }
+            self.before_alone(&msg, before);
             let input = self.input;
             self.router.emit(Stamped {
                 input,
@@ -239,6 +243,17 @@ where
         }
     }
 
+    /// Before `msg` crosses alone: with [`Late::PlaceInOldest`], the oldest open window of
+    /// its key, where it goes if late, may be one held here, so the key's partials go first
+    /// (stamped with `before`, the watermark before the message).
+    fn before_alone(&mut self, msg: &T, before: Millis) {
+        if self.oldest && !self.held.is_empty() {
+            let (partition, hasher) = (Arc::clone(&self.partition), self.hasher.clone());
+            let (_, carried) = partition.route(msg, &hasher);
+            self.send_held(before, |held| partition.is_key(msg, &carried, &held.key));
+        }
+    }
+
     /// Sends the held partials that `which` picks, stamped with `watermark`.
     fn send_held(&mut self, watermark: Millis, which: impl Fn(&Partial<P::Key, A>) -> bool) {
         let mut due = Millis::MAX;
@@ -279,6 +294,27 @@ where
     A: Aggregation<T> + Send + 'static,
     T: Send + 'static,
 {
+    /// A message of a replayable stream crosses alone: its worker logs it by its position,
+    /// which a partial of several would not have.
+    fn emit_from(&mut self, origin: Origin, msg: T) {
+        let (time, before, watermark) = self.advance(&msg);
+        self.before_alone(&msg, before);
+        let input = self.input;
+        self.router.emit_from(
+            origin,
+            Stamped {
+                input,
+                time,
+                watermark,
+                msg: Pre::One(msg),
+            },
+        );
+    }
+
+    fn positions(&mut self, positions: &[Origin]) {
+        self.router.positions(positions);
+    }
+
     fn emit_all(&mut self, msgs: &mut Vec<T>) {
         for msg in msgs.drain(..) {
             self.take(msg);
@@ -326,5 +362,202 @@ impl<P: Partition<T>, A: Send + 'static, T: Send + 'static> Drop for CombineLink
             watermark,
             ended,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::component::ComponentKind;
+    use crate::routing::{spares, Batch, MARKER};
+    use crate::state::State;
+    use crate::time::Accumulator;
+
+    /// A message: its key and event time.
+    type Msg = (u32, Millis);
+
+    /// Counts and sums event times.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Sum {
+        n: u64,
+        sum: Millis,
+    }
+
+    static SUM: ComponentInfo = ComponentInfo {
+        kind: ComponentKind::Aggregation,
+        name: "Sum",
+        ident: "Sum",
+        module_path: "",
+        file: "",
+        line: 0,
+        input: None,
+        output: None,
+        state: None,
+    };
+
+    impl State for Sum {
+        fn info() -> &'static ComponentInfo {
+            &SUM
+        }
+        fn build() -> Self {
+            Sum::default()
+        }
+    }
+
+    impl Accumulator for Sum {}
+
+    impl Aggregation<Msg> for Sum {
+        type Out = (u64, Millis);
+        fn update(&mut self, msg: &Msg) {
+            self.n += 1;
+            self.sum += msg.1;
+        }
+        fn combine(&mut self, other: &Self) {
+            self.n += other.n;
+            self.sum += other.sum;
+        }
+        fn output(&self) -> (u64, Millis) {
+            (self.n, self.sum)
+        }
+    }
+
+    struct ByKey;
+
+    impl Partition<Msg> for ByKey {
+        type Key = u32;
+        type Carried = u32;
+        fn info(&self) -> &'static ComponentInfo {
+            &SUM
+        }
+        fn key(&self, msg: &Msg) -> u32 {
+            msg.0
+        }
+        fn route<H: BuildHasher>(&self, msg: &Msg, hasher: &H) -> (u64, u32) {
+            (hasher.hash_one(msg.0), msg.0)
+        }
+        fn is_key(&self, _: &Msg, carried: &u32, key: &u32) -> bool {
+            carried == key
+        }
+    }
+
+    /// What crossed: a message alone with its position (`seq`, 0 for none), a partial
+    /// (key, window start, count, sum), or a tick; each with the watermark it carried.
+    #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Crossed {
+        One(Msg, u64, Millis),
+        Part(u32, Millis, u64, Millis, Millis),
+        Tick(Millis, bool),
+    }
+
+    type Entry = Stamped<Pre<Msg, u32, Sum>>;
+
+    /// What crossed since the last call, in order, but for partials sent together, which
+    /// leave a table in no order and are sorted.
+    fn crossed(rx: &flume::Receiver<crate::routing::WorkerMsg>) -> Vec<Crossed> {
+        let mut got = Vec::new();
+        for (entry, msg) in rx.drain() {
+            if entry == MARKER {
+                continue;
+            }
+            let msg = match msg.downcast::<Tick>() {
+                Ok(tick) => {
+                    got.push(Crossed::Tick(tick.watermark, tick.ended));
+                    continue;
+                }
+                Err(msg) => msg,
+            };
+            let batch = msg.downcast::<Batch<Option<u32>, Entry>>().unwrap();
+            let mut entries: Vec<Crossed> = batch
+                .msgs
+                .iter()
+                .enumerate()
+                .map(|(at, keyed)| match &keyed.msg.msg {
+                    Pre::One(msg) => {
+                        let seq = batch.origins.get(at).map_or(0, |o| o.seq);
+                        Crossed::One(*msg, seq, keyed.msg.watermark)
+                    }
+                    Pre::Part(p) => Crossed::Part(
+                        p.key,
+                        p.window.start,
+                        p.count,
+                        p.acc.sum,
+                        keyed.msg.watermark,
+                    ),
+                })
+                .collect();
+            for run in entries
+                .chunk_by_mut(|a, b| matches!((a, b), (Crossed::Part(..), Crossed::Part(..))))
+            {
+                run.sort();
+            }
+            got.extend(entries);
+        }
+        got
+    }
+
+    #[test]
+    fn partials_cross_before_the_watermark_passes_their_window_and_positioned_messages_alone() {
+        let (tx, rx) = flume::unbounded();
+        let partition = Arc::new(ByKey);
+        let router = Router::new(
+            Arc::new(StampedPartition(Arc::new(PrePartition(Arc::clone(
+                &partition,
+            ))))),
+            0,
+            vec![tx],
+            spares(),
+        );
+        let spec = Spec {
+            kind: Kind::Tumbling { size: 10 },
+            lateness: 0,
+            late: Late::Drop,
+            side_output: false,
+            idle: None,
+            pre_aggregate: true,
+        };
+        let (events, _) = flume::unbounded();
+        let mut link = CombineLink::new(
+            Arc::new(|msg: &Msg| msg.1),
+            0,
+            &spec,
+            Arc::new(Sum::default()),
+            partition,
+            router,
+            Arc::new(Control::new(events)),
+        );
+        let at = |seq| Origin {
+            stream: 3,
+            seq,
+            sub: 0,
+        };
+        link.emit_all(&mut vec![(1, 1), (1, 5), (2, 3)]);
+        link.emit_from(at(9), (1, 7));
+        link.flush();
+        // Held: key 1's two and key 2's one; the positioned message crossed alone.
+        assert_eq!(
+            crossed(&rx),
+            [Crossed::One((1, 7), 9, 7), Crossed::Tick(7, false)]
+        );
+        // 10 moves the watermark past [0,10): its partials cross first, at the watermark
+        // before; 10 itself opens [10,20), held. 4 is late for [0,10): it crosses alone.
+        link.emit_all(&mut vec![(1, 10), (2, 4)]);
+        link.flush();
+        assert_eq!(
+            crossed(&rx),
+            [
+                Crossed::Part(1, 0, 2, 6, 7),
+                Crossed::Part(2, 0, 1, 3, 7),
+                Crossed::One((2, 4), 0, 10),
+                Crossed::Tick(10, false),
+            ]
+        );
+        // At the end of the input what is held goes, then the news that it ended.
+        drop(link);
+        assert_eq!(
+            crossed(&rx),
+            [Crossed::Part(1, 10, 1, 10, 10), Crossed::Tick(10, true)]
+        );
     }
 }
