@@ -16,7 +16,7 @@ use hashbrown::HashTable;
 
 use super::clock::Bounded;
 use super::runner::Spec;
-use super::stamp::{next_input, Stamped, StampedPartition, Tick, TimestampFn};
+use super::stamp::{next_input, tell, Stamped, StampedPartition, Tick, TimestampFn};
 use super::window::windows_of;
 use super::{Aggregation, Kind, Late, Millis, Window};
 use crate::component::ComponentInfo;
@@ -327,15 +327,7 @@ where
             self.send_held(watermark, |_| true);
         }
         self.router.flush();
-        if watermark > self.told {
-            self.told = watermark;
-            let input = self.input;
-            self.router.broadcast(|| Tick {
-                input,
-                watermark,
-                ended: false,
-            });
-        }
+        tell(&mut self.router, self.input, watermark, &mut self.told);
     }
 }
 
@@ -367,46 +359,12 @@ impl<P: Partition<T>, A: Send + 'static, T: Send + 'static> Drop for CombineLink
 
 #[cfg(test)]
 mod tests {
-    use serde::{Deserialize, Serialize};
-
+    use super::super::tests::{Sum, SUM};
     use super::*;
-    use crate::component::ComponentKind;
     use crate::routing::{spares, Batch, MARKER};
-    use crate::state::State;
-    use crate::time::Accumulator;
 
     /// A message: its key and event time.
     type Msg = (u32, Millis);
-
-    /// Counts and sums event times.
-    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-    struct Sum {
-        n: u64,
-        sum: Millis,
-    }
-
-    static SUM: ComponentInfo = ComponentInfo {
-        kind: ComponentKind::Aggregation,
-        name: "Sum",
-        ident: "Sum",
-        module_path: "",
-        file: "",
-        line: 0,
-        input: None,
-        output: None,
-        state: None,
-    };
-
-    impl State for Sum {
-        fn info() -> &'static ComponentInfo {
-            &SUM
-        }
-        fn build() -> Self {
-            Sum::default()
-        }
-    }
-
-    impl Accumulator for Sum {}
 
     impl Aggregation<Msg> for Sum {
         type Out = (u64, Millis);

@@ -332,3 +332,40 @@ fn positive(d: Duration, what: &str) -> Millis {
     assert!(ms > 0, "{what} must be at least 1 ms");
     ms
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::component::{ComponentInfo, ComponentKind};
+
+    /// An accumulator for the tests of windows: sums and counts (each module aggregates its
+    /// own messages with it).
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub(crate) struct Sum {
+        pub(crate) sum: i64,
+        pub(crate) n: u64,
+    }
+
+    pub(crate) static SUM: ComponentInfo = ComponentInfo {
+        kind: ComponentKind::Aggregation,
+        name: "Sum",
+        ident: "Sum",
+        module_path: "",
+        file: "",
+        line: 0,
+        input: None,
+        output: None,
+        state: None,
+    };
+
+    impl State for Sum {
+        fn info() -> &'static ComponentInfo {
+            &SUM
+        }
+        fn build() -> Self {
+            Sum::default()
+        }
+    }
+
+    impl Accumulator for Sum {}
+}

@@ -34,6 +34,25 @@ pub(crate) struct Tick {
     pub(crate) ended: bool,
 }
 
+/// Tells every worker of `router`'s partition that `input`'s watermark is `watermark`, if
+/// it is past `told`, what it was told last: when an input runs dry, so that workers whose
+/// keys it did not send to learn how far it came. Call after [`Link::flush`].
+pub(crate) fn tell<P: Partition<M>, M: Send + 'static>(
+    router: &mut Router<P, M>,
+    input: u32,
+    watermark: Millis,
+    told: &mut Millis,
+) {
+    if watermark > *told {
+        *told = watermark;
+        router.broadcast(|| Tick {
+            input,
+            watermark,
+            ended: false,
+        });
+    }
+}
+
 /// A partition function of `T`, applied to the message of a [`Stamped<T>`].
 pub(crate) struct StampedPartition<P>(pub(crate) Arc<P>);
 
@@ -162,16 +181,12 @@ impl<P: Partition<T>, T: Send + 'static> Link<T> for StampLink<P, T> {
 
     fn flush(&mut self) {
         self.router.flush();
-        let watermark = self.watermark.current();
-        if watermark > self.told {
-            self.told = watermark;
-            let input = self.input;
-            self.router.broadcast(|| Tick {
-                input,
-                watermark,
-                ended: false,
-            });
-        }
+        tell(
+            &mut self.router,
+            self.input,
+            self.watermark.current(),
+            &mut self.told,
+        );
     }
 }
 

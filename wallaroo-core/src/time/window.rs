@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(test)]
-use super::Accumulator;
 use super::{Aggregation, Kind, Millis, Window};
 use crate::component::ComponentInfo;
 use crate::state::State;
@@ -441,38 +439,13 @@ impl<A: Clone> Panes<A> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::Sum;
     use super::*;
-    use crate::component::{ComponentInfo, ComponentKind};
 
-    /// Sums and counts.
-    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-    struct Sum {
-        sum: i64,
-        n: u64,
+    /// What `acc` holds, as the aggregation of `i64`s outputs it.
+    fn out(acc: &Sum) -> (i64, u64) {
+        Aggregation::<i64>::output(acc)
     }
-
-    static SUM: ComponentInfo = ComponentInfo {
-        kind: ComponentKind::Aggregation,
-        name: "Sum",
-        ident: "Sum",
-        module_path: "",
-        file: "",
-        line: 0,
-        input: None,
-        output: None,
-        state: None,
-    };
-
-    impl State for Sum {
-        fn info() -> &'static ComponentInfo {
-            &SUM
-        }
-        fn build() -> Self {
-            Sum::default()
-        }
-    }
-
-    impl Accumulator for Sum {}
 
     impl Aggregation<i64> for Sum {
         type Out = (i64, u64);
@@ -547,13 +520,13 @@ mod tests {
             t,
             wm,
             &mut |_| {},
-            &mut |w, acc, late| fires.push((w.start, w.end, acc.output(), late)),
+            &mut |w, acc, late| fires.push((w.start, w.end, out(acc), late)),
         )
     }
 
     fn fire_due(panes: &mut Panes<Sum>, wm: Millis, lateness: Millis, fires: &mut Fires) {
         panes.fire_due(wm, lateness, &mut |_| {}, &mut |w, acc, late| {
-            fires.push((w.start, w.end, acc.output(), late));
+            fires.push((w.start, w.end, out(acc), late));
         });
     }
 
@@ -662,13 +635,13 @@ mod tests {
                 &m,
                 &mut |t| timers.push(t),
                 &mut |w, acc, late| {
-                    fires.push((w.start, w.end, acc.output(), late));
+                    fires.push((w.start, w.end, out(acc), late));
                 },
             );
         }
         assert_eq!(fires, [(0, 2, (3, 2), false), (2, 4, (7, 2), false)]);
         assert_eq!(timers, [Millis::MAX; 3]);
-        panes.fire_all(&mut |w, acc, late| fires.push((w.start, w.end, acc.output(), late)));
+        panes.fire_all(&mut |w, acc, late| fires.push((w.start, w.end, out(acc), late)));
         assert_eq!(fires[2], (4, 6, (5, 1), false));
         assert!(panes.is_empty());
     }
@@ -702,7 +675,7 @@ mod tests {
                 partial,
                 wm,
                 &mut |_| {},
-                &mut |w, acc, late| fires.push((w.start, w.end, acc.output(), late)),
+                &mut |w, acc, late| fires.push((w.start, w.end, out(acc), late)),
             )
         };
         // Open: two partials and a message add up; nothing fires before the watermark.
@@ -748,8 +721,7 @@ mod tests {
     #[test]
     fn a_late_partial_can_go_to_the_oldest_open_window() {
         let (mut panes, mut fires) = (Panes::<Sum>::build(), Fires::new());
-        let mut record =
-            |w: Window, acc: &Sum, late| fires.push((w.start, w.end, acc.output(), late));
+        let mut record = |w: Window, acc: &Sum, late| fires.push((w.start, w.end, out(acc), late));
         assert!(!panes.combine_in_oldest::<i64>(&ones(2), &mut record));
         place(
             &mut panes,
