@@ -345,17 +345,20 @@ fn late_messages_can_go_to_a_sink_of_their_own() {
 /// Starts an application of tumbling windows over a TCP source, its watermark as given; the
 /// source's address, what fired, and the stop.
 fn start_tcp(watermarks: Watermarks) -> (wallaroo::Running, Arc<Mutex<Vec<Vec<u8>>>>) {
+    start_tcp_with(watermarks, Windows::tumbling(SECONDS_10))
+}
+
+/// [`start_tcp`] with `windows`.
+fn start_tcp_with(
+    watermarks: Watermarks,
+    windows: TimeWindows,
+) -> (wallaroo::Running, Arc<Mutex<Vec<Vec<u8>>>>) {
     let fired = Arc::default();
     let args = Args::new().with_input("127.0.0.1:0").with_workers(2);
     let running = Application::new("inputs")
         .pipeline("events", Source::new(args.input(0), decode))
         .event_time(time, watermarks)
-        .to_window(
-            Windows::tumbling(SECONDS_10),
-            Sum::default(),
-            "sums",
-            by_key,
-        )
+        .to_window(windows, Sum::default(), "sums", by_key)
         .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
         .start(&args)
         .unwrap();
@@ -407,8 +410,21 @@ fn the_watermark_is_the_least_of_the_inputs_until_the_slow_one_ends() {
 
 #[test]
 fn an_idle_input_stops_holding_the_watermark_back() {
-    let (running, fired) =
-        start_tcp(Watermarks::bounded(Duration::ZERO).idle_after(Duration::from_millis(300)));
+    idle_input_left_out(Windows::tumbling(SECONDS_10));
+}
+
+#[test]
+fn an_idle_input_combining_before_the_exchange_sends_what_it_holds_when_it_runs_dry() {
+    // Else the quiet input's message would wait in its partial while the busy one's
+    // watermark closes the window.
+    idle_input_left_out(Windows::tumbling(SECONDS_10).pre_aggregate());
+}
+
+fn idle_input_left_out(windows: TimeWindows) {
+    let (running, fired) = start_tcp_with(
+        Watermarks::bounded(Duration::ZERO).idle_after(Duration::from_millis(300)),
+        windows,
+    );
     let addr = running.local_addr(0).unwrap();
     let mut quiet = support::connect(addr);
     send(&mut quiet, "a,1000,1\n");
