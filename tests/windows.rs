@@ -565,3 +565,100 @@ fn windows_that_cannot_be_combined_before_the_exchange_are_an_error_at_start() {
         assert!(error.contains("drop `.pre_aggregate()`"), "{error}");
     }
 }
+
+/// How many values, and their sum; a value of 13 makes it panic.
+#[aggregation]
+#[derive(Debug, Clone, Default)]
+pub struct Fussy {
+    n: u64,
+    sum: i64,
+}
+
+impl Aggregation<Ev> for Fussy {
+    type Out = (u64, i64);
+    fn update(&mut self, ev: &Ev) {
+        assert!(ev.value != 13, "unlucky {}", ev.key);
+        self.n += 1;
+        self.sum += ev.value;
+    }
+    fn combine(&mut self, other: &Self) {
+        self.n += other.n;
+        self.sum += other.sum;
+    }
+    fn output(&self) -> (u64, i64) {
+        (self.n, self.sum)
+    }
+}
+
+/// Runs `input` through tumbling windows of 10 s of a [`Fussy`] aggregation, as `on_error`
+/// says: what fired, sorted, and how many messages were skipped; or the error it stopped
+/// with.
+fn run_fussy(
+    input: &[(&str, i64, i64)],
+    windows: TimeWindows,
+    on_error: wallaroo::OnError,
+) -> Result<(Vec<String>, u64), String> {
+    let input = events(input);
+    let fired = Arc::default();
+    let args = Args::new().with_workers(2).with_on_error(on_error);
+    let running = Application::new("fussy")
+        .pipeline(
+            "events",
+            Generator::new(move |i| input.get(i as usize).cloned()),
+        )
+        .event_time(time, Watermarks::bounded(Duration::ZERO))
+        .to_window(windows, Fussy::default(), "fussy sums", by_key)
+        .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
+        .start(&args)
+        .unwrap();
+    // Its four windows fire at the end of the input, after any skip.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fired.lock().unwrap().len() < 4 && Instant::now() < deadline {
+        if on_error == wallaroo::OnError::Stop {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let skipped = running.skipped();
+    let stopped = running.wait();
+    let mut got = texts(&fired);
+    got.sort();
+    stopped.map(|()| (got, skipped)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_panicking_aggregation_skips_or_stops_as_the_policy_says_combined_or_not() {
+    let input = [
+        ("a", 1_000, 1),
+        ("b", 2_000, 2),
+        ("a", 3_000, 13), // the aggregation panics on it
+        ("a", 4_000, 4),
+        ("b", 12_000, 8),
+        ("a", 13_000, 16),
+    ];
+    let expected = [
+        "a [0,10000) n=2 sum=5",
+        "a [10000,20000) n=1 sum=16",
+        "b [0,10000) n=1 sum=2",
+        "b [10000,20000) n=1 sum=8",
+    ];
+    for windows in [
+        Windows::tumbling(SECONDS_10),
+        Windows::tumbling(SECONDS_10).pre_aggregate(),
+    ] {
+        let (got, skipped) = run_fussy(&input, windows, wallaroo::OnError::Skip).unwrap();
+        assert_eq!(got, expected, "{windows:?}");
+        assert_eq!(skipped, 1, "{windows:?}");
+        let stopped = run_fussy(&input, windows, wallaroo::OnError::Stop).unwrap_err();
+        // Combined, the aggregation runs on the source's thread: the error names its
+        // pipeline, as for a stateless step there.
+        let step = if windows == Windows::tumbling(SECONDS_10) {
+            "state computation `Fussy`"
+        } else {
+            "pipeline \"events\""
+        };
+        for part in [step, "panicked", "unlucky a"] {
+            assert!(stopped.contains(part), "{part:?} not in: {stopped}");
+        }
+    }
+}

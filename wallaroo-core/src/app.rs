@@ -577,6 +577,7 @@ impl<T: Send + 'static> Pipeline<T> {
         let bound = watermarks.bound;
         let partition = Arc::new(partition);
         let to_combine = Arc::clone(&partition);
+        let pipeline: Arc<str> = Arc::from(self.topology.name.as_str());
         let initial = combine_initial;
         self.timed_step(
             step,
@@ -593,6 +594,10 @@ impl<T: Send + 'static> Pipeline<T> {
                     Arc::clone(&to_combine),
                     router,
                     Arc::clone(&ctx.control),
+                    ctx.policy
+                        .skips()
+                        .then(|| (Arc::clone(&ctx.policy), Arc::clone(&pipeline))),
+                    ctx.logged,
                 ))
             },
         )

@@ -22,6 +22,9 @@ pub struct Ctx {
     pub(crate) sinks: Vec<ChunkSender>,
     /// Output leaves only when a worker flushes (after its state log is synced).
     pub(crate) hold_output: bool,
+    /// Whether states are logged (a resilience directory): a message's replay position
+    /// then makes it applied once, whatever is read again after a restart.
+    pub(crate) logged: bool,
     /// How far each replayable stream has been applied.
     pub(crate) progress: Arc<StreamProgress>,
     /// The state partitions whose shards a Kafka source shares out with the other processes

@@ -82,7 +82,16 @@ fn skip(
         panic: panic_message(&*panic),
         location: take_panic_location(),
     };
-    match policy.on_panic(Within::Pipeline(pipeline), &poisoned) {
+    skip_poisoned(policy, pipeline, &poisoned);
+}
+
+/// Skips `poisoned`, a message that a step on a thread of `pipeline`'s source panicked on,
+/// as `policy` says; if its dead letter cannot be written, or the policy is to stop, panics
+/// on, for the thread to stop the application.
+#[cold]
+#[inline(never)]
+pub(crate) fn skip_poisoned(policy: &ErrorPolicy, pipeline: &str, poisoned: &Poisoned) {
+    match policy.on_panic(Within::Pipeline(pipeline), poisoned) {
         Ok(()) => {}
         Err(Stop::DeadLetter { output, source }) => {
             panic!("{output}: write failed: {source}")

@@ -145,6 +145,7 @@ impl Application {
             policy: Arc::clone(&policy),
             tcp: args.tcp_limits(),
             control: Arc::clone(&control),
+            logged: resilience.is_some(),
             hold_output: matches!(
                 resilience,
                 Some(Resilience {

@@ -486,6 +486,7 @@ impl SourceInput {
             partitions,
             sinks: probe_sinks,
             hold_output: true,
+            logged: ctx.logged,
             progress: Arc::default(),
             sharded: ctx.sharded.clone(),
             first_states: Default::default(),

@@ -7,9 +7,11 @@
 //! tells any worker a watermark that passes its window (before the message that moves the
 //! watermark there, and before the tick of a flush). A message that the input's watermark
 //! finds past one of its windows crosses alone, as do the messages of a source that can
-//! replay (they come with their position, [`Link::emit_from`]): the worker logs each by it.
+//! replay (they come with their position, [`Link::emit_from`]) when states are logged, so
+//! that the worker logs each by it, or when the router routes only this process's shards.
 
 use std::hash::BuildHasher;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -20,8 +22,10 @@ use super::stamp::{next_input, tell, Stamped, StampedPartition, Tick, TimestampF
 use super::window::windows_of;
 use super::{Aggregation, Kind, Late, Millis, Window};
 use crate::component::ComponentInfo;
-use crate::context::Control;
+use crate::context::{panic_message, Control};
+use crate::guard::skip_poisoned;
 use crate::link::Link;
+use crate::poison::{quiet_panics_here, take_panic_location, ErrorPolicy, Poisoned};
 use crate::resilience::record::Origin;
 use crate::routing::{key_hasher, Router};
 use crate::state::Partition;
@@ -134,6 +138,13 @@ pub(crate) struct CombineLink<P: Partition<T>, A: Send + 'static, T: Send + 'sta
     carried: bool,
     router: PreRouter<P, T, A>,
     control: Arc<Control>,
+    /// With an error policy that skips: the policy, and the pipeline's name.
+    guard: Option<(Arc<ErrorPolicy>, Arc<str>)>,
+    /// Whether a message's replay position counts: states are logged, or the router routes
+    /// only the keys of this process's shards.
+    positioned: bool,
+    /// Whether this thread's panics are reported by the policy yet.
+    quiet: bool,
 }
 
 impl<P, A, T> CombineLink<P, A, T>
@@ -151,6 +162,8 @@ where
         partition: Arc<P>,
         router: PreRouter<P, T, A>,
         control: Arc<Control>,
+        guard: Option<(Arc<ErrorPolicy>, Arc<str>)>,
+        logged: bool,
     ) -> Self {
         CombineLink {
             timestamp,
@@ -166,8 +179,11 @@ where
             oldest: spec.late == Late::PlaceInOldest,
             told: Millis::MIN,
             carried: false,
+            positioned: logged || router.sharded,
             router,
             control,
+            guard,
+            quiet: false,
         }
     }
 
@@ -205,6 +221,20 @@ where
             });
             return;
         }
+        if self.guard.is_some() {
+            self.aggregate_guarded(&msg, time);
+        } else {
+            self.aggregate(&msg, time);
+        }
+        if self.held.len() >= MAX_HELD {
+            self.send_held(watermark, |_| true);
+        }
+    }
+
+    /// Adds `msg`, of event time `time`, to the partials of its windows, opening those
+    /// not held yet.
+    #[inline]
+    fn aggregate(&mut self, msg: &T, time: Millis) {
         let CombineLink {
             partition,
             hasher,
@@ -213,22 +243,22 @@ where
             due,
             ..
         } = self;
-        let (hash, carried) = partition.route(&msg, hasher);
+        let (hash, carried) = partition.route(msg, hasher);
         windows_of(self.kind, time, |window| {
             let hash = hash ^ (window.start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let found = held.find_mut(hash, |h| {
-                h.partial.window == window && partition.is_key(&msg, &carried, &h.partial.key)
+                h.partial.window == window && partition.is_key(msg, &carried, &h.partial.key)
             });
             match found {
                 Some(h) => {
-                    h.partial.acc.update(&msg);
+                    h.partial.acc.update(msg);
                     h.partial.count += 1;
                 }
                 None => {
                     let mut acc = A::clone(initial);
-                    acc.update(&msg);
+                    acc.update(msg);
                     let partial = Partial {
-                        key: partition.key(&msg),
+                        key: partition.key(msg),
                         window,
                         acc,
                         count: 1,
@@ -238,9 +268,33 @@ where
                 }
             }
         });
-        if self.held.len() >= MAX_HELD {
-            self.send_held(watermark, |_| true);
+    }
+
+    /// [`CombineLink::aggregate`] when the error policy skips: a panic of the aggregation
+    /// (its `update`, on this thread now rather than on a worker) skips the message, as the
+    /// policy says. What the panicking `update` did to its partial stays, as it would in the
+    /// worker's window.
+    #[cold]
+    #[inline(never)]
+    fn aggregate_guarded(&mut self, msg: &T, time: Millis) {
+        if !self.quiet {
+            self.quiet = true;
+            quiet_panics_here();
         }
+        let ran = catch_unwind(AssertUnwindSafe(|| self.aggregate(msg, time)));
+        let (Err(panic), Some((policy, pipeline))) = (ran, &self.guard) else {
+            return;
+        };
+        let poisoned = Poisoned {
+            step: A::info().name,
+            stateless: false,
+            after: false,
+            key: serde_json::to_value(self.partition.key(msg)).ok(),
+            origin: Origin::NONE,
+            panic: panic_message(&*panic),
+            location: take_panic_location(),
+        };
+        skip_poisoned(policy, pipeline, &poisoned);
     }
 
     /// Before `msg` crosses alone: with [`Late::PlaceInOldest`], the oldest open window of
@@ -294,9 +348,14 @@ where
     A: Aggregation<T> + Send + 'static,
     T: Send + 'static,
 {
-    /// A message of a replayable stream crosses alone: its worker logs it by its position,
-    /// which a partial of several would not have.
+    /// A message of a replayable stream crosses alone when its position counts (its worker
+    /// logs it by it, which a partial of several would not have; or the position says
+    /// whether this process routes it): else it is combined as any other.
     fn emit_from(&mut self, origin: Origin, msg: T) {
+        if !self.positioned {
+            self.take(msg);
+            return;
+        }
         let (time, before, watermark) = self.advance(&msg);
         self.before_alone(&msg, before);
         let input = self.input;
@@ -455,8 +514,14 @@ mod tests {
         got
     }
 
-    #[test]
-    fn partials_cross_before_the_watermark_passes_their_window_and_positioned_messages_alone() {
+    /// A combining link of tumbling windows of 10 over [`ByKey`], without out-of-orderness,
+    /// to one worker, whose channel is returned; states logged if `logged`.
+    fn link(
+        logged: bool,
+    ) -> (
+        CombineLink<ByKey, Sum, Msg>,
+        flume::Receiver<crate::routing::WorkerMsg>,
+    ) {
         let (tx, rx) = flume::unbounded();
         let partition = Arc::new(ByKey);
         let router = Router::new(
@@ -476,7 +541,7 @@ mod tests {
             pre_aggregate: true,
         };
         let (events, _) = flume::unbounded();
-        let mut link = CombineLink::new(
+        let link = CombineLink::new(
             Arc::new(|msg: &Msg| msg.1),
             0,
             &spec,
@@ -484,12 +549,23 @@ mod tests {
             partition,
             router,
             Arc::new(Control::new(events)),
+            None,
+            logged,
         );
-        let at = |seq| Origin {
+        (link, rx)
+    }
+
+    fn at(seq: u64) -> Origin {
+        Origin {
             stream: 3,
             seq,
             sub: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn partials_cross_before_the_watermark_passes_their_window_and_positioned_messages_alone() {
+        let (mut link, rx) = link(true);
         link.emit_all(&mut vec![(1, 1), (1, 5), (2, 3)]);
         link.emit_from(at(9), (1, 7));
         link.flush();
@@ -516,6 +592,20 @@ mod tests {
         assert_eq!(
             crossed(&rx),
             [Crossed::Part(1, 10, 1, 10, 10), Crossed::Tick(10, true)]
+        );
+    }
+
+    #[test]
+    fn without_a_log_a_positioned_message_is_combined_as_any_other() {
+        let (mut link, rx) = link(false);
+        link.emit_all(&mut vec![(1, 1)]);
+        link.emit_from(at(9), (1, 7));
+        link.flush();
+        assert_eq!(crossed(&rx), [Crossed::Tick(7, false)]);
+        drop(link);
+        assert_eq!(
+            crossed(&rx),
+            [Crossed::Part(1, 0, 2, 8, 7), Crossed::Tick(7, true)]
         );
     }
 }

@@ -286,8 +286,9 @@ impl TimeWindows {
     /// adds: associative and commutative (counts, sums, minima, maxima, but a float sum may
     /// differ in its last bits, being added in another order). A partial crosses before the
     /// input's watermark passes its window, so with one input what is late is what it was;
-    /// messages the input's watermark finds late, and messages of a source that can replay
-    /// (each is logged by its position), still cross one by one. With several inputs, a
+    /// messages the input's watermark finds late still cross one by one, as do the messages
+    /// of a source that can replay when states are logged (a resilience directory logs each
+    /// by its position, for exactly once). With several inputs, a
     /// partial that its worker finds late counts as its messages coming together: dropped
     /// and counted, fired once, or placed at once. An input flushes its partials when its
     /// watermark passes their window and when it ends; when it runs dry too, if its
