@@ -127,6 +127,8 @@ pub(crate) struct CombineLink<P: Partition<T>, A: Send + 'static, T: Send + 'sta
     held: HashTable<Held<P::Key, A>>,
     /// The earliest end of a held partial's window; `Millis::MAX` with none.
     due: Millis,
+    /// The tumbling window of the last message ([`CombineLink::tumbling`]).
+    last: Window,
     /// Whether held partials go when the input runs dry (its watermarks have an idle
     /// timeout).
     flush_when_dry: bool,
@@ -175,6 +177,7 @@ where
             hasher: key_hasher(),
             held: HashTable::new(),
             due: Millis::MAX,
+            last: Window { start: 0, end: 0 },
             flush_when_dry: spec.idle.is_some(),
             oldest: spec.late == Late::PlaceInOldest,
             told: Millis::MIN,
@@ -208,8 +211,14 @@ where
     #[inline]
     fn take(&mut self, msg: T) {
         let (time, before, watermark) = self.advance(&msg);
-        let mut open = true;
-        windows_of(self.kind, time, |window| open &= window.end > watermark);
+        let open = match self.kind {
+            Kind::Tumbling { size } => self.tumbling(size, time).end > watermark,
+            kind => {
+                let mut open = true;
+                windows_of(kind, time, |window| open &= window.end > watermark);
+                open
+            }
+        };
         if !open {
             self.before_alone(&msg, before);
             let input = self.input;
@@ -231,8 +240,19 @@ where
         }
     }
 
+    /// The tumbling window of `size` that holds `time`: most often the last message's.
+    #[inline]
+    fn tumbling(&mut self, size: Millis, time: Millis) -> Window {
+        // Why kept: the window is a division away, and consecutive messages mostly share one
+        // (callgrind, window_average on 200 000 readings: about 100 instructions a reading less).
+        if !(self.last.start <= time && time < self.last.end) {
+            windows_of(Kind::Tumbling { size }, time, |window| self.last = window);
+        }
+        self.last
+    }
+
     /// Adds `msg`, of event time `time`, to the partials of its windows, opening those
-    /// not held yet.
+    /// not held yet. Of tumbling windows, the one [`CombineLink::tumbling`] gave last.
     #[inline]
     fn aggregate(&mut self, msg: &T, time: Millis) {
         let CombineLink {
@@ -241,10 +261,12 @@ where
             held,
             initial,
             due,
+            kind,
+            last,
             ..
         } = self;
         let (hash, carried) = partition.route(msg, hasher);
-        windows_of(self.kind, time, |window| {
+        let mut place = |window: Window| {
             let hash = hash ^ (window.start as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let found = held.find_mut(hash, |h| {
                 h.partial.window == window && partition.is_key(msg, &carried, &h.partial.key)
@@ -267,7 +289,11 @@ where
                     *due = (*due).min(window.end);
                 }
             }
-        });
+        };
+        match *kind {
+            Kind::Tumbling { .. } => place(*last),
+            kind => windows_of(kind, time, place),
+        }
     }
 
     /// [`CombineLink::aggregate`] when the error policy skips: a panic of the aggregation
