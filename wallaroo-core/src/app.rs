@@ -565,11 +565,22 @@ impl<T: Send + 'static> Pipeline<T> {
         }
         // Combined before the exchange: only windows of time (`pre_aggregate` is a method
         // of theirs, so there is a timestamp) whose extent one thread knows.
-        if matches!(spec.kind, Kind::Session { .. }) || spec.side_output {
+        let refused = if spec.side_output {
+            Some((
+                "windows whose late messages go to a sink",
+                "a partial holds no messages to send there; drop `.pre_aggregate()` or `.late_to_sink(…)`",
+            ))
+        } else if matches!(spec.kind, Kind::Session { .. }) {
+            Some((
+                "session windows",
+                "a session's extent depends on what other threads read; drop `.pre_aggregate()`",
+            ))
+        } else {
+            None
+        };
+        if let Some((what, why)) = refused {
             self.app.errors.push(format!(
-                "window state \"{state_name}\": {} cannot be combined before the exchange (`.pre_aggregate()`): {}",
-                if spec.side_output { "windows whose late messages go to a sink" } else { "session windows" },
-                if spec.side_output { "a partial holds no messages to send there; drop `.pre_aggregate()` or `.late_to_sink(…)`" } else { "a session's extent depends on what other threads read; drop `.pre_aggregate()`" },
+                "window state \"{state_name}\": {what} cannot be combined before the exchange (`.pre_aggregate()`): {why}"
             ));
         }
         // Only `TimeWindows` combine early, and only `Timed::to_window` takes them.

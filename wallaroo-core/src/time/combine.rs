@@ -300,8 +300,6 @@ where
     /// (its `update`, on this thread now rather than on a worker) skips the message, as the
     /// policy says. What the panicking `update` did to its partial stays, as it would in the
     /// worker's window.
-    #[cold]
-    #[inline(never)]
     fn aggregate_guarded(&mut self, msg: &T, time: Millis) {
         if !self.quiet {
             self.quiet = true;
