@@ -677,7 +677,6 @@ fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark
     use support::windows::{grouped, model_until, readings};
     let broker = Broker::start();
     broker.create_topic("readings", 1);
-    broker.create_topic("windows", 2);
     let input = readings(12_000, 61);
     let values: Vec<Vec<u8>> = input
         .iter()
@@ -689,19 +688,31 @@ fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark
     let windows: usize = expected.values().map(Vec::len).sum();
     assert!(late > 0 && windows > 100);
 
-    let args = args_to(&broker, "kafka:readings", "kafka:windows").with_workers(2);
-    let running = window_average::window_average(&args, &window_average::Flags::default())
-        .start(&args)
-        .unwrap();
-    wait_for_messages(&running, input.len() as u64);
-    let records = consume_records(&broker, "windows", windows);
-    running.stop().unwrap();
-    let lines: Vec<String> = records.iter().map(|r| r.value.clone()).collect();
-    assert_eq!(lines.len(), windows);
-    assert_eq!(grouped(&lines.concat()), expected);
-    // Each window is keyed by its sensor, the state key (a string key as it is).
-    for record in &records {
-        let sensor = record.value.split(' ').next().unwrap();
-        assert_eq!(record.key.as_deref(), Some(sensor), "{}", record.value);
+    // One by one, then combined before the exchange: the same windows.
+    for pre_aggregate in [false, true] {
+        let out = if pre_aggregate {
+            "windows-pre"
+        } else {
+            "windows"
+        };
+        broker.create_topic(out, 2);
+        let args = args_to(&broker, "kafka:readings", &format!("kafka:{out}"))
+            .with_group(out)
+            .with_workers(2);
+        let flags = window_average::Flags { pre_aggregate };
+        let running = window_average::window_average(&args, &flags)
+            .start(&args)
+            .unwrap();
+        wait_for_messages(&running, input.len() as u64);
+        let records = consume_records(&broker, out, windows);
+        running.stop().unwrap();
+        let lines: Vec<String> = records.iter().map(|r| r.value.clone()).collect();
+        assert_eq!(lines.len(), windows, "{out}");
+        assert_eq!(grouped(&lines.concat()), expected, "{out}");
+        // Each window is keyed by its sensor, the state key (a string key as it is).
+        for record in &records {
+            let sensor = record.value.split(' ').next().unwrap();
+            assert_eq!(record.key.as_deref(), Some(sensor), "{}", record.value);
+        }
     }
 }

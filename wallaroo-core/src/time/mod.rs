@@ -288,7 +288,8 @@ impl TimeWindows {
     /// input's watermark passes its window, so with one input what is late is what it was;
     /// messages the input's watermark finds late still cross one by one, as do the messages
     /// of a source that can replay when states are logged (a resilience directory logs each
-    /// by its position, for exactly once). With several inputs, a
+    /// by its position, for exactly once), and those of a Kafka source (applied once across
+    /// its consumer group by their positions). With several inputs, a
     /// partial that its worker finds late counts as its messages coming together: dropped
     /// and counted, fired once, or placed at once. An input flushes its partials when its
     /// watermark passes their window and when it ends; when it runs dry too, if its
