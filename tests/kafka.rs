@@ -688,7 +688,8 @@ fn windows_of_readings_from_a_topic_are_the_contracts_and_wait_for_the_watermark
     let windows: usize = expected.values().map(Vec::len).sum();
     assert!(late > 0 && windows > 100);
 
-    // One by one, then combined before the exchange: the same windows.
+    // The same windows with `--pre-aggregate`, which leaves a Kafka source's records one by
+    // one (each applied once across the group by its position).
     for pre_aggregate in [false, true] {
         let out = if pre_aggregate {
             "windows-pre"
