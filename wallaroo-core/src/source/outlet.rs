@@ -35,6 +35,10 @@ impl<T> Outlet<T> {
         match origin {
             Some(origin) => {
                 self.position(origin);
+                // What was gathered came first: it goes first.
+                if !self.pending.is_empty() {
+                    self.chain.emit_all(&mut self.pending);
+                }
                 self.chain.emit_from(origin, msg);
             }
             None => {
@@ -71,5 +75,52 @@ impl<T> Outlet<T> {
         }
         self.chain.flush();
         std::mem::take(&mut self.sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::Link;
+    use crate::step::Emit;
+
+    /// Notes what it is given: each message with its position's `seq` (0 for none).
+    #[derive(Default)]
+    struct Noted(std::sync::Arc<std::sync::Mutex<Vec<(u32, u64)>>>);
+
+    impl Emit<u32> for Noted {
+        fn emit(&mut self, msg: u32) {
+            self.0.lock().unwrap().push((msg, 0));
+        }
+    }
+
+    impl Link<u32> for Noted {
+        fn emit_from(&mut self, origin: Origin, msg: u32) {
+            self.0.lock().unwrap().push((msg, origin.seq));
+        }
+        fn emit_all(&mut self, msgs: &mut Vec<u32>) {
+            for msg in msgs.drain(..) {
+                self.emit(msg);
+            }
+        }
+        fn flush(&mut self) {}
+    }
+
+    #[test]
+    fn messages_with_and_without_positions_go_down_the_chain_in_the_order_sent() {
+        let noted = Noted::default();
+        let got = std::sync::Arc::clone(&noted.0);
+        let mut outlet = Outlet::new(Box::new(noted));
+        let at = |seq| Origin {
+            stream: 1,
+            seq,
+            sub: 0,
+        };
+        outlet.send(None, 1);
+        outlet.send(None, 2);
+        outlet.send(Some(at(7)), 3);
+        outlet.send(None, 4);
+        assert_eq!(outlet.flush(), 4);
+        assert_eq!(*got.lock().unwrap(), [(1, 0), (2, 0), (3, 7), (4, 0)]);
     }
 }
