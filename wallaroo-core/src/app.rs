@@ -541,30 +541,56 @@ impl<T: Send + 'static> Pipeline<T> {
             .windows
             .push((state_name.to_string(), Arc::clone(&dropped)));
         let initial = Arc::new(initial);
-        let combine_initial = Arc::clone(&initial);
         let late = late_sink.map(|(_, late)| late);
-        let make_op = move |ctx: &Ctx, next| {
-            WindowOp::new(
-                spec,
-                Arc::clone(&initial),
-                next,
-                late.as_ref().map(|late| late(ctx)),
-                Arc::clone(&dropped),
-            )
+        let make_op = {
+            let initial = Arc::clone(&initial);
+            move |ctx: &Ctx, next| {
+                WindowOp::new(
+                    spec,
+                    Arc::clone(&initial),
+                    next,
+                    late.as_ref().map(|late| late(ctx)),
+                    Arc::clone(&dropped),
+                )
+            }
         };
-        if !spec.pre_aggregate {
-            let stamp = stamp_link(timestamp);
-            return self.timed_step(
-                step,
-                state_name,
-                Arc::new(partition),
-                spec.idle,
-                make_op,
-                stamp,
+        if spec.pre_aggregate {
+            return self.combined_window_step(
+                step, spec, timestamp, initial, state_name, partition, make_op,
             );
         }
-        // Combined before the exchange: only windows of time (`pre_aggregate` is a method
-        // of theirs, so there is a timestamp) whose extent one thread knows.
+        self.timed_step(
+            step,
+            state_name,
+            Arc::new(partition),
+            spec.idle,
+            make_op,
+            stamp_link(timestamp),
+        )
+    }
+
+    /// [`Pipeline::window_step`] for windows combined before the exchange
+    /// ([`TimeWindows::pre_aggregate`]): a [`CombineLink`] on the source's side, and on the
+    /// workers the window step `make_op` builds, taking partials beside messages.
+    #[allow(clippy::too_many_arguments)]
+    fn combined_window_step<A, P>(
+        mut self,
+        step: StepTopology,
+        spec: Spec,
+        timestamp: Option<(TimestampFn<T>, String, Watermarks)>,
+        initial: Arc<A>,
+        state_name: &str,
+        partition: P,
+        make_op: impl Fn(&Ctx, BoxLink<Fired<P::Key, A::Out>>) -> WindowOp<A, P::Key, T>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Pipeline<Fired<P::Key, A::Out>>
+    where
+        A: Aggregation<T>,
+        P: Partition<T>,
+    {
+        // Only windows whose extent one thread knows, and whose late messages stay here.
         let refused = if spec.side_output {
             Some((
                 "windows whose late messages go to a sink",
@@ -585,11 +611,9 @@ impl<T: Send + 'static> Pipeline<T> {
         }
         // Only `TimeWindows` combine early, and only `Timed::to_window` takes them.
         let (stamp, _, watermarks) = timestamp.expect("windows of time have event time");
-        let bound = watermarks.bound;
         let partition = Arc::new(partition);
         let to_combine = Arc::clone(&partition);
         let pipeline: Arc<str> = Arc::from(self.topology.name.as_str());
-        let initial = combine_initial;
         self.timed_step(
             step,
             state_name,
@@ -599,7 +623,7 @@ impl<T: Send + 'static> Pipeline<T> {
             move |ctx: &Ctx, router| -> BoxLink<T> {
                 Box::new(CombineLink::new(
                     Arc::clone(&stamp),
-                    bound,
+                    watermarks.bound,
                     &spec,
                     Arc::clone(&initial),
                     Arc::clone(&to_combine),
