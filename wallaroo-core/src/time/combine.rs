@@ -632,4 +632,26 @@ mod tests {
             [Crossed::Part(1, 0, 2, 8, 7), Crossed::Tick(7, true)]
         );
     }
+
+    #[test]
+    fn past_so_many_partials_a_link_sends_them_all() {
+        let (mut link, rx) = link(false);
+        let keys = u32::try_from(MAX_HELD).unwrap();
+        link.emit_all(&mut (0..keys - 1).map(|key| (key, 1)).collect());
+        link.flush();
+        assert_eq!(
+            crossed(&rx),
+            [Crossed::Tick(1, false)],
+            "held, below the bound"
+        );
+        // One more key: every partial goes, its window still open.
+        link.emit((keys, 2));
+        link.flush();
+        let got = crossed(&rx);
+        assert!(link.held.is_empty());
+        assert_eq!(got.len(), MAX_HELD + 1, "the partials and a tick");
+        assert!(got[..MAX_HELD]
+            .iter()
+            .all(|c| matches!(c, Crossed::Part(_, 0, 1, _, 2))));
+    }
 }
