@@ -113,9 +113,28 @@ fn run_timed(
     bound: u64,
     side: bool,
 ) -> (Vec<String>, Vec<String>) {
-    let input = events(input);
-    let (fired, late) = (Arc::default(), Arc::default());
     let args = Args::new().with_workers(2);
+    let (running, fired, late) = start_timed(input, windows, bound, side, Sum::default(), &args);
+    running.wait().unwrap();
+    (texts(&fired), texts(&late))
+}
+
+/// What a `Collect` sink got.
+type Collected = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// Starts `input` (in this order, from one input) through `windows` of event time of the
+/// aggregation `initial`, with a watermark `bound` ms behind and `args`; where what fires
+/// goes, and where the side output goes when `side`.
+fn start_timed<A: Aggregation<Ev, Out = (u64, i64)>>(
+    input: &[(&str, i64, i64)],
+    windows: TimeWindows,
+    bound: u64,
+    side: bool,
+    initial: A,
+    args: &Args,
+) -> (wallaroo::Running, Collected, Collected) {
+    let input = events(input);
+    let (fired, late) = (Collected::default(), Collected::default());
     let timed = Application::new("windows")
         .pipeline(
             "events",
@@ -127,12 +146,12 @@ fn run_timed(
     } else {
         timed
     };
-    timed
-        .to_window(windows, Sum::default(), "sums", by_key)
+    let running = timed
+        .to_window(windows, initial, "sums", by_key)
         .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
-        .run(&args, |_| {})
+        .start(args)
         .unwrap();
-    (texts(&fired), texts(&late))
+    (running, fired, late)
 }
 
 /// The lines of `key`, in order.
@@ -460,16 +479,6 @@ fn shuffled(n: usize, seed: u64) -> Vec<(String, i64, i64)> {
         .collect()
 }
 
-/// Per key, its lines in order.
-fn by_keys(lines: &[String]) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut keys = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for line in lines {
-        let key = line.split(' ').next().unwrap().to_string();
-        keys.entry(key).or_default().push(line.clone());
-    }
-    keys
-}
-
 #[test]
 fn windows_combined_before_the_exchange_fire_what_the_messages_one_by_one_fire() {
     let input = shuffled(20_000, 5);
@@ -501,7 +510,25 @@ fn windows_combined_before_the_exchange_fire_what_the_messages_one_by_one_fire()
         ),
     ] {
         let (one_by_one, _) = run_timed(&input, windows, bound, false);
-        let (combined, _) = run_timed(&input, windows.pre_aggregate(), bound, false);
+        let counted = Checked::default();
+        let combines = Arc::clone(&counted.combines);
+        let args = Args::new().with_workers(2);
+        let (running, combined, _) = start_timed(
+            &input,
+            windows.pre_aggregate(),
+            bound,
+            false,
+            counted,
+            &args,
+        );
+        running.wait().unwrap();
+        let combined = texts(&combined);
+        // The workers combined partials, far fewer than the messages.
+        let combines = combines.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            combines > 100 && combines < 20_000 / 2,
+            "{name}: {combines} combines"
+        );
         assert!(
             one_by_one.len() > 500,
             "{name}: {} windows",
@@ -513,7 +540,8 @@ fn windows_combined_before_the_exchange_fire_what_the_messages_one_by_one_fire()
                 "{name}: the input has late firings"
             );
         }
-        let (one_by_one, combined) = (by_keys(&one_by_one), by_keys(&combined));
+        let grouped = |lines: &[String]| support::windows::grouped(&lines.join("\n"));
+        let (one_by_one, combined) = (grouped(&one_by_one), grouped(&combined));
         assert_eq!(one_by_one.len(), 40, "{name}");
         for (key, lines) in &one_by_one {
             assert_eq!(&combined[key], lines, "{name}: key {key}");
@@ -566,22 +594,28 @@ fn windows_that_cannot_be_combined_before_the_exchange_are_an_error_at_start() {
     }
 }
 
-/// How many values, and their sum; a value of 13 makes it panic.
+/// How many values, and their sum, as [`Sum`]; and what tests check of an aggregation: a
+/// negative value makes it panic, and its windows count the combines they make (every window
+/// of one run shares the count of the accumulator it was given).
 #[aggregation]
 #[derive(Debug, Clone, Default)]
-pub struct Fussy {
+pub struct Checked {
     n: u64,
     sum: i64,
+    #[serde(skip)]
+    combines: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl Aggregation<Ev> for Fussy {
+impl Aggregation<Ev> for Checked {
     type Out = (u64, i64);
     fn update(&mut self, ev: &Ev) {
-        assert!(ev.value != 13, "unlucky {}", ev.key);
+        assert!(ev.value >= 0, "unlucky {}", ev.key);
         self.n += 1;
         self.sum += ev.value;
     }
     fn combine(&mut self, other: &Self) {
+        self.combines
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.n += other.n;
         self.sum += other.sum;
     }
@@ -590,27 +624,16 @@ impl Aggregation<Ev> for Fussy {
     }
 }
 
-/// Runs `input` through tumbling windows of 10 s of a [`Fussy`] aggregation, as `on_error`
+/// Runs `input` through tumbling windows of 10 s of a [`Checked`] aggregation, as `on_error`
 /// says: what fired, sorted, and how many messages were skipped; or the error it stopped
 /// with.
-fn run_fussy(
+fn run_checked(
     input: &[(&str, i64, i64)],
     windows: TimeWindows,
     on_error: wallaroo::OnError,
 ) -> Result<(Vec<String>, u64), String> {
-    let input = events(input);
-    let fired = Arc::default();
     let args = Args::new().with_workers(2).with_on_error(on_error);
-    let running = Application::new("fussy")
-        .pipeline(
-            "events",
-            Generator::new(move |i| input.get(i as usize).cloned()),
-        )
-        .event_time(time, Watermarks::bounded(Duration::ZERO))
-        .to_window(windows, Fussy::default(), "fussy sums", by_key)
-        .to_sink(Sink::to_connector(Collect(Arc::clone(&fired)), encode))
-        .start(&args)
-        .unwrap();
+    let (running, fired, _) = start_timed(input, windows, 0, false, Checked::default(), &args);
     // Its four windows fire at the end of the input, after any skip.
     let deadline = Instant::now() + Duration::from_secs(10);
     while fired.lock().unwrap().len() < 4 && Instant::now() < deadline {
@@ -631,7 +654,7 @@ fn a_panicking_aggregation_skips_or_stops_as_the_policy_says_combined_or_not() {
     let input = [
         ("a", 1_000, 1),
         ("b", 2_000, 2),
-        ("a", 3_000, 13), // the aggregation panics on it
+        ("a", 3_000, -13), // the aggregation panics on it
         ("a", 4_000, 4),
         ("b", 12_000, 8),
         ("a", 13_000, 16),
@@ -646,14 +669,14 @@ fn a_panicking_aggregation_skips_or_stops_as_the_policy_says_combined_or_not() {
         Windows::tumbling(SECONDS_10),
         Windows::tumbling(SECONDS_10).pre_aggregate(),
     ] {
-        let (got, skipped) = run_fussy(&input, windows, wallaroo::OnError::Skip).unwrap();
+        let (got, skipped) = run_checked(&input, windows, wallaroo::OnError::Skip).unwrap();
         assert_eq!(got, expected, "{windows:?}");
         assert_eq!(skipped, 1, "{windows:?}");
-        let stopped = run_fussy(&input, windows, wallaroo::OnError::Stop).unwrap_err();
+        let stopped = run_checked(&input, windows, wallaroo::OnError::Stop).unwrap_err();
         // Combined, the aggregation runs on the source's thread: the error names its
         // pipeline, as for a stateless step there.
         let step = if windows == Windows::tumbling(SECONDS_10) {
-            "state computation `Fussy`"
+            "state computation `Checked`"
         } else {
             "pipeline \"events\""
         };
