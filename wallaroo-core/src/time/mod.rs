@@ -284,7 +284,8 @@ impl TimeWindows {
     ///
     /// The results are those of the messages one by one when `combine` merges as `update`
     /// adds: associative and commutative (counts, sums, minima, maxima, but a float sum may
-    /// differ in its last bits, being added in another order). A partial crosses before the
+    /// differ in its last bits, being added in another order), with the initial accumulator
+    /// adding nothing when combined (each partial starts from it, as each session does). A partial crosses before the
     /// input's watermark passes its window, so with one input what is late is what it was;
     /// messages the input's watermark finds late still cross one by one, as do the messages
     /// of a source that can replay when states are logged (a resilience directory logs each
